@@ -1,0 +1,3 @@
+"""molgen: molecule generation with Grammar VAE, character VAE and ORGAN, on RDKit."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""Public model API: ``load_model`` by shipped name or checkpoint path, one protocol for all families.
+
+Every family (``molgen.vae`` for gvae/cvae, ``molgen.organ``) exposes
+``from_checkpoint(ckpt: dict, device: str) -> Generator`` and registers it in ``_LOADERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+from molgen.checkpoint import load_checkpoint
+from molgen.errors import UsageError
+
+#: Shipped checkpoints: data/models/<name>/model.pt (override the folder with MOLGEN_MODELS_DIR).
+MODELS_DIR = Path(os.environ.get("MOLGEN_MODELS_DIR", Path(__file__).resolve().parent.parent / "data" / "models"))
+
+_LOADERS = {
+    "gvae": "molgen.vae.api:from_checkpoint",
+    "cvae": "molgen.vae.api:from_checkpoint",
+    "organ": "molgen.organ.api:from_checkpoint",
+}
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A trained generative model that samples SMILES strings (possibly invalid ones)."""
+
+    kind: str
+    checkpoint: dict
+
+    def sample(
+        self, n: int, *, temperature: float = 1.0, seed: int | None = None, batch_size: int = 512,
+        progress: bool = False,
+    ) -> list[str]:
+        """``n`` raw decoded strings, reproducible for a given seed."""
+        ...
+
+
+@runtime_checkable
+class LatentGenerator(Generator, Protocol):
+    """A VAE: adds an encoder to latent vectors and a decoder back to SMILES."""
+
+    latent_size: int
+
+    def encode(self, smiles: Sequence[str]):
+        """Posterior means, a ``(len(smiles), latent_size)`` tensor; raises ``GrammarError``/``ValueError`` for unencodable input."""
+        ...
+
+    def decode(self, z, *, greedy: bool = True, temperature: float = 1.0, seed: int | None = None) -> list[str]:
+        """Decode a ``(n, latent_size)`` tensor to ``n`` strings."""
+        ...
+
+
+def shipped_models() -> dict[str, Path]:
+    """Names of the shipped models and their checkpoint paths (those present on disk)."""
+    if not MODELS_DIR.is_dir():
+        return {}
+    return {p.parent.name: p for p in sorted(MODELS_DIR.glob("*/model.pt"))}
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model name, a run directory (its ``checkpoints/best.pt``/``last.pt``) or a file."""
+    p = Path(name_or_path)
+    shipped = shipped_models()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    if p.is_dir():
+        for cand in ("model.pt", "checkpoints/best.pt", "checkpoints/last.pt", "best.pt", "last.pt"):
+            if (p / cand).is_file():
+                return p / cand
+        raise UsageError(f"{p}: run directory holds no checkpoint (looked for model.pt, checkpoints/best.pt, checkpoints/last.pt)")
+    if p.is_file():
+        return p
+    names = ", ".join(shipped) or "none installed"
+    raise UsageError(f"unknown model {str(name_or_path)!r}: not a shipped model ({names}), run directory or checkpoint file")
+
+
+def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> Generator:
+    """Load a shipped model by name (``gvae``, ``cvae``, ``organ-qed`` …) or a checkpoint/run directory."""
+    path = resolve_model_path(name_or_path)
+    ckpt = load_checkpoint(path, kind=tuple(_LOADERS), map_location=device)
+    module_name, func = _LOADERS[ckpt["kind"]].split(":")
+    model = getattr(importlib.import_module(module_name), func)(ckpt, device)
+    model.source = str(path)
+    return model

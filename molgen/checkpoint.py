@@ -1,0 +1,79 @@
+"""Self-describing checkpoints shared by every model family.
+
+A checkpoint is a plain dict saved with ``torch.save`` and loaded with
+``torch.load(..., weights_only=True)`` (no pickled code is ever executed). It holds:
+
+- ``format`` / ``format_version``: identify a molgen checkpoint
+- ``kind``: ``"gvae"``, ``"cvae"``, ``"organ"`` … (which loader rebuilds it)
+- ``config``: the model/training config as a plain dict (dataclasses.asdict)
+- ``model``: the model ``state_dict``; ``optimizer``: optimizer state (optional)
+- ``step`` / ``epoch``: progress counters
+- ``grammar`` (``{"name", "text", "hash"}``) or ``vocab`` (``{"tokens", "hash"}``)
+- ``command``: the exact command line that produced it; ``versions``: package versions
+- ``extra``: anything else a family needs to resume (RNG states, best metric, …)
+  as plain Python types / tensors only.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from molgen.atomic import atomic_path
+
+FORMAT = "molgen-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A file that is not a readable molgen checkpoint of the expected kind."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically (temp file + rename) with the format header added."""
+    for key in ("kind", "config", "model"):
+        if key not in payload:
+            raise ValueError(f"checkpoint payload lacks required key {key!r}")
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+    return Path(path)
+
+
+def load_checkpoint(
+    path: str | os.PathLike, kind: str | tuple[str, ...] | None = None, map_location: str = "cpu"
+) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``) and check its header and kind.
+
+    Raises :class:`CheckpointError` naming the file and the reason: missing, not a
+    torch file, unsafe/pickled content, not a molgen checkpoint, or the wrong kind.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    try:
+        data = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{p}: refused to load (not a plain-data checkpoint: {first})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{p}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not a molgen checkpoint (no '{FORMAT}' header)")
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{p}: checkpoint format {data['format_version']} is newer than this molgen "
+            f"supports ({FORMAT_VERSION}); upgrade molgen"
+        )
+    if kind is not None:
+        kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+        if data.get("kind") not in kinds:
+            raise CheckpointError(
+                f"{p}: checkpoint is a {data.get('kind')!r} model, expected {' or '.join(map(repr, kinds))}"
+            )
+    return data

@@ -1,0 +1,86 @@
+"""The ``molgen`` command line.
+
+Each sub-command lives in its own module under :mod:`molgen.commands` and defines
+``NAME``, ``HELP``, ``DESCRIPTION`` (with examples), ``add_arguments(parser)`` and
+``run(args) -> int``. They are discovered here, so adding a command is adding a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from types import ModuleType
+
+import molgen
+import molgen.commands
+from molgen.checkpoint import CheckpointError
+from molgen.errors import MolgenError
+
+log = logging.getLogger("molgen")
+
+
+def _command_modules() -> list[ModuleType]:
+    mods = []
+    for info in sorted(pkgutil.iter_modules(molgen.commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"molgen.commands.{info.name}"))
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="molgen",
+        description="Molecule generation (Grammar VAE, character VAE, ORGAN) with RDKit properties, "
+        "filters and benchmark metrics.",
+        epilog="Run 'molgen COMMAND --help' for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"molgen {molgen.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(
+            mod.NAME,
+            help=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit code (2 for usage errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except MolgenError as exc:
+        print(f"molgen {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except CheckpointError as exc:
+        print(f"molgen {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"molgen {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:  # pragma: no cover - process entry
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

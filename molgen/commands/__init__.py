@@ -1,0 +1,1 @@
+"""Sub-commands of the ``molgen`` CLI, one module each (discovered by :mod:`molgen.cli`)."""
