@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,16 @@ def load_checkpoint(
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
+    if not zipfile.is_zipfile(p):
+        raise CheckpointError(f"{p}: not a readable torch checkpoint (not a torch zip archive; truncated or another format)")
     try:
         data = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{p}: refused to load (not a plain-data checkpoint: {first})") from exc
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f"it references {found.group(1)}" if found else "it contains pickled Python objects"
+        raise CheckpointError(
+            f"{p}: refused to load: {what}, not plain data (checkpoints load with weights_only=True)"
+        ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{p}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
