@@ -26,13 +26,12 @@ from typing import Any
 import torch
 
 from molgen.atomic import atomic_path
+from molgen.errors import CheckpointError
+
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "molgen-checkpoint"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A file that is not a readable molgen checkpoint of the expected kind."""
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:

@@ -16,7 +16,6 @@ from types import ModuleType
 
 import molgen
 import molgen.commands
-from molgen.checkpoint import CheckpointError
 from molgen.errors import MolgenError
 
 log = logging.getLogger("molgen")
@@ -70,9 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     except MolgenError as exc:
         print(f"molgen {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except CheckpointError as exc:
-        print(f"molgen {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"molgen {args.command}: interrupted", file=sys.stderr)
         return 130

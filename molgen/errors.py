@@ -21,3 +21,7 @@ class InputError(MolgenError):
 
 class ConfigError(UsageError):
     """An invalid TOML config: message names the file, the key and the allowed values."""
+
+
+class CheckpointError(MolgenError):
+    """A file that is not a readable molgen checkpoint of the expected kind (names file and reason)."""
