@@ -1,0 +1,328 @@
+"""Per-molecule properties and structural alerts, batched into a DataFrame.
+
+Definitions (all RDKit):
+
+* ``mw`` average molecular weight (``Descriptors.MolWt``); ``logp`` Wildman–Crippen cLogP;
+  ``mr`` Crippen molar refractivity (for Ghose); ``qed`` Bickerton 2012 QED (default weights);
+  ``sa`` Ertl & Schuffenhauer 2009 synthetic accessibility, 1 (easy) to 10 (hard), from
+  ``rdkit.Contrib.SA_Score``; ``tpsa`` Ertl topological PSA (N, O only).
+* ``hbd``/``hba`` Lipinski's own definitions: NH + OH count, N + O count
+  (``CalcNumLipinskiHBD/HBA``), so ``lipinski_violations`` (MW > 500, cLogP > 5, HBD > 5,
+  HBA > 10) agrees with the columns a user filters on.
+* ``rotatable_bonds`` (RDKit strict definition), ``rings`` (SSSR), ``aromatic_rings``,
+  ``heavy_atoms``, ``atoms`` (including hydrogens, for Ghose), ``formal_charge`` (net),
+  ``fsp3`` fraction of sp3 carbons.
+* ``penalized_logp`` = cLogP − SA − max(0, largest ring size − 6), *unnormalised*, as
+  reported by GCPN/JT-VAE-style optimisation tables. :func:`penalized_logp` with
+  ``normalized=True`` standardises each term with the ZINC250k means/stds from the JT-VAE
+  code (the GVAE/JT-VAE Bayesian-optimisation score); it is in :data:`PROPERTIES` as
+  ``penalized_logp_normalized`` but not a default column.
+* ``pains``/``brenk``/``nih``: any match in RDKit's ``FilterCatalog`` PAINS A+B+C, Brenk,
+  NIH; ``alerts`` lists the matched alert names as ``family:name`` joined by ``"; "``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from multiprocessing import get_context
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+from rdkit.Contrib.SA_Score import sascorer
+
+from molgen.chem.mol import Mol, parse_smiles, quiet_rdkit
+
+# ZINC250k statistics used by JT-VAE (bo/gen_latent.py) to normalise penalised logP terms.
+_ZINC_LOGP = (2.4570953396190123, 1.434324401111988)
+_ZINC_SA = (-3.0525811293166134, 0.8335207024513095)
+_ZINC_CYCLE = (-0.0485696876403053, 0.2860212110245455)
+
+
+def _largest_ring(mol: Mol) -> int:
+    rings = mol.GetRingInfo().AtomRings()
+    return max((len(r) for r in rings), default=0)
+
+
+def _sa(mol: Mol) -> float:
+    return float(sascorer.calculateScore(mol))
+
+
+def penalized_logp(mol: Mol, normalized: bool = False) -> float:
+    """cLogP − SA − ring penalty (rings larger than 6 atoms), the GVAE/JT-VAE objective.
+
+    ``normalized=True`` standardises each term with the JT-VAE ZINC250k means/stds.
+    """
+    logp = Crippen.MolLogP(mol)
+    sa = _sa(mol)
+    cycle = max(0, _largest_ring(mol) - 6)
+    if not normalized:
+        return logp - sa - cycle
+    return (
+        (logp - _ZINC_LOGP[0]) / _ZINC_LOGP[1]
+        + (-sa - _ZINC_SA[0]) / _ZINC_SA[1]
+        + (-cycle - _ZINC_CYCLE[0]) / _ZINC_CYCLE[1]
+    )
+
+
+def lipinski_violations(mol: Mol) -> int:
+    """Number of Lipinski rule-of-five violations (MW > 500, cLogP > 5, HBD > 5, HBA > 10)."""
+    return (
+        int(Descriptors.MolWt(mol) > 500)
+        + int(Crippen.MolLogP(mol) > 5)
+        + int(rdMolDescriptors.CalcNumLipinskiHBD(mol) > 5)
+        + int(rdMolDescriptors.CalcNumLipinskiHBA(mol) > 10)
+    )
+
+
+def _total_atoms(mol: Mol) -> int:
+    return mol.GetNumAtoms() + sum(a.GetTotalNumHs() for a in mol.GetAtoms())
+
+
+#: Scalar per-molecule properties by name; reward objectives and metrics import from here.
+PROPERTIES: dict[str, Callable[[Mol], float]] = {
+    "mw": Descriptors.MolWt,
+    "logp": Crippen.MolLogP,
+    "qed": QED.qed,
+    "sa": _sa,
+    "tpsa": rdMolDescriptors.CalcTPSA,
+    "hbd": rdMolDescriptors.CalcNumLipinskiHBD,
+    "hba": rdMolDescriptors.CalcNumLipinskiHBA,
+    "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
+    "rings": rdMolDescriptors.CalcNumRings,
+    "aromatic_rings": rdMolDescriptors.CalcNumAromaticRings,
+    "heavy_atoms": lambda m: m.GetNumHeavyAtoms(),
+    "formal_charge": Chem.GetFormalCharge,
+    "fsp3": rdMolDescriptors.CalcFractionCSP3,
+    "lipinski_violations": lipinski_violations,
+    "penalized_logp": penalized_logp,
+    "mr": Crippen.MolMR,
+    "atoms": _total_atoms,
+    "penalized_logp_normalized": functools.partial(penalized_logp, normalized=True),
+}
+
+#: Integer-valued columns (nullable ``Int64`` so an invalid row can hold NA).
+INT_COLUMNS = (
+    "hbd", "hba", "rotatable_bonds", "rings", "aromatic_rings", "heavy_atoms", "formal_charge",
+    "lipinski_violations", "atoms",
+)
+#: Scalar columns of :func:`compute_properties`, in output order.
+SCALAR_COLUMNS = (
+    "mw", "logp", "qed", "sa", "tpsa", "hbd", "hba", "rotatable_bonds", "rings", "aromatic_rings",
+    "heavy_atoms", "formal_charge", "fsp3", "lipinski_violations", "penalized_logp", "mr", "atoms",
+)
+ALERT_FAMILIES = ("pains", "brenk", "nih")
+ALERT_COLUMNS = (*ALERT_FAMILIES, "alerts")
+BOOL_COLUMNS = ("valid", *ALERT_FAMILIES)
+COLUMNS = ("smiles", "valid", *SCALAR_COLUMNS, *ALERT_COLUMNS)
+
+# Relative per-molecule cost (µs, measured on MOSES) so filters evaluate cheap tests first.
+COST = {
+    "mw": 3, "tpsa": 7, "hbd": 5, "hba": 5, "rotatable_bonds": 60, "rings": 8, "aromatic_rings": 10,
+    "heavy_atoms": 1, "formal_charge": 2, "fsp3": 2, "atoms": 5, "logp": 270, "mr": 270,
+    "lipinski_violations": 280, "sa": 300, "penalized_logp": 570, "qed": 1100,
+    "pains": 2800, "brenk": 280, "nih": 1200, "alerts": 4300,
+}
+
+_FAMILY_OF_SET = {"PAINS_A": "pains", "PAINS_B": "pains", "PAINS_C": "pains", "Brenk": "brenk", "NIH": "nih"}
+
+
+@functools.lru_cache(maxsize=None)
+def alert_catalog(family: str | None = None) -> FilterCatalog:
+    """RDKit FilterCatalog for one family (``pains``, ``brenk``, ``nih``) or all three; built once per process."""
+    cats = FilterCatalogParams.FilterCatalogs
+    wanted = {
+        "pains": [cats.PAINS_A, cats.PAINS_B, cats.PAINS_C],
+        "brenk": [cats.BRENK],
+        "nih": [cats.NIH],
+    }
+    params = FilterCatalogParams()
+    for fam, catalogs in wanted.items():
+        if family is None or fam == family:
+            for c in catalogs:
+                params.AddCatalog(c)
+    if family is not None and family not in wanted:
+        raise ValueError(f"unknown alert family {family!r}; choose from {', '.join(wanted)}")
+    return FilterCatalog(params)
+
+
+def _entry_name(entry) -> str:
+    return f"{_FAMILY_OF_SET.get(entry.GetProp('FilterSet'), 'other')}:{entry.GetDescription()}"
+
+
+def alert_matches(mol: Mol) -> list[str]:
+    """Names (``family:alert``) of every PAINS/Brenk/NIH alert the molecule matches."""
+    return [_entry_name(e) for e in alert_catalog().GetMatches(mol)]
+
+
+def alert_atoms(mol: Mol) -> list[tuple[str, tuple[int, ...]]]:
+    """Each alert match with the molecule's atom indices it covers (for highlighting)."""
+    out = []
+    for entry in alert_catalog().GetMatches(mol):
+        for fm in entry.GetFilterMatches(mol):
+            out.append((_entry_name(entry), tuple(sorted(p.target for p in fm.atomPairs))))
+    return out
+
+
+class MolProperties:
+    """Lazily computed properties of one molecule; shared intermediates are computed once."""
+
+    __slots__ = ("mol", "_cache")
+
+    def __init__(self, mol: Mol):
+        self.mol = mol
+        self._cache: dict[str, object] = {}
+
+    def get(self, name: str):
+        """Value of column ``name`` (computing it, and what it depends on, on first use)."""
+        if name in self._cache:
+            return self._cache[name]
+        m = self.mol
+        if name == "lipinski_violations":
+            value = (
+                int(self.get("mw") > 500) + int(self.get("logp") > 5)
+                + int(self.get("hbd") > 5) + int(self.get("hba") > 10)
+            )
+        elif name == "penalized_logp":
+            value = self.get("logp") - self.get("sa") - max(0, _largest_ring(m) - 6)
+        elif name in ("logp", "mr"):
+            # One Crippen atom typing gives both logP and MR.
+            self._cache["logp"], self._cache["mr"] = rdMolDescriptors.CalcCrippenDescriptors(m)
+            return self._cache[name]
+        elif name == "alerts":
+            value = "; ".join(n for fam in ALERT_FAMILIES for n in self.get(f"_{fam}_names"))
+        elif name in ALERT_FAMILIES:
+            value = bool(self.get(f"_{name}_names"))
+        elif name.endswith("_names"):
+            # Matches per family, kept so that 'pains' then 'alerts' search each catalog once.
+            value = [_entry_name(e) for e in alert_catalog(name[1:-6]).GetMatches(m)]
+        else:
+            value = PROPERTIES[name](m)
+        self._cache[name] = value
+        return value
+
+
+def property_rows(
+    smiles: Sequence[str], columns: Sequence[str], mols: Sequence[Mol | None] | None = None
+) -> dict[str, list]:
+    """Column -> list of values for ``smiles`` (``None`` where a molecule is invalid)."""
+    data: dict[str, list] = {c: [] for c in columns}
+    with quiet_rdkit():
+        for i, smi in enumerate(smiles):
+            mol = mols[i] if mols is not None else parse_smiles(smi)[0]
+            props = MolProperties(mol) if mol is not None else None
+            for c in columns:
+                if c == "smiles":
+                    data[c].append(smi)
+                elif c == "valid":
+                    data[c].append(mol is not None)
+                else:
+                    data[c].append(None if props is None else props.get(c))
+    return data
+
+
+def frame_from_rows(data: dict[str, list]) -> pd.DataFrame:
+    """DataFrame with stable dtypes: float64, nullable Int64/boolean, string alerts."""
+    cols = {}
+    for c, values in data.items():
+        if c in ("smiles", "alerts", "name"):
+            cols[c] = pd.Series(values, dtype=object)
+        elif c == "valid":
+            cols[c] = pd.Series(values, dtype=bool)
+        elif c in BOOL_COLUMNS:
+            cols[c] = pd.Series(values, dtype="boolean")
+        elif c in INT_COLUMNS:
+            cols[c] = pd.Series(values, dtype="Int64")
+        else:
+            cols[c] = pd.Series(np.array([np.nan if v is None else v for v in values], dtype=float))
+    return pd.DataFrame(cols)
+
+
+def default_columns(alerts: bool = True) -> list[str]:
+    """Columns of :func:`compute_properties`, with or without the structural-alert ones."""
+    return [c for c in COLUMNS if alerts or c not in ALERT_COLUMNS]
+
+
+def _chunk_worker(args: tuple[list[str], tuple[str, ...]]) -> dict[str, list]:
+    smiles, columns = args
+    return property_rows(smiles, columns)
+
+
+def warm_up(alerts: bool = True) -> None:
+    """Load SA's fragment table and build the alert catalogs now, so that forked workers
+    inherit them instead of each paying for them on its first molecule."""
+    if sascorer._fscores is None:
+        sascorer.readFragmentScores()
+    if alerts:
+        for fam in ALERT_FAMILIES:
+            alert_catalog(fam)
+
+
+def mp_context():
+    """Process start method: ``fork`` on Linux (workers start in milliseconds), else the default.
+
+    Override with ``MOLGEN_MP_START`` (e.g. ``spawn`` from a threaded host process).
+    """
+    method = os.environ.get("MOLGEN_MP_START") or ("fork" if os.name == "posix" and os.uname().sysname == "Linux" else None)
+    return get_context(method)
+
+
+def resolve_jobs(n_jobs: int | None) -> int:
+    """``None`` or ``0`` -> all usable cores; negative counts back from that (``-1`` = all)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        cores = os.cpu_count() or 1
+    if not n_jobs:
+        return cores
+    return max(1, cores + 1 + n_jobs) if n_jobs < 0 else n_jobs
+
+
+#: Below this many molecules, :func:`compute_properties` runs in-process (pool start-up would dominate).
+PARALLEL_MIN = 2000
+
+
+def compute_properties(
+    smiles: Sequence[str],
+    n_jobs: int | None = None,
+    progress: bool = False,
+    alerts: bool = True,
+    chunk_size: int = 1000,
+) -> pd.DataFrame:
+    """Properties table for ``smiles`` (one row each, same order; columns :data:`COLUMNS`).
+
+    Invalid SMILES give a row with ``valid=False`` and NA values. Inputs under ~2000 run
+    in-process (pool start-up would dominate); larger ones run over ``n_jobs`` processes
+    (``None`` = all cores) in chunks.
+    """
+    from tqdm.auto import tqdm
+
+    smiles = [str(s) for s in smiles]
+    columns = tuple(default_columns(alerts))
+    jobs = resolve_jobs(n_jobs)
+    chunks = [smiles[i : i + chunk_size] for i in range(0, len(smiles), chunk_size)]
+    data: dict[str, list] = {c: [] for c in columns}
+    bar = tqdm(total=len(smiles), unit="mol", disable=not progress, desc="properties")
+    if jobs == 1 or len(smiles) < PARALLEL_MIN:
+        results: Iterable[dict[str, list]] = map(_chunk_worker, ((c, columns) for c in chunks))
+        pool = None
+    else:
+        warm_up(alerts)
+        pool = mp_context().Pool(min(jobs, len(chunks)))
+        results = pool.imap(_chunk_worker, [(c, columns) for c in chunks])
+    try:
+        for part in results:
+            for c in columns:
+                data[c].extend(part[c])
+            bar.update(len(part["smiles"]))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return frame_from_rows(data)
+

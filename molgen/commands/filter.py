@@ -1,0 +1,70 @@
+"""``molgen filter``: stream a molecule library through rule presets, ranges and expressions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "filter"
+HELP = "filter a molecule library by presets (Lipinski, PAINS…), property ranges and expressions"
+DESCRIPTION = """\
+Keep the molecules of INPUT that pass every given test and write them, with their
+properties, to OUTPUT. Streams the input in chunks over all cores; memory does not grow
+with the input size. Prints how many were kept, rejected and invalid.
+
+Tests (all must hold):
+  --preset NAME          lipinski (Ro5, <= 1 violation), veber, ghose, lead-like
+                         (MW 250-350, cLogP <= 3.5, rotb <= 7), pains-free, brenk-free, nih-free
+  --range PROP=LO:HI     inclusive; either bound may be left out: qed=0.6:  logp=:3.5
+  --where EXPR           e.g. "qed >= 0.6 and mw <= 500 and not pains"
+                         operators: and or not ( ) < <= > >= == != between;
+                         names: any property column, pains/brenk/nih, preset names
+                         (lipinski, lead_like, ...), similarity (with --similar-to)
+  --smarts-include S     must contain this substructure (repeatable; all must match)
+  --smarts-exclude S     must not contain it (repeatable)
+  --similar-to SMILES    Morgan r=2 Tanimoto >= --min-sim (default 0.4) to it (repeatable:
+                         max over references); adds a 'similarity' column
+
+examples:
+  molgen filter library.smi -o hits.csv --preset lipinski --preset pains-free
+  molgen filter data/moses/train.csv.gz -o leads.parquet --range qed=0.6: --where "sa <= 3.5 and not brenk"
+  molgen filter library.sdf -o amides.sdf --smarts-include "C(=O)N" --smarts-exclude "[N+](=O)[O-]"
+  molgen filter library.csv -o near.csv --similar-to "CC(=O)Oc1ccccc1C(=O)O" --min-sim 0.5
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="molecule file (.smi .txt .csv .tsv .sdf .parquet, .gz)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="kept molecules (.csv .tsv .smi .sdf .parquet)")
+    parser.add_argument("--preset", action="append", default=[], metavar="NAME", help="rule preset (repeatable)")
+    parser.add_argument("--range", action="append", default=[], dest="ranges", metavar="PROP=LO:HI", help="property range (repeatable)")
+    parser.add_argument("--where", metavar="EXPR", help="filter expression")
+    parser.add_argument("--smarts-include", action="append", default=[], metavar="SMARTS", help="required substructure (repeatable)")
+    parser.add_argument("--smarts-exclude", action="append", default=[], metavar="SMARTS", help="forbidden substructure (repeatable)")
+    parser.add_argument("--similar-to", action="append", default=[], metavar="SMILES", help="reference molecule (repeatable)")
+    parser.add_argument("--min-sim", type=float, default=0.4, metavar="T", help="similarity threshold (default 0.4)")
+    parser.add_argument("--column", metavar="NAME", help="SMILES column of a CSV/TSV/Parquet input (default: found by name)")
+    parser.add_argument("--no-alerts", action="store_true", help="leave alert columns out of the output")
+    parser.add_argument("--standardize", action="store_true", help="largest fragment, neutralise, normalise first")
+    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from molgen.chem.filters import FilterSpec, filter_file
+
+    spec = FilterSpec(
+        presets=args.preset, ranges=args.ranges, expression=args.where,
+        smarts_include=args.smarts_include, smarts_exclude=args.smarts_exclude,
+        similar_to=args.similar_to, min_similarity=args.min_sim,
+    )
+    result = filter_file(
+        args.input, args.output, spec, column=args.column, n_jobs=args.jobs, chunk_size=args.chunk_size,
+        standardize=args.standardize, alerts=not args.no_alerts, progress=not args.no_progress,
+    )
+    if result.n_invalid:
+        print(result.report.summary(), file=sys.stderr)
+    print(result.summary(), file=sys.stderr)
+    print(f"wrote {result.n_kept:,} molecules to {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,335 @@
+"""Read molecules from SMILES/CSV/TSV/SDF/Parquet files, streaming, with a reject report.
+
+Every record is accounted for: a record that does not parse is skipped and counted, the
+first few are named with file, line and reason, and a warning with the summary is logged.
+Problems with the file itself (missing, empty, binary, not UTF-8, no SMILES column) raise
+:class:`~molgen.errors.InputError` with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import logging
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+from molgen.errors import InputError
+
+log = logging.getLogger("molgen.data")
+
+TEXT_FORMATS = {".smi": "smi", ".smiles": "smi", ".txt": "smi", ".csv": "csv", ".tsv": "tsv", ".sdf": "sdf", ".sd": "sdf", ".mol": "sdf"}
+FORMATS = {**TEXT_FORMATS, ".parquet": "parquet", ".pq": "parquet"}
+SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "smiles_string", "mol_smiles")
+NAME_COLUMNS = ("name", "id", "mol_id", "molecule_id", "compound_id", "molecule_name", "title", "chembl_id", "zinc_id")
+MAX_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class Record:
+    """One input record: 1-based line (row for Parquet, first line for SDF), SMILES, name.
+
+    For SDF the molecule is parsed from its mol block; ``smiles`` is then ``None`` and
+    ``molblock`` holds the text.
+    """
+
+    line: int
+    smiles: str | None
+    name: str | None = None
+    molblock: str | None = None
+
+    def __iter__(self) -> Iterator:
+        """Unpacks as ``line, smiles, name`` (``for line, smi, name in iter_records(path)``)."""
+        return iter((self.line, self.smiles, self.name))
+
+
+@dataclass
+class ReadReport:
+    """What happened to every record of a file: counts and the first few rejects."""
+
+    path: str
+    n_records: int = 0
+    n_valid: int = 0
+    n_invalid: int = 0
+    examples: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def add_invalid(self, line: int, reason: str) -> None:
+        self.n_invalid += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append((self.path, line, reason))
+
+    def merge(self, other: "ReadReport") -> None:
+        """Add another report's counts (e.g. from a worker's chunk)."""
+        self.n_records += other.n_records
+        self.n_valid += other.n_valid
+        self.n_invalid += other.n_invalid
+        room = MAX_EXAMPLES - len(self.examples)
+        self.examples.extend(other.examples[: max(0, room)])
+
+    def summary(self) -> str:
+        """One line: ``file: N records, V valid, I invalid (line 4: reason; …)``."""
+        text = f"{self.path}: {self.n_records:,} records, {self.n_valid:,} valid, {self.n_invalid:,} invalid"
+        if self.examples:
+            shown = "; ".join(f"line {line}: {reason}" for _, line, reason in self.examples[:3])
+            more = ", …" if self.n_invalid > 3 else ""
+            text += f" ({shown}{more})"
+        return text
+
+
+def detect_format(path: str | os.PathLike) -> tuple[str, bool]:
+    """``(format, gzipped)`` from the file name: ``.smi/.txt/.csv/.tsv/.sdf/.parquet`` + ``.gz``."""
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    gz = bool(suffixes) and suffixes[-1] in (".gz", ".gzip")
+    ext = suffixes[-2] if gz and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
+    if ext not in FORMATS:
+        known = " ".join(sorted(set(FORMATS)))
+        raise InputError(f"{path}: unsupported file type {ext or '(none)'!r}; use one of {known} (text ones may end in .gz)")
+    if gz and FORMATS[ext] == "parquet":
+        raise InputError(f"{path}: Parquet files are compressed internally; do not gzip them")
+    return FORMATS[ext], gz
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """Open a file for reading bytes, gunzipping it when it starts with the gzip magic bytes."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if not head:
+        raise InputError(f"{path}: file is empty")
+    return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered text lines without line endings, strict UTF-8, decoded line by line so that
+    an encoding problem is reported with its line number."""
+    n = 0
+    with _open_binary(path) as fh:
+        try:
+            for n, raw in enumerate(fh, 1):
+                if b"\x00" in raw:
+                    raise InputError(f"{path}: line {n}: binary data (NUL byte); expected a text file of molecules")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{path}: line {n}: not UTF-8 text ({exc.reason}); re-save the file as UTF-8") from None
+                if n == 1:
+                    line = line.lstrip("\ufeff")  # byte-order mark written by spreadsheet programs
+                yield n, line.rstrip("\r\n")
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: corrupt gzip data ({exc})") from None
+
+
+def _find_column(header: list[str], wanted: str | None, candidates: tuple[str, ...], path: Path, what: str) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    if wanted is not None:
+        if wanted.lower() in lowered:
+            return lowered.index(wanted.lower())
+        raise InputError(f"{path}: no column {wanted!r}; columns found: {', '.join(header)}")
+    for cand in candidates:
+        if cand in lowered:
+            return lowered.index(cand)
+    if what == "SMILES":
+        for i, h in enumerate(lowered):
+            if "smiles" in h:
+                return i
+    return None
+
+
+class RecordReader:
+    """Streams :class:`Record` s from one file; ``has_names`` says whether names can occur."""
+
+    def __init__(self, path: str | os.PathLike, column: str | None = None, name_column: str | None = None):
+        self.path = Path(path)
+        self.column = column
+        self.name_column = name_column
+        self.format, _ = detect_format(self.path)
+        self.has_names = self.format in ("smi", "sdf") or name_column is not None
+
+    def __iter__(self) -> Iterator[Record]:
+        if self.format == "smi":
+            return self._smi()
+        if self.format in ("csv", "tsv"):
+            return self._delimited("," if self.format == "csv" else "\t")
+        if self.format == "sdf":
+            return self._sdf()
+        return self._parquet()
+
+    def _smi(self) -> Iterator[Record]:
+        for n, line in _lines(self.path):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            parts = text.split(None, 1)
+            if n == 1 and parts[0].lower() in SMILES_COLUMNS:
+                continue  # a header line
+            yield Record(n, parts[0], parts[1].strip() if len(parts) > 1 else None)
+
+    def _delimited(self, delimiter: str) -> Iterator[Record]:
+        reader = csv.reader((line for _, line in _lines(self.path)), delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{self.path}: file is empty") from None
+        except csv.Error as exc:
+            raise InputError(f"{self.path}: line 1: {exc}") from None
+        col = _find_column(header, self.column, SMILES_COLUMNS, self.path, "SMILES")
+        headerless = False
+        if col is None:
+            # A one-column file without a header: its first cell is itself a SMILES.
+            from molgen.chem.mol import to_mol
+
+            if len(header) == 1 and header[0].strip() and to_mol(header[0].strip()) is not None:
+                col, headerless = 0, True
+            else:
+                raise InputError(
+                    f"{self.path}: no SMILES column; columns found: {', '.join(header) or '(none)'}; "
+                    "name it with --column"
+                )
+        name_col = None if headerless else _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
+        self.has_names = name_col is not None
+        if headerless:
+            yield Record(1, header[0].strip(), None)
+        try:
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                smi = row[col].strip() if col < len(row) else ""
+                name = row[name_col].strip() if name_col is not None and name_col < len(row) else None
+                yield Record(reader.line_num, smi, name or None)
+        except csv.Error as exc:
+            raise InputError(f"{self.path}: line {reader.line_num}: {exc}") from None
+
+    def _sdf(self) -> Iterator[Record]:
+        block: list[str] = []
+        start = 1
+        for n, line in _lines(self.path):
+            if not block:
+                start = n
+            if line.startswith("$$$$"):
+                yield self._sdf_record(start, block)
+                block = []
+            else:
+                block.append(line)
+        if any(x.strip() for x in block):
+            yield self._sdf_record(start, block)
+
+    @staticmethod
+    def _sdf_record(start: int, block: list[str]) -> Record:
+        # The mol block ends at "M  END"; the data fields after it are not needed here.
+        end = next((i for i, x in enumerate(block) if x.startswith("M  END")), len(block) - 1)
+        name = block[0].strip() if block else None
+        return Record(start, None, name or None, "\n".join(block[: end + 1]) + "\n")
+
+    def _parquet(self) -> Iterator[Record]:
+        import pyarrow.parquet as pq
+
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        try:
+            pf = pq.ParquetFile(self.path)
+        except Exception as exc:  # pyarrow raises ArrowInvalid for non-Parquet bytes
+            raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
+        header = pf.schema_arrow.names
+        col = _find_column(header, self.column, SMILES_COLUMNS, self.path, "SMILES")
+        if col is None:
+            raise InputError(f"{self.path}: no SMILES column; columns found: {', '.join(header)}; name it with --column")
+        name_col = _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
+        self.has_names = name_col is not None
+        cols = [header[col]] + ([header[name_col]] if name_col is not None else [])
+        row = 0
+        for batch in pf.iter_batches(batch_size=65536, columns=cols):
+            smiles = batch.column(0).to_pylist()
+            names = batch.column(1).to_pylist() if name_col is not None else [None] * len(smiles)
+            for smi, name in zip(smiles, names):
+                row += 1
+                yield Record(row, "" if smi is None else str(smi), None if name is None else str(name))
+
+
+def iter_records(
+    path: str | os.PathLike, column: str | None = None, name_column: str | None = None,
+    max_records: int | None = None,
+) -> Iterator[Record]:
+    """Stream raw :class:`Record` s (line, SMILES, name) without validating them (huge files)."""
+    for i, rec in enumerate(RecordReader(path, column, name_column)):
+        if max_records is not None and i >= max_records:
+            return
+        yield rec
+
+
+def parse_record(rec: Record, standardize: bool = False):
+    """Molecule for a record, or ``(None, reason)``: SMILES or mol block, optional standardisation."""
+    from rdkit import Chem
+
+    from molgen.chem.mol import parse_smiles, quiet_rdkit, standardize_mol
+
+    if rec.molblock is not None:
+        with quiet_rdkit():
+            mol = Chem.MolFromMolBlock(rec.molblock)
+        if mol is None or mol.GetNumAtoms() == 0:
+            return None, f"unreadable mol block{f' ({rec.name})' if rec.name else ''}"
+        reason = None
+    else:
+        mol, reason = parse_smiles(rec.smiles or "")
+        if mol is None:
+            return None, reason
+    if standardize:
+        return standardize_mol(mol)
+    return mol, reason
+
+
+@dataclass
+class MoleculeSet:
+    """Valid molecules from a file (SMILES and optional names) with the report on the rest."""
+
+    smiles: list[str]
+    names: list[str | None]
+    report: ReadReport
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+
+def read_smiles(
+    path: str | os.PathLike,
+    column: str | None = None,
+    standardize: bool = False,
+    canonical: bool = True,
+    progress: bool = False,
+    max_records: int | None = None,
+) -> MoleculeSet:
+    """Read, validate (RDKit) and canonicalise every molecule of a file.
+
+    ``canonical=False`` keeps the input SMILES as written (SDF records are always written out
+    as RDKit SMILES). Invalid records are skipped, counted in ``report`` and logged.
+    """
+    from rdkit import Chem
+    from tqdm.auto import tqdm
+
+    report = ReadReport(str(path))
+    smiles: list[str] = []
+    names: list[str | None] = []
+    records = iter_records(path, column=column, max_records=max_records)
+    for rec in tqdm(records, unit="mol", disable=not progress, desc=Path(path).name):
+        report.n_records += 1
+        mol, reason = parse_record(rec, standardize)
+        if mol is None:
+            report.add_invalid(rec.line, reason or "invalid")
+            continue
+        report.n_valid += 1
+        if canonical or standardize or rec.smiles is None:
+            smiles.append(Chem.MolToSmiles(mol))
+        else:
+            smiles.append(rec.smiles)
+        names.append(rec.name)
+    if report.n_records == 0:
+        raise InputError(f"{path}: no molecules found (only a header, blank lines or comments)")
+    if report.n_invalid:
+        log.warning("skipped invalid records: %s", report.summary())
+    return MoleculeSet(smiles, names, report)

@@ -1,0 +1,154 @@
+"""Write property tables as CSV/TSV/SMILES/SDF/Parquet, chunk by chunk, atomically.
+
+The format comes from the extension (``.csv .tsv .smi .sdf`` optionally ``.gz``, ``.parquet``).
+A :class:`TableWriter` accepts any number of DataFrame chunks with the same columns, so a
+streaming filter writes a million rows in flat memory; the file appears only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import os
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from molgen.atomic import atomic_path
+from molgen.data.readers import detect_format
+from molgen.errors import InputError, UsageError
+
+
+def _sd_value(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+class TableWriter:
+    """Context manager writing DataFrame chunks to ``path``; commits atomically on success.
+
+    .smi files get the SMILES and, when present, the ``name`` column (other columns are
+    dropped: SMILES files have no place for them). SDF files carry every other column as an
+    SD data field. Text formats are gzipped when the name ends in ``.gz``.
+    """
+
+    def __init__(self, path: str | os.PathLike, smiles_col: str = "smiles"):
+        self.path = Path(path)
+        self.smiles_col = smiles_col
+        try:
+            self.format, self.gz = detect_format(self.path)
+        except InputError as exc:
+            raise UsageError(f"output {exc}") from None
+        self.rows = 0
+        self._stack = contextlib.ExitStack()
+        self._fh: IO[str] | None = None
+        self._parquet = None
+        self._schema = None
+        self._columns: list[str] | None = None
+        self._tmp: Path | None = None
+        self._header_written = False
+        self._empty: pd.DataFrame | None = None
+
+    def __enter__(self) -> "TableWriter":
+        self._tmp = self._stack.enter_context(atomic_path(self.path))
+        if self.format != "parquet":
+            opener = gzip.open if self.gz else open
+            self._fh = self._stack.enter_context(opener(self._tmp, "wt", encoding="utf-8", newline=""))
+        return self
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append the rows of ``df`` (same columns as the first chunk)."""
+        if self.smiles_col not in df.columns:
+            raise ValueError(f"no {self.smiles_col!r} column to write; columns: {', '.join(map(str, df.columns))}")
+        if self._columns is None:
+            self._columns = list(df.columns)
+        elif list(df.columns) != self._columns:
+            df = df.reindex(columns=self._columns)
+        if self.format == "parquet":
+            self._write_parquet(df)
+        elif self.format in ("csv", "tsv"):
+            sep = "," if self.format == "csv" else "\t"
+            df.to_csv(self._fh, sep=sep, index=False, header=not self._header_written, lineterminator="\n")
+            self._header_written = True
+        elif self.format == "smi":
+            cols = [self.smiles_col] + (["name"] if "name" in df.columns else [])
+            for row in df[cols].itertuples(index=False):
+                name = row[1] if len(row) > 1 and isinstance(row[1], str) and row[1] else ""
+                self._fh.write(f"{row[0]} {name}".rstrip() + "\n")
+        else:
+            self._write_sdf(df)
+        self.rows += len(df)
+
+    def _write_parquet(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._parquet is None:
+            if len(df) == 0:
+                self._empty = df  # cannot tell the types of text columns yet
+                return
+            self._schema = self._arrow_schema(df)
+            self._parquet = pq.ParquetWriter(self._tmp, self._schema)
+        self._parquet.write_table(pa.Table.from_pandas(df, schema=self._schema, preserve_index=False))
+
+    @staticmethod
+    def _arrow_schema(df: pd.DataFrame):
+        import pyarrow as pa
+
+        schema = pa.Schema.from_pandas(df, preserve_index=False)
+        # A text column that is all-missing in the first chunk (names) must still be text.
+        for i, f in enumerate(schema):
+            if pa.types.is_null(f.type):
+                schema = schema.set(i, pa.field(f.name, pa.string()))
+        return schema.remove_metadata()
+
+    def _write_sdf(self, df: pd.DataFrame) -> None:
+        from rdkit import Chem
+
+        from molgen.chem.mol import to_mol
+
+        fields = [c for c in df.columns if c not in (self.smiles_col, "name")]
+        for rec in df.to_dict("records"):
+            mol = to_mol(str(rec[self.smiles_col]))
+            if mol is None:
+                mol = Chem.Mol()  # keep the row (with its data fields) rather than lose it
+            name = rec.get("name")
+            mol.SetProp("_Name", name if isinstance(name, str) else "")
+            block = Chem.MolToMolBlock(mol)
+            extra = "".join(f">  <{f}>\n{_sd_value(rec[f])}\n\n" for f in [self.smiles_col, *fields])
+            self._fh.write(block + extra + "$$$$\n")
+
+    def _finish(self) -> None:
+        if self.format == "parquet":
+            if self._parquet is None:  # no chunk at all: still write a valid, empty file
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                empty = self._empty if self._empty is not None else pd.DataFrame({self.smiles_col: []}, dtype=object)
+                pq.write_table(pa.Table.from_pandas(empty, schema=self._arrow_schema(empty), preserve_index=False), self._tmp)
+            else:
+                self._parquet.close()
+        elif self.format in ("csv", "tsv") and not self._header_written:
+            sep = "," if self.format == "csv" else "\t"
+            self._fh.write(sep.join(self._columns or [self.smiles_col]) + "\n")
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            try:
+                self._finish()
+            except BaseException as err:
+                self._stack.__exit__(type(err), err, err.__traceback__)
+                raise
+        elif self._parquet is not None:
+            self._parquet.close()
+        return bool(self._stack.__exit__(exc_type, exc, tb))
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, smiles_col: str = "smiles") -> None:
+    """Write ``df`` to ``path`` in the format its extension names, atomically."""
+    with TableWriter(path, smiles_col) as writer:
+        writer.write(df)
