@@ -11,8 +11,9 @@ import re
 
 from grammar.errors import GrammarError
 
-# Order matters: bracket atoms, then two-letter organic-subset atoms, then single chars.
-TOKEN_PATTERN = r"\[[^\[\]]*\]|Br|Cl|%\d\d|[BCNOPSFI]|[bcnops]|[()=#$:/\\.\-+~*\d]"
+# Order matters: bracket atoms, then two-letter organic-subset atoms, two-digit ring
+# labels and RDKit's dative bonds (``->``, ``<-``), then single chars.
+TOKEN_PATTERN = r"\[[^\[\]]*\]|Br|Cl|%[0-9]{2}|->|<-|[BCNOPSFI]|[bcnops]|[()=#$:/\\.\-+~*0-9]"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 
