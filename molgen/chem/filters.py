@@ -397,6 +397,7 @@ def filter_file(
     standardize: bool = False,
     alerts: bool = True,
     progress: bool = False,
+    desc: str = "filter",
 ) -> FilterResult:
     """Stream ``input_path`` through ``spec`` and write kept molecules with their properties.
 
@@ -419,7 +420,7 @@ def filter_file(
     report = ReadReport(str(input_path))
     n_kept = 0
     start = time.perf_counter()
-    bar = tqdm(unit="mol", disable=not progress, desc="filter", mininterval=0.5)
+    bar = tqdm(unit="mol", disable=not progress, desc=desc, mininterval=0.5)
     pool = None
     try:
         with TableWriter(output_path) as writer:
@@ -451,7 +452,8 @@ def filter_file(
             pool.terminate()
             pool.join()
     if report.n_invalid:
-        log.warning("skipped invalid records: %s", report.summary())
+        # the caller gets the report in the result; the CLI prints it
+        log.debug("skipped invalid records: %s", report.summary())
     return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report)
 
 

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     result = filter_file(
         args.input, args.output, FilterSpec(), column=args.column, n_jobs=args.jobs,
         chunk_size=args.chunk_size, standardize=args.standardize, alerts=not args.no_alerts,
-        progress=not args.no_progress,
+        progress=not args.no_progress, desc="props",
     )
-    print(result.report.summary(), file=sys.stderr)
+    if result.report.n_invalid:
+        print(result.report.summary(), file=sys.stderr)
     print(f"wrote {result.n_kept:,} rows to {args.output}", file=sys.stderr)
     return 0
