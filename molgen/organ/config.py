@@ -1,0 +1,216 @@
+"""ORGAN run configuration: generator, discriminator, the three training stages and the reward.
+
+Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where they enter)::
+
+    seed = 0
+    [generator]      # embedding -> LSTM/GRU -> softmax
+    [discriminator]  # CNN preset "seqgan" (the paper's 12 widths) or "small" or "custom"
+    [mle]            # stage 1: teacher-forced pretraining
+    [dpretrain]      # stage 2: discriminator on real vs generated
+    [adversarial]    # stage 3: SeqGAN/ORGAN policy gradient with MC rollouts
+    [reward]         # R = lambda * D + (1 - lambda) * O, O a weighted mix of objectives
+    objectives = [{name = "qed", weight = 1.0}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: SeqGAN's discriminator (Yu et al. 2017): filter widths and the number of filters of each width.
+SEQGAN_FILTERS: tuple[tuple[int, ...], tuple[int, ...]] = (
+    (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
+    (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
+)
+#: A CPU-sized discriminator with the same shape (several widths, fewer filters).
+SMALL_FILTERS: tuple[tuple[int, ...], tuple[int, ...]] = (
+    (1, 2, 3, 4, 5, 6, 8, 10),
+    (32, 64, 64, 64, 64, 32, 32, 32),
+)
+DISCRIMINATOR_PRESETS = {"seqgan": SEQGAN_FILTERS, "small": SMALL_FILTERS}
+
+#: Named lambda presets: SeqGAN is the discriminator alone, naive RL the objectives alone.
+MODE_LAMBDA = {"seqgan": 1.0, "naive_rl": 0.0}
+
+
+@dataclass
+class GeneratorConfig:
+    """Token embedding -> recurrent layers -> linear to vocabulary logits."""
+
+    cell: str = field(default="lstm", metadata={"choices": ("lstm", "gru")})
+    embed_dim: int = field(default=64, metadata={"ge": 1})
+    hidden_size: int = field(default=256, metadata={"ge": 1})
+    num_layers: int = field(default=2, metadata={"ge": 1})
+    dropout: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
+    max_len: int = field(default=100, metadata={"ge": 2})  # tokens including EOS
+
+
+@dataclass
+class DiscriminatorConfig:
+    """CNN over token embeddings: several filter widths, max-over-time, highway, dropout, one score."""
+
+    preset: str = field(default="seqgan", metadata={"choices": ("seqgan", "small", "custom")})
+    filter_widths: list[int] | None = None  # only with preset = "custom"
+    filter_counts: list[int] | None = None  # only with preset = "custom"
+    embed_dim: int = field(default=64, metadata={"ge": 1})
+    dropout: float = field(default=0.25, metadata={"ge": 0, "lt": 1})
+    loss: str = field(default="bce", metadata={"choices": ("bce", "wasserstein")})
+    wgan_constraint: str = field(default="gp", metadata={"choices": ("clip", "gp")})
+    clip_value: float = field(default=0.01, metadata={"gt": 0})
+    gp_weight: float = field(default=10.0, metadata={"ge": 0})
+    lr: float = field(default=1e-4, metadata={"gt": 0})
+    l2: float = field(default=0.0, metadata={"ge": 0})
+
+    def validate(self) -> None:
+        custom = self.filter_widths is not None or self.filter_counts is not None
+        if self.preset == "custom":
+            if self.filter_widths is None or self.filter_counts is None:
+                raise ValueError("preset 'custom' needs both filter_widths and filter_counts")
+            if len(self.filter_widths) != len(self.filter_counts) or not self.filter_widths:
+                raise ValueError("filter_widths and filter_counts must be non-empty lists of the same length")
+            if min(self.filter_widths) < 1 or min(self.filter_counts) < 1:
+                raise ValueError("filter widths and counts must be >= 1")
+        elif custom:
+            raise ValueError(f"filter_widths/filter_counts are only allowed with preset = 'custom' (preset is {self.preset!r})")
+
+    def filters(self) -> tuple[list[int], list[int]]:
+        """(widths, counts) after resolving the preset."""
+        if self.preset == "custom":
+            return list(self.filter_widths or []), list(self.filter_counts or [])
+        widths, counts = DISCRIMINATOR_PRESETS[self.preset]
+        return list(widths), list(counts)
+
+
+@dataclass
+class MLEConfig:
+    """Stage 1: maximum-likelihood pretraining of the generator with teacher forcing."""
+
+    steps: int = field(default=2000, metadata={"ge": 0})
+    batch_size: int = field(default=128, metadata={"ge": 1})
+    lr: float = field(default=1e-3, metadata={"gt": 0})
+    grad_clip: float = field(default=5.0, metadata={"gt": 0})
+    val_fraction: float = field(default=0.01, metadata={"ge": 0, "lt": 0.5})
+    eval_every: int = field(default=500, metadata={"ge": 1})
+    #: start from the generator of another ORGAN checkpoint (its vocabulary too) instead of training
+    init_checkpoint: str | None = None
+
+
+@dataclass
+class DPretrainConfig:
+    """Stage 2: discriminator pretraining on real vs generated sequences (fresh negatives each step)."""
+
+    steps: int = field(default=20, metadata={"ge": 0})
+    n_samples: int = field(default=1024, metadata={"ge": 2})
+    epochs: int = field(default=2, metadata={"ge": 1})
+    batch_size: int = field(default=128, metadata={"ge": 2})
+
+
+@dataclass
+class AdversarialConfig:
+    """Stage 3: g-steps (sample, rollouts, REINFORCE) and d-steps, SeqGAN style."""
+
+    steps: int = field(default=100, metadata={"ge": 0})
+    batch_size: int = field(default=64, metadata={"ge": 2})
+    rollouts: int = field(default=16, metadata={"ge": 1})
+    rollout_chunk: int = field(default=1024, metadata={"ge": 1})  # completions per forward batch (cache-sized on CPU)
+    rollout_stride: int = field(default=1, metadata={"ge": 1})  # >1: roll out every k-th prefix only (CPU budget)
+    g_steps: int = field(default=1, metadata={"ge": 1})
+    g_lr: float = field(default=1e-4, metadata={"gt": 0})
+    grad_clip: float = field(default=5.0, metadata={"gt": 0})
+    d_steps: int = field(default=1, metadata={"ge": 0})
+    d_epochs: int = field(default=1, metadata={"ge": 1})
+    d_samples: int = field(default=256, metadata={"ge": 2})
+    rollout_update: str = field(default="copy", metadata={"choices": ("copy", "ema")})
+    rollout_ema: float = field(default=0.8, metadata={"ge": 0, "lt": 1})  # beta <- r*beta + (1-r)*theta
+    baseline_decay: float = field(default=0.9, metadata={"ge": 0, "lt": 1})
+    entropy_coef: float = field(default=0.0, metadata={"ge": 0})
+    mle_mix: float = field(default=0.0, metadata={"ge": 0})  # optional teacher-forced NLL on real data per g-step
+    collapse_uniqueness: float = field(default=0.5, metadata={"ge": 0, "le": 1})
+    collapse_patience: int = field(default=5, metadata={"ge": 1})
+    stop_on_collapse: bool = False
+
+
+@dataclass
+class ObjectiveSpec:
+    """One term of O(Y): a registry name or ``package.module:function``, its weight and parameters."""
+
+    name: str
+    weight: float = field(default=1.0, metadata={"gt": 0})
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RewardConfig:
+    """R(Y) = lambda * D(Y) + (1 - lambda) * O(Y); ``mode`` names SeqGAN (lambda=1) and naive RL (lambda=0)."""
+
+    mode: str = field(default="organ", metadata={"choices": ("organ", "seqgan", "naive_rl")})
+    lam: float | None = field(default=None, metadata={"ge": 0, "le": 1})
+    divide_by_count: bool = True  # ORGAN's rule: a molecule's reward / its count in the batch
+    n_jobs: int = field(default=1, metadata={"ge": 1})  # processes for RDKit objectives on big batches
+    parallel_min: int = field(default=2000, metadata={"ge": 1})  # fewer new molecules than this: in-process
+    cache_size: int = field(default=500_000, metadata={"ge": 0})
+    reference_size: int = field(default=1000, metadata={"ge": 1})  # training sample for diversity
+
+    def validate(self) -> None:
+        if self.mode in MODE_LAMBDA and self.lam is not None and self.lam != MODE_LAMBDA[self.mode]:
+            raise ValueError(f"mode {self.mode!r} fixes lam = {MODE_LAMBDA[self.mode]}; remove lam or use mode = 'organ'")
+
+    @property
+    def weight_d(self) -> float:
+        """The lambda actually used (mode preset, else ``lam``, else 0.5)."""
+        if self.mode in MODE_LAMBDA:
+            return MODE_LAMBDA[self.mode]
+        return 0.5 if self.lam is None else self.lam
+
+
+@dataclass
+class OrganConfig:
+    """A whole ORGAN run; ``objectives`` only matter when lambda < 1."""
+
+    seed: int = 0
+    torch_threads: int = field(default=0, metadata={"ge": 0})  # 0 = leave torch's default
+    log_every: int = field(default=1, metadata={"ge": 1})
+    checkpoint_every: int = field(default=200, metadata={"ge": 1})
+    max_train_molecules: int = field(default=0, metadata={"ge": 0})  # 0 = all
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    mle: MLEConfig = field(default_factory=MLEConfig)
+    dpretrain: DPretrainConfig = field(default_factory=DPretrainConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    objectives: list[ObjectiveSpec] = field(default_factory=lambda: [ObjectiveSpec("validity", 1.0)])
+
+    def validate(self) -> None:
+        if self.reward.weight_d < 1.0 and not self.objectives:
+            raise ValueError("lambda < 1 needs at least one entry in objectives")
+        widths, _ = self.discriminator.filters()
+        if max(widths) > self.generator.max_len:
+            raise ValueError(f"widest discriminator filter ({max(widths)}) exceeds generator.max_len ({self.generator.max_len})")
+        if self.reward.weight_d < 1.0:
+            from molgen.organ.rewards import check_objectives  # late: rewards imports RDKit
+
+            check_objectives(self.objectives)
+
+
+def toml_text(data: dict[str, Any]) -> str:
+    """TOML rendering of a config dict (what ran, written to RUN_DIR/config.toml); None values are left out."""
+    import json
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items() if x is not None) + "}"
+        raise TypeError(f"cannot write {v!r} to TOML")
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if v is not None and not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]", *(f"{kk} = {value(vv)}" for kk, vv in v.items() if vv is not None)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,114 @@
+"""The ORGAN generator G_theta: token embedding -> LSTM/GRU -> softmax over the vocabulary.
+
+Trained by maximum likelihood with teacher forcing (the true previous token is the input) and
+sampled free-running (its own previous token). A sequence is ``y_1 .. y_T`` without BOS; it
+ends with EOS and is padded after it. The recurrent state is a tensor (GRU) or an ``(h, c)``
+pair (LSTM), always ``(num_layers, batch, hidden)``; :func:`select_state` and
+:func:`stack_states` let the rollout code index and gather states of either kind.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+from torch import Tensor, nn
+
+from molgen.organ.config import GeneratorConfig
+
+State = Union[Tensor, tuple[Tensor, Tensor]]
+
+
+def select_state(state: State, index: Tensor) -> State:
+    """Rows ``index`` of a recurrent state (batch is dim 1)."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, index) for s in state)  # type: ignore[return-value]
+    return state.index_select(1, index)
+
+
+def stack_states(states: list[State]) -> State:
+    """Concatenate states along the batch dimension."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(2))  # type: ignore[return-value]
+    return torch.cat(states, dim=1)  # type: ignore[arg-type]
+
+
+class Generator(nn.Module):
+    """Autoregressive SMILES-token model; ``vocab_size`` includes the special tokens."""
+
+    def __init__(self, cfg: GeneratorConfig, vocab_size: int, pad: int, bos: int, eos: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.vocab_size, self.pad, self.bos, self.eos = vocab_size, pad, bos, eos
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad)
+        rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
+        self.rnn = rnn(cfg.embed_dim, cfg.hidden_size, cfg.num_layers, batch_first=True,
+                       dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.head = nn.Linear(cfg.hidden_size, vocab_size)
+
+    def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Logits ``(B, L, V)`` for the next token after each input token, and the final state."""
+        out, state = self.rnn(self.embed(inputs), state)
+        return self.head(out), state
+
+    def inputs_for(self, seqs: Tensor) -> Tensor:
+        """Teacher-forcing inputs: BOS followed by the sequence shifted right by one."""
+        bos = torch.full((seqs.size(0), 1), self.bos, dtype=seqs.dtype, device=seqs.device)
+        return torch.cat([bos, seqs[:, :-1]], dim=1)
+
+    def token_log_probs(self, seqs: Tensor) -> tuple[Tensor, Tensor]:
+        """log G(y_t | y_<t) and the entropy of each step's distribution, both ``(B, T)``."""
+        logits, _ = self(self.inputs_for(seqs))
+        logp = torch.log_softmax(logits, dim=-1)
+        token = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
+        entropy = -(logp.exp() * logp).sum(-1)
+        return token, entropy
+
+    def nll(self, seqs: Tensor) -> Tensor:
+        """Mean teacher-forced negative log-likelihood per token, padding excluded (MLE loss)."""
+        logits, _ = self(self.inputs_for(seqs))
+        return nn.functional.cross_entropy(logits.reshape(-1, self.vocab_size), seqs.reshape(-1), ignore_index=self.pad)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               max_len: int | None = None) -> Tensor:
+        """``n`` sequences ``(n, T)`` sampled free-running; PAD after EOS, stops once all have ended."""
+        max_len = max_len or self.cfg.max_len
+        device = self.head.weight.device
+        out = torch.full((n, max_len), self.pad, dtype=torch.long, device=device)
+        tokens = torch.full((n, 1), self.bos, dtype=torch.long, device=device)
+        done = torch.zeros(n, dtype=torch.bool, device=device)
+        state: State | None = None
+        for t in range(max_len):
+            logits, state = self(tokens, state)
+            probs = torch.softmax(logits[:, -1] / temperature, dim=-1)
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            nxt = torch.where(done, torch.full_like(nxt, self.pad), nxt)
+            out[:, t] = nxt
+            done |= nxt == self.eos
+            if bool(done.all()):
+                break
+            tokens = nxt.unsqueeze(1)
+        return out
+
+    @torch.no_grad()
+    def prefix_states(self, seqs: Tensor) -> tuple[list[State], Tensor]:
+        """Run once over ``BOS, y_1 .. y_{T-1}`` and keep the state and next-token logits after every
+        prefix: ``states[t]`` / ``logits[:, t]`` follow the prefix ``y_1..y_t`` (t = 0: BOS only).
+        This is what lets rollouts continue a prefix without recomputing it."""
+        inputs = self.inputs_for(seqs)
+        states: list[State] = []
+        logits = []
+        state: State | None = None
+        for t in range(inputs.size(1)):
+            step_logits, state = self(inputs[:, t : t + 1], state)
+            states.append(state)
+            logits.append(step_logits[:, 0])
+        return states, torch.stack(logits, dim=1)
+
+
+def lengths(seqs: Tensor, eos: int) -> Tensor:
+    """Number of tokens up to and including the first EOS (the full width when there is none)."""
+    is_eos = seqs == eos
+    first = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full_like(seqs[:, 0], seqs.size(1) - 1))
+    return first + 1

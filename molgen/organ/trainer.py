@@ -1,0 +1,474 @@
+"""ORGAN training: MLE pretraining -> discriminator pretraining -> adversarial (SeqGAN/ORGAN) loop.
+
+``molgen train organ --data FILE --config FILE.toml --out RUN_DIR`` calls :func:`train_from_options`.
+Every stage is resumable: the checkpoint (``RUN_DIR/checkpoints/last.pt``) holds both networks,
+the rollout copy, the optimizers, the vocabulary, the config, the stage and step, the command,
+versions and RNG states as plain types. Every step reseeds its random streams from
+``(seed, stage, step)``, so a resumed run reproduces an uninterrupted one exactly.
+
+One adversarial step (REINVENT's template): sample -> score (rollouts) -> update G -> update D ->
+report -> check for mode collapse.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from molgen.atomic import atomic_open
+from molgen.checkpoint import load_checkpoint, save_checkpoint
+from molgen.config import load_config, to_dict, from_dict
+from molgen.errors import InputError, UsageError
+from molgen.organ.config import OrganConfig, toml_text
+from molgen.organ.discriminator import Discriminator
+from molgen.organ.generator import Generator, lengths
+from molgen.organ.rewards import ObjectiveContext, ObjectiveScorer, OrganReward
+from molgen.organ.rollout import mc_rollout, reinforce_loss
+from molgen.runlog import CSVLogger, GracefulInterrupt
+from molgen.runtime import pick_device, set_seed, versions
+from molgen.training import TrainOptions
+from molgen.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+STAGES = ("mle", "dpretrain", "adversarial", "done")
+_STAGE_ID = {s: i for i, s in enumerate(STAGES)}
+#: Columns of log.csv (one schema for all stages; a stage leaves the others blank).
+BASE_COLUMNS = [
+    "step", "stage", "stage_step", "seconds", "mle_loss", "val_nll", "d_loss", "d_acc", "pg_loss", "reward",
+    "d_reward", "objective", "baseline", "entropy", "validity", "uniqueness", "int_div", "mean_length",
+    "n_rollouts", "t_policy", "t_reward", "collapsed",
+]
+
+
+@dataclass
+class OrganState:
+    """Everything a run needs to continue: networks, optimizers, progress and running statistics."""
+
+    cfg: OrganConfig
+    vocab: Vocabulary
+    generator: Generator
+    rollout: Generator
+    discriminator: Discriminator
+    g_opt: torch.optim.Optimizer
+    d_opt: torch.optim.Optimizer
+    stage: str = "mle"
+    stage_step: int = 0
+    step: int = 0
+    baseline: float | None = None
+    collapse_count: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_state(cfg: OrganConfig, vocab: Vocabulary, device: str) -> OrganState:
+    """Fresh networks and optimizers for ``cfg`` over ``vocab``."""
+    gen = Generator(cfg.generator, len(vocab), vocab.pad, vocab.bos, vocab.eos).to(device)
+    disc = Discriminator(cfg.discriminator, len(vocab), vocab.pad, cfg.generator.max_len).to(device)
+    g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.mle.lr)
+    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
+    rollout = copy.deepcopy(gen).eval()
+    return OrganState(cfg, vocab, gen, rollout, disc, g_opt, d_opt)
+
+
+def _rng_state() -> dict[str, Any]:
+    """Global RNG states as plain types (loadable with weights_only=True)."""
+    py = random.getstate()
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": {"kind": kind, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+
+
+def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
+    """The self-describing checkpoint dict (plain types and tensors only)."""
+    return {
+        "kind": "organ",
+        "config": to_dict(state.cfg),
+        "model": state.generator.state_dict(),
+        "discriminator": state.discriminator.state_dict(),
+        "rollout": state.rollout.state_dict(),
+        "optimizer": {"generator": state.g_opt.state_dict(), "discriminator": state.d_opt.state_dict()},
+        "vocab": state.vocab.to_dict(),
+        "stage": state.stage,
+        "stage_step": state.stage_step,
+        "step": state.step,
+        "command": command,
+        "versions": {k: str(v) for k, v in versions().items()},
+        "extra": {"baseline": state.baseline, "collapse_count": state.collapse_count, "rng": _rng_state(), **state.extra},
+    }
+
+
+def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
+    """Rebuild an :class:`OrganState` from a checkpoint written by :func:`checkpoint_payload`."""
+    cfg = from_dict(OrganConfig, ckpt["config"], where="checkpoint config")
+    vocab = Vocabulary.from_dict(ckpt["vocab"])
+    state = build_state(cfg, vocab, device)
+    state.generator.load_state_dict(ckpt["model"])
+    state.discriminator.load_state_dict(ckpt["discriminator"])
+    state.rollout.load_state_dict(ckpt["rollout"])
+    state.g_opt.load_state_dict(ckpt["optimizer"]["generator"])
+    state.d_opt.load_state_dict(ckpt["optimizer"]["discriminator"])
+    state.stage, state.stage_step, state.step = ckpt["stage"], int(ckpt["stage_step"]), int(ckpt["step"])
+    extra = dict(ckpt.get("extra", {}))
+    state.baseline = extra.pop("baseline", None)
+    state.collapse_count = int(extra.pop("collapse_count", 0))
+    rng = extra.pop("rng", None)
+    if rng is not None:
+        _set_rng_state(rng)
+    state.extra = extra
+    return state
+
+
+def _step_seed(seed: int, stage: str, step: int) -> int:
+    return (seed * 1_000_003 + _STAGE_ID[stage] * 10_000_019 + step) % (2**63 - 1)
+
+
+def _reseed(state: OrganState) -> torch.Generator:
+    """Seed the global RNGs (dropout) and return a sampling generator, both from (seed, stage, step)."""
+    s = _step_seed(state.cfg.seed, state.stage, state.stage_step)
+    set_seed(s)
+    return torch.Generator(device=state.generator.head.weight.device).manual_seed(s)
+
+
+def batch_stats(smiles: list[str]) -> dict[str, float]:
+    """Validity, uniqueness (distinct / valid), internal diversity (1 - mean Tanimoto) of a sample."""
+    from molgen.chem.fingerprints import fingerprints, mean_pairwise_similarity
+    from molgen.chem.mol import canonical_smiles
+
+    canon = [canonical_smiles(s) for s in smiles]
+    valid = [c for c in canon if c is not None]
+    n_valid = len(valid)
+    out = {"validity": n_valid / max(1, len(smiles)), "uniqueness": len(set(valid)) / n_valid if n_valid else 0.0}
+    out["int_div"] = 1.0 - mean_pairwise_similarity(fingerprints(valid)) if n_valid > 1 else 0.0
+    return out
+
+
+class TrainData:
+    """Encoded training molecules ``(n, max_len)`` (uint8 when the vocabulary allows) with a validation split."""
+
+    def __init__(self, ids: np.ndarray, val_fraction: float, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(ids))
+        n_val = int(len(ids) * val_fraction)
+        self.val = torch.from_numpy(ids[order[:n_val]].astype(np.int64))
+        self.train = torch.from_numpy(ids[order[n_val:]])
+
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        """Rows ``indices`` as int64, cropped to the longest sequence in the batch."""
+        rows = self.train[indices].long()
+        width = int((rows != 0).sum(1).max())
+        return rows[:, : max(1, width)]
+
+    def random(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.batch(torch.randint(len(self.train), (n,), generator=generator))
+
+
+def _save(state: OrganState, out: Path, command: str) -> None:
+    save_checkpoint(out / "checkpoints" / "last.pt", checkpoint_payload(state, command))
+
+
+class Run:
+    """Drives the stages over an :class:`OrganState`: logging, checkpoints, interrupt handling."""
+
+    def __init__(self, state: OrganState, data: TrainData, context: ObjectiveContext, out: Path,
+                 command: str, progress: bool, logger: CSVLogger) -> None:
+        self.state, self.data, self.out, self.command, self.progress = state, data, out, command, progress
+        self.logger = logger
+        cfg = state.cfg
+        self.scorer = (ObjectiveScorer(cfg.objectives, context, cfg.reward.n_jobs, cfg.reward.parallel_min,
+                                       cfg.reward.cache_size) if cfg.reward.weight_d < 1 else None)
+        self.reward = OrganReward(state.vocab, state.discriminator, self.scorer, cfg.reward.weight_d,
+                                  cfg.reward.divide_by_count)
+        self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else [])
+        self.device = state.generator.head.weight.device
+        self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def _log(self, row: dict[str, Any]) -> None:
+        st = self.state
+        full = {k: "" for k in self.columns}
+        full.update({"step": st.step, "stage": st.stage, "stage_step": st.stage_step})
+        full.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+        if st.step % st.cfg.log_every == 0 or row.get("_force"):
+            full.pop("_force", None)
+            self.logger.log(full)
+
+    def run(self) -> int:
+        """Run the remaining stages; 0 when done, 130 when stopped by a signal (after checkpointing)."""
+        with GracefulInterrupt() as stop:
+            try:
+                for stage, fn, total in (
+                    ("mle", self.mle_step, self.state.cfg.mle.steps),
+                    ("dpretrain", self.dpretrain_step, self.state.cfg.dpretrain.steps),
+                    ("adversarial", self.adversarial_step, self.state.cfg.adversarial.steps),
+                ):
+                    if _STAGE_ID[self.state.stage] > _STAGE_ID[stage]:
+                        continue
+                    if stage == "mle" and self.state.cfg.mle.init_checkpoint:
+                        total = 0
+                    if not self._stage(stage, fn, total, stop):
+                        _save(self.state, self.out, self.command)
+                        log.warning("stopped by %s at step %d; resume with --resume", stop.signal_name, self.state.step)
+                        return 130
+                self.state.stage, self.state.stage_step = "done", 0
+                _save(self.state, self.out, self.command)
+            finally:
+                if self.scorer is not None:
+                    self.scorer.close()
+        return 0
+
+    def _stage(self, stage: str, fn, total: int, stop: GracefulInterrupt) -> bool:
+        st = self.state
+        if st.stage != stage:
+            st.stage, st.stage_step = stage, 0
+        if stage == "adversarial" and st.stage_step == 0:
+            for group in st.g_opt.param_groups:
+                group["lr"] = st.cfg.adversarial.g_lr
+        bar = tqdm(total=total, initial=st.stage_step, desc=stage, unit="step", disable=not self.progress, dynamic_ncols=True)
+        try:
+            while st.stage_step < total:
+                if stop.requested:
+                    return False
+                t0 = time.perf_counter()
+                row = fn(_reseed(st))
+                st.stage_step += 1
+                st.step += 1
+                row["seconds"] = time.perf_counter() - t0
+                self._log(row)
+                bar.update(1)
+                bar.set_postfix({k: f"{row[k]:.3g}" for k in ("mle_loss", "reward", "validity", "d_acc") if isinstance(row.get(k), float)})
+                if st.stage_step % st.cfg.checkpoint_every == 0:
+                    _save(st, self.out, self.command)
+                if row.get("collapsed") and st.cfg.adversarial.stop_on_collapse:
+                    log.error("mode collapse: stopping (adversarial.stop_on_collapse = true)")
+                    return True
+        finally:
+            bar.close()
+        if stage == "mle":
+            st.rollout.load_state_dict(st.generator.state_dict())
+        return True
+
+    def mle_step(self, gen: torch.Generator) -> dict[str, Any]:
+        """One teacher-forced maximum-likelihood step on a shuffled minibatch (epoch order seeded)."""
+        st, c = self.state, self.state.cfg.mle
+        n = len(self.data.train)
+        per_epoch = max(1, n // c.batch_size)
+        epoch, k = divmod(st.stage_step, per_epoch)
+        if self._perm_epoch != epoch:
+            self._perm = torch.randperm(n, generator=torch.Generator().manual_seed(st.cfg.seed + epoch))
+            self._perm_epoch = epoch
+        perm = self._perm
+        seqs = self.data.batch(perm[k * c.batch_size : (k + 1) * c.batch_size]).to(self.device)
+        st.generator.train()
+        loss = st.generator.nll(seqs)
+        st.g_opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
+        st.g_opt.step()
+        row: dict[str, Any] = {"mle_loss": loss.item()}
+        if (st.stage_step + 1) % c.eval_every == 0 or st.stage_step + 1 == c.steps:
+            row.update(self._evaluate_generator(gen))
+            row["_force"] = True
+        return row
+
+    @torch.no_grad()
+    def _evaluate_generator(self, gen: torch.Generator) -> dict[str, Any]:
+        st = self.state
+        st.generator.eval()
+        row: dict[str, Any] = {}
+        if len(self.data.val):
+            val = self.data.val[:2048].to(self.device)
+            row["val_nll"] = float(st.generator.nll(val[:, : int((val != 0).sum(1).max())]))
+        seqs = st.generator.sample(256, generator=gen)
+        row.update(batch_stats([st.vocab.decode(s) for s in seqs.tolist()]))
+        row["mean_length"] = float(lengths(seqs, st.vocab.eos).float().mean())
+        st.generator.train()
+        return row
+
+    def _train_discriminator(self, gen: torch.Generator, n: int, epochs: int, batch_size: int) -> tuple[float, float]:
+        """Fresh negatives from G and as many real sequences; ``epochs`` passes. Returns mean loss and accuracy."""
+        st = self.state
+        st.generator.eval()
+        fake = st.generator.sample(n, generator=gen)
+        real = self.data.random(n, gen).to(self.device)
+        disc = st.discriminator
+        disc.train()
+        losses, accs = [], []
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=gen).to(self.device)
+            for lo in range(0, n, batch_size // 2):
+                idx = order[lo : lo + batch_size // 2]
+                loss, acc = disc.loss(disc.pad_to_length(real[idx]), disc.pad_to_length(fake[idx]))
+                st.d_opt.zero_grad()
+                loss.backward()
+                st.d_opt.step()
+                disc.clip_weights()
+                losses.append(loss.item())
+                accs.append(acc)
+        st.generator.train()
+        return float(np.mean(losses)), float(np.mean(accs))
+
+    def dpretrain_step(self, gen: torch.Generator) -> dict[str, Any]:
+        """One discriminator-pretraining step: fresh negatives, ``epochs`` passes."""
+        c = self.state.cfg.dpretrain
+        loss, acc = self._train_discriminator(gen, c.n_samples, c.epochs, c.batch_size)
+        return {"d_loss": loss, "d_acc": acc}
+
+    def adversarial_step(self, gen: torch.Generator) -> dict[str, Any]:
+        """g-steps (sample, rollouts, REINFORCE), rollout-policy update, d-steps; monitoring and collapse guard."""
+        st, c = self.state, self.state.cfg.adversarial
+        row: dict[str, Any] = {}
+        for _ in range(c.g_steps):
+            st.generator.eval()
+            seqs = st.generator.sample(c.batch_size, generator=gen)
+            comps = self.reward.components(seqs)
+            res = mc_rollout(st.rollout, seqs, self.reward, c.rollouts, generator=gen, chunk=c.rollout_chunk,
+                             stride=c.rollout_stride)
+            valid_q = res.q[res.mask]
+            baseline = float(valid_q.mean()) if st.baseline is None else st.baseline
+            st.generator.train()
+            logp, entropy = st.generator.token_log_probs(seqs)
+            loss = reinforce_loss(logp, entropy, res.q, res.mask, baseline, c.entropy_coef)
+            if c.mle_mix > 0:
+                loss = loss + c.mle_mix * st.generator.nll(self.data.random(c.batch_size, gen).to(self.device))
+            st.g_opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
+            st.g_opt.step()
+            st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * float(valid_q.mean())
+            self._update_rollout()
+        for _ in range(c.d_steps):
+            row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
+        smiles = [st.vocab.decode(s) for s in seqs.tolist()]
+        stats = batch_stats(smiles)
+        m = res.mask.float()
+        row.update({
+            "pg_loss": loss.item(), "reward": float(comps["reward"].mean()), "baseline": st.baseline,
+            "entropy": float((entropy.detach() * m).sum() / m.sum()), "mean_length": float(lengths(seqs, st.vocab.eos).float().mean()),
+            "n_rollouts": res.n_completions, "t_policy": res.seconds_policy, "t_reward": res.seconds_reward, **stats,
+        })
+        if "d" in comps:
+            row["d_reward"] = float(comps["d"].mean())
+        if self.scorer is not None:
+            row["objective"] = float(comps["objective"].mean())
+            row.update({f"obj_{n}": float(comps[n].mean()) for n in self.scorer.names})
+        row["collapsed"] = self._collapse_guard(stats["uniqueness"]) if stats["validity"] else False
+        return row
+
+    def _update_rollout(self) -> None:
+        """G_beta <- G_theta (hard copy) or an exponential moving average of it."""
+        st, c = self.state, self.state.cfg.adversarial
+        if c.rollout_update == "copy":
+            st.rollout.load_state_dict(st.generator.state_dict())
+            return
+        with torch.no_grad():
+            for pb, pt in zip(st.rollout.parameters(), st.generator.parameters()):
+                pb.mul_(c.rollout_ema).add_(pt, alpha=1 - c.rollout_ema)
+
+    def _collapse_guard(self, unique_fraction: float) -> bool:
+        """Warn when uniqueness (distinct among valid) stays under the threshold for ``patience`` steps."""
+        st, c = self.state, self.state.cfg.adversarial
+        st.collapse_count = st.collapse_count + 1 if unique_fraction < c.collapse_uniqueness else 0
+        if st.collapse_count >= c.collapse_patience:
+            log.warning("possible mode collapse: uniqueness under %.0f%% for %d steps (now %.0f%%)",
+                        100 * c.collapse_uniqueness, st.collapse_count, 100 * unique_fraction)
+            return True
+        return False
+
+
+def encode_training_set(vocab: Vocabulary, smiles: list[str], max_len: int) -> np.ndarray:
+    """``(n, max_len)`` ids (sequence + EOS, no BOS) of the molecules that fit; OOV and overlong reported."""
+    ids, keep, report = vocab.encode_batch(smiles, max_len, add_bos=False, add_eos=True)
+    if report.n_with_oov or report.n_untokenizable:
+        log.warning("training data: %s", report.summary())
+    n_long = int((~keep).sum()) - report.n_untokenizable
+    if n_long:
+        log.warning("training data: %d molecules longer than generator.max_len = %d tokens were skipped", n_long, max_len)
+    ids = ids[keep]
+    return ids.astype(np.uint8) if len(vocab) <= 256 else ids
+
+
+def _read_training(opts: TrainOptions, limit: int) -> list[str]:
+    from molgen.data import read_smiles
+
+    mols = read_smiles(opts.data, column=opts.column, progress=opts.progress)
+    log.info("read %d molecules from %s (%s)", len(mols.smiles), opts.data, mols.report.summary())
+    smiles = mols.smiles[:limit] if limit else mols.smiles
+    if len(smiles) < 2:
+        raise InputError(f"{opts.data}: need at least 2 valid molecules to train, found {len(smiles)}")
+    return smiles
+
+
+def _init_generator(state: OrganState, path: str) -> None:
+    """Take generator weights and vocabulary from another ORGAN checkpoint (skips MLE)."""
+    ckpt = load_checkpoint(path, kind="organ")
+    if Vocabulary.from_dict(ckpt["vocab"]).tokens != state.vocab.tokens:
+        raise UsageError(f"{path}: vocabulary differs from the run's")
+    src = ckpt["config"]["generator"]
+    if src != to_dict(state.cfg)["generator"]:
+        raise UsageError(f"{path}: generator config {src} differs from the run's [generator] table")
+    state.generator.load_state_dict(ckpt["model"])
+    state.rollout.load_state_dict(ckpt["model"])
+
+
+def train_from_options(opts: TrainOptions) -> int:
+    """Run or resume ORGAN training for the command line; returns 0, or 130 when interrupted."""
+    out = Path(opts.out)
+    last = out / "checkpoints" / "last.pt"
+    device = pick_device(opts.device)
+    if opts.resume:
+        ckpt = load_checkpoint(last, kind="organ", map_location=device)
+        state_cfg = from_dict(OrganConfig, ckpt["config"], where="checkpoint config")
+        _threads(state_cfg)
+        state = state_from_checkpoint(ckpt, device)
+        log.info("resuming %s at stage %s step %d", last, state.stage, state.step)
+    else:
+        if last.exists():
+            raise UsageError(f"{out} already holds a run; use --resume to continue it or choose another --out")
+        cfg = load_config(OrganConfig, opts.config)
+        if opts.seed is not None:
+            cfg.seed = opts.seed
+        _threads(cfg)
+        state = None
+    cfg = state.cfg if state is not None else cfg
+    set_seed(cfg.seed)
+    smiles = _read_training(opts, cfg.max_train_molecules)
+    if state is None:
+        vocab = Vocabulary.build(smiles)
+        if cfg.mle.init_checkpoint:
+            vocab = Vocabulary.from_dict(load_checkpoint(cfg.mle.init_checkpoint, kind="organ")["vocab"])
+        state = build_state(cfg, vocab, device)
+        if cfg.mle.init_checkpoint:
+            _init_generator(state, cfg.mle.init_checkpoint)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out / "config.toml") as fh:
+            fh.write(toml_text(to_dict(cfg)))
+    data = TrainData(encode_training_set(state.vocab, smiles, cfg.generator.max_len), cfg.mle.val_fraction, cfg.seed)
+    context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
+    logger = CSVLogger(out / "log.csv", resume_step=state.step if opts.resume else None)
+    log.info("vocabulary %d tokens, %d training / %d validation sequences, device %s",
+             len(state.vocab), len(data.train), len(data.val), device)
+    return Run(state, data, context, out, opts.command, opts.progress, logger).run()
+
+
+def _threads(cfg: OrganConfig) -> None:
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)

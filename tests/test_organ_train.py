@@ -1,0 +1,175 @@
+"""End-to-end ORGAN training on real SMILES: stages, reward moving, checkpoints, resume, sampling API."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from molgen.api import Generator as GeneratorProtocol
+from molgen.api import load_model
+from molgen.checkpoint import load_checkpoint
+from molgen.errors import UsageError
+from molgen.organ import trainer
+from molgen.training import TrainOptions
+
+TINY = """
+seed = 3
+torch_threads = 1
+checkpoint_every = 4
+[generator]
+embed_dim = 16
+hidden_size = 48
+num_layers = 1
+max_len = 60
+[discriminator]
+preset = "custom"
+filter_widths = [1, 3, 5]
+filter_counts = [8, 8, 8]
+embed_dim = 8
+[mle]
+steps = {mle_steps}
+batch_size = 32
+lr = 0.01
+eval_every = 100
+[dpretrain]
+steps = 2
+n_samples = 64
+[adversarial]
+steps = {adv_steps}
+batch_size = 16
+rollouts = 2
+d_samples = 32
+g_lr = {g_lr}
+[reward]
+{reward}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared, busy machine OpenMP spinning makes tiny ops far slower."""
+    torch.set_num_threads(1)
+
+
+def short(batch) -> list[float]:
+    """Test objective defined on raw strings (invalid ones too): shorter is better."""
+    return [max(0.0, 1.0 - len(s) / 40) for s in batch.smiles]
+
+
+short.chemistry = False
+
+
+def write_config(tmp_path: Path, name: str = "c.toml", mle_steps: int = 6, adv_steps: int = 3, g_lr: float = 1e-3,
+                 reward: str = 'lam = 0.5\n[[objectives]]\nname = "qed"\n[[objectives]]\nname = "validity"') -> Path:
+    path = tmp_path / name
+    text = TINY.format(mle_steps=mle_steps, adv_steps=adv_steps, g_lr=g_lr, reward="")
+    # objectives must be a top-level key, so put [[objectives]] after the tables and the reward keys in [reward]
+    head, _, objs = reward.partition("[[objectives]]")
+    path.write_text(text.replace("[reward]\n", "[reward]\n" + head) + ("\n[[objectives]]" + objs if objs else ""))
+    return path
+
+
+@pytest.fixture
+def data_file(tmp_path: Path, train_smiles: list[str]) -> Path:
+    path = tmp_path / "train.smi"
+    path.write_text("\n".join(train_smiles[:300]) + "\n")
+    return path
+
+
+def opts(data: Path, config: Path, out: Path, resume: bool = False) -> TrainOptions:
+    return TrainOptions(kind="organ", data=data, out=out, config=config, resume=resume, command="test", progress=False)
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_naive_rl_run_moves_the_reward(tmp_path, data_file):
+    cfg = write_config(tmp_path, mle_steps=30, adv_steps=12, g_lr=0.02,
+                       reward=f'mode = "naive_rl"\ndivide_by_count = false\n[[objectives]]\nname = "{__name__}:short"')
+    assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "run")) == 0
+    rows = [r for r in read_log(tmp_path / "run" / "log.csv") if r["stage"] == "adversarial"]
+    assert len(rows) == 12
+    rewards = [float(r["reward"]) for r in rows]
+    lengths = [float(r["mean_length"]) for r in rows]
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.05, rewards
+    assert sum(lengths[-3:]) < sum(lengths[:3]), lengths
+
+
+def test_full_run_checkpoint_and_sampling(tmp_path, data_file):
+    out = tmp_path / "run"
+    assert trainer.train_from_options(opts(data_file, write_config(tmp_path), out)) == 0
+    rows = read_log(out / "log.csv")
+    assert [r["stage"] for r in rows] == ["mle"] * 6 + ["dpretrain"] * 2 + ["adversarial"] * 3
+    adv = rows[-1]
+    for key in ("reward", "d_reward", "obj_qed", "obj_validity", "d_acc", "validity", "uniqueness", "int_div", "mean_length"):
+        assert adv[key] != "", key
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt", kind="organ")  # weights_only=True inside
+    assert ckpt["stage"] == "done" and ckpt["step"] == 11 and ckpt["command"] == "test"
+    assert {"discriminator", "rollout", "optimizer", "vocab", "versions"} <= set(ckpt)
+    assert set(ckpt["extra"]["rng"]) == {"python", "numpy", "torch"}
+    model = load_model(out)
+    assert isinstance(model, GeneratorProtocol) and model.kind == "organ"
+    a = model.sample(20, seed=5, batch_size=7)
+    assert len(a) == 20 and all(isinstance(s, str) for s in a)
+    assert a == model.sample(20, seed=5, batch_size=7)
+    assert a != model.sample(20, seed=6, batch_size=7)
+    with pytest.raises(UsageError, match="--resume"):
+        trainer.train_from_options(opts(data_file, write_config(tmp_path), out))
+
+
+class StopAt:
+    """Stand-in for GracefulInterrupt that 'receives SIGINT' at the n-th poll."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.polls, self.signal_name = n, 0, "SIGINT"
+
+    @property
+    def requested(self) -> bool:
+        self.polls += 1
+        return self.polls >= self.n
+
+    def __enter__(self) -> "StopAt":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+@pytest.mark.parametrize("stop_at", [5, 10])  # inside MLE, inside the adversarial stage
+def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at):
+    cfg = write_config(tmp_path, reward='lam = 0.5\n[[objectives]]\nname = "qed"')
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(stop_at))
+        assert trainer.train_from_options(opts(data_file, cfg, parts)) == 130
+    stopped = load_checkpoint(parts / "checkpoints" / "last.pt", kind="organ")
+    assert stopped["step"] == stop_at - 1 and stopped["stage"] != "done"
+    assert trainer.train_from_options(opts(data_file, cfg, parts, resume=True)) == 0
+    a = load_checkpoint(whole / "checkpoints" / "last.pt")
+    b = load_checkpoint(parts / "checkpoints" / "last.pt")
+    for key in ("model", "discriminator", "rollout"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), (key, name)
+    assert a["extra"]["baseline"] == b["extra"]["baseline"]
+    timing = {"seconds", "t_policy", "t_reward"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
+    assert strip(read_log(whole / "log.csv")) == strip(read_log(parts / "log.csv"))
+
+
+def test_out_of_vocabulary_tokens_are_reported_not_fatal(caplog):
+    from molgen.vocab import Vocabulary
+
+    vocab = Vocabulary.build(["CCO", "c1ccccc1"])
+    with caplog.at_level("WARNING"):
+        ids = trainer.encode_training_set(vocab, ["CCO", "CCCl", "C" * 30], max_len=12)
+    assert ids.shape == (2, 12)  # the over-long one is skipped, the OOV one kept with <unk>
+    assert vocab.unk in ids[1].tolist()
+    text = caplog.text
+    assert "1 of 3 molecules contain tokens outside the vocabulary" in text and "Cl" in text
+    assert "longer than generator.max_len" in text
