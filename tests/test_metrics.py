@@ -52,8 +52,10 @@ def test_validity_uniqueness_exact():
     assert fraction_unique(GEN) == 3 / 4
     assert fraction_unique(GEN, k=3) == 2 / 3  # CCO, c1ccccc1, CCO
     assert fraction_unique(["OCC", "CCO", "C(O)C"], k=3) == 1 / 3  # same molecule, three spellings
-    with pytest.warns(UserWarning, match="unique@5"):
-        assert math.isnan(fraction_unique(GEN, k=5))
+    with pytest.warns(UserWarning, match="unique@5: only 4 valid"):
+        assert fraction_unique(GEN, k=5) == 3 / 4  # fewer than k valid: computed on all, as MOSES
+    with pytest.warns(UserWarning, match="without valid molecules"):
+        assert math.isnan(fraction_unique(["", "C1CC"], k=5))
 
 
 def test_novelty_canonicalises_the_training_set():
@@ -193,7 +195,7 @@ def test_evaluate_agrees_with_the_individual_metrics():
         assert out["scaf/test"] == pytest.approx(scaffold_similarity(GEN, TEST), nan_ok=True)
         assert out["kl_score"] == pytest.approx(kl_divergence(GEN, compute_reference_stats(train, "train"))["kl_score"])
         assert "fcd/test" not in out
-        assert math.isnan(out["unique@1k"])
+        assert out["unique@1k"] == pytest.approx(3 / 4)  # 4 valid < 1k: computed on those
 
 
 def test_parallel_features_equal_serial(train_smiles, test_smiles):

@@ -107,11 +107,12 @@ def fraction_valid(generated: Sequence[str] | SetFeatures) -> float:
 
 def fraction_unique(generated: Sequence[str] | SetFeatures, k: int | None = None) -> float:
     """Unique canonical SMILES among the first ``k`` valid molecules (all valid if ``k`` is
-    None), divided by their number. NaN with a warning if fewer than ``k`` (or no) valid."""
+    None), divided by their number. With fewer than ``k`` valid molecules it is computed on
+    all of them with a warning, as MOSES does; NaN with a warning if none is valid."""
     valid = _features(generated, ()).valid_smiles
     if k is not None:
-        if len(valid) < k:
-            return _nan(f"unique@{k} needs {k} valid molecules, only {len(valid)} given; reporting NaN")
+        if 0 < len(valid) < k:
+            warnings.warn(f"unique@{k}: only {len(valid)} valid molecules; computed on those", stacklevel=2)
         valid = valid[:k]
     if not valid:
         return _nan("uniqueness undefined without valid molecules; reporting NaN")
