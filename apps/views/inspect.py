@@ -1,0 +1,78 @@
+"""Inspect: properties, filters and drawings of your own SMILES against the training set."""
+
+import streamlit as st
+
+from shared import (
+    molecule_browser, properties_with_progress, read_pasted, read_shipped_data, read_upload, reference_properties,
+    user_errors,
+)
+from molgen import dashboard_support as ds
+
+EXAMPLE = """CC(=O)Oc1ccccc1C(=O)O aspirin
+CN1C=NC2=C1C(=O)N(C(=O)N2C)C caffeine
+CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen
+CC(=O)Nc1ccc(O)cc1 paracetamol
+O=C(C=Cc1ccccc1)c1ccc(O)cc1 hydroxychalcone
+COc1ccc2[nH]cc(CCN(C)C)c2c1 5-MeO-DMT
+"""
+
+st.title("Inspect molecules")
+
+source = st.radio("Molecules from", ["Paste SMILES", "Upload a file", "Shipped data set"], horizontal=True,
+                  key="insp_source")
+data = None
+with user_errors("Cannot read the molecules") as out:
+    if source == "Paste SMILES":
+        text = st.text_area("One SMILES per line, optionally followed by a name", EXAMPLE, height=160,
+                            key="insp_text")
+        data = read_pasted(text)
+    elif source == "Upload a file":
+        c1, c2 = st.columns([3, 1])
+        upload = c1.file_uploader("SMILES file (.smi .csv .tsv .sdf .parquet, optionally .gz)", key="insp_upload")
+        column = c2.text_input("SMILES column (csv/tsv)", key="insp_column", placeholder="auto")
+        if upload is not None:
+            data = read_upload(upload.name, upload.getvalue(), column=column.strip() or None)
+    else:
+        files = ds.shipped_data_files()
+        c1, c2 = st.columns([3, 1])
+        name = c1.selectbox("File under data/moses/", list(files), key="insp_file")
+        limit = c2.number_input("First N molecules", 100, 250_000, 2000, step=1000, key="insp_limit")
+        if name:
+            data = read_shipped_data(name, limit=int(limit))
+
+if data is None:
+    if not out.failed:
+        st.info("Paste SMILES, upload a file or pick a shipped data set.")
+    st.stop()
+
+for problem in data.problems:
+    st.warning(problem)
+alerts = st.toggle("Structural alerts (PAINS, Brenk, NIH)", value=len(data.smiles) <= ds.ALERTS_DEFAULT_MAX,
+                   key="insp_alerts",
+                   help=f"About 4 ms a molecule: off by default above {ds.ALERTS_DEFAULT_MAX:,} molecules.")
+props = properties_with_progress(data.smiles, alerts=alerts)
+table = ds.molecule_table(props, data.names)
+n_bad = int((~table["valid"]).sum())
+if n_bad == len(table):
+    reasons = ds.invalid_messages(data.smiles, 5, table["valid"])
+    st.error("None of these SMILES is a valid molecule: " + "; ".join(reasons))
+elif n_bad:
+    reasons = ds.invalid_messages(data.smiles, 3, table["valid"])
+    st.warning(f"{n_bad:,} of {len(table):,} SMILES do not parse: " + "; ".join(reasons))
+
+with st.expander("Property distributions against the training set", expanded=len(table) >= 50):
+    compare = st.checkbox(f"Overlay the MOSES training set ({ds.REFERENCE_SIZE:,}-molecule sample)",
+                          value=len(table) >= 50, key="insp_ref")
+    reference = None
+    if compare:
+        with user_errors("Training set"):
+            reference = reference_properties(ds.REFERENCE_SIZE)
+    cols = st.columns(4)
+    valid = table[table["valid"].astype(bool)]
+    for i, column in enumerate(ds.HISTOGRAM_COLUMNS):
+        frame = ds.histogram_frame(valid, reference, column)
+        if len(frame):
+            chart = ds.histogram_chart(frame, ds.PROPERTY_LABELS.get(column, column))
+            cols[i % 4].altair_chart(chart, width="stretch", height=300)
+
+molecule_browser(table, "inspect")

@@ -1,0 +1,70 @@
+"""Latent space (GVAE / CVAE): neighbours of a molecule and interpolation between two."""
+
+import streamlit as st
+
+from shared import model_picker, molecule_browser, user_errors
+from molgen import dashboard_support as ds
+from molgen import depict
+
+st.title("Latent space")
+
+with st.sidebar:
+    model = model_picker("lat", latent_only=True)
+if model is None:
+    st.info("Pick a Grammar VAE or character VAE model in the sidebar.")
+    st.stop()
+
+neigh_tab, interp_tab = st.tabs(["Neighbours", "Interpolation"])
+
+with neigh_tab:
+    with st.form("lat_neigh_form"):
+        smiles = st.text_input("Molecule (SMILES)", "CC(=O)Nc1ccc(O)cc1", key="lat_smiles")
+        c1, c2, c3 = st.columns(3)
+        radius = c1.slider("Radius (latent units)", 0.05, 5.0, 1.0, 0.05, key="lat_radius")
+        n = c2.number_input("Number of samples", 1, 500, 24, key="lat_n")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="lat_seed")
+        go = st.form_submit_button("Explore neighbours", type="primary", key="lat_neigh_go")
+    if go:
+        with user_errors("Neighbours") as out:
+            table = ds.neighbours_table(model, smiles, float(radius), int(n), int(seed))
+            st.session_state["lat_neigh"] = (smiles, table)
+        if out.failed:
+            st.session_state.pop("lat_neigh", None)
+    if "lat_neigh" in st.session_state:
+        centre, table = st.session_state["lat_neigh"]
+        c1, c2 = st.columns([1, 4])
+        c1.html(depict.svg_img(depict.mol_svg(centre, 260, 200), alt=centre))
+        c2.markdown(f"**Centre** `{centre}`  \n{len(table)} distinct valid molecules decoded around it, "
+                    "most similar (Tanimoto, Morgan r=2) first.")
+        if table.empty:
+            st.warning("No valid molecule was decoded around this one: try a smaller radius or more samples.")
+        else:
+            molecule_browser(table, "neighbours", title="distinct valid neighbours")
+
+with interp_tab:
+    with st.form("lat_interp_form"):
+        c1, c2 = st.columns(2)
+        a = c1.text_input("From (SMILES)", "CC(=O)Nc1ccc(O)cc1", key="lat_a")
+        b = c2.text_input("To (SMILES)", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", key="lat_b")
+        steps = st.slider("Steps", 3, 30, 8, key="lat_steps")
+        go = st.form_submit_button("Interpolate", type="primary", key="lat_interp_go")
+    if go:
+        with user_errors("Interpolation") as out:
+            path = ds.interpolation_table(model, a, b, int(steps))
+            st.session_state["lat_interp"] = path
+            st.session_state["lat_interp_ends"] = (ds.check_smiles(a), ds.check_smiles(b))
+        if out.failed:
+            st.session_state.pop("lat_interp", None)
+    if "lat_interp" in st.session_state:
+        path = st.session_state["lat_interp"]
+        start, end = st.session_state["lat_interp_ends"]
+        c1, c2, c3, c4 = st.columns([1, 2, 1, 2])
+        c1.html(depict.svg_img(depict.mol_svg(start, 220, 170), alt=start))
+        c2.markdown(f"**From (A)** `{start}`")
+        c3.html(depict.svg_img(depict.mol_svg(end, 220, 170), alt=end))
+        c4.markdown(f"**To (B)** `{end}`")
+        st.subheader("Decoded path from A to B")
+        st.caption("Evenly spaced points on the line between the two latent means, decoded greedily; "
+                   "sim A / sim B: Tanimoto similarity to each end.")
+        st.html(depict.grid_html(path, columns=min(8, max(1, len(path)))))
+        st.dataframe(path[ds.display_columns(path)], height=300)

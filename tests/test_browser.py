@@ -1,0 +1,210 @@
+"""End to end in headless Chromium: start ``molgen dashboard``, generate molecules, see the drawings.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (``scripts/install.sh --browser``)
+and selenium. Screenshots go to ``test-artifacts/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.browser
+
+TINY_GVAE = """
+seed = 0
+[model]
+latent_size = 8
+conv_channels = [4]
+conv_kernels = [3]
+dense_size = 16
+gru_size = 16
+gru_layers = 1
+embedding_size = 8
+[train]
+batch_size = 32
+epochs = 1
+max_steps = 4
+val_every = 2
+val_max = 32
+val_decode = 16
+checkpoint_every = 2
+log_every = 1
+max_molecules = 200
+tensorboard = false
+"""
+
+
+def _require_browser() -> None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver, "
+                    "or scripts/install.sh --browser)")
+    pytest.importorskip("selenium", reason="selenium not installed (pip install -e '.[dev]')")
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """A models folder holding one tiny Grammar VAE trained for a few steps (a stand-in for data/models)."""
+    _require_browser()
+    from molgen.cli import main
+
+    tmp = tmp_path_factory.mktemp("browser")
+    cfg = tmp / "tiny.toml"
+    cfg.write_text(TINY_GVAE)
+    run = tmp / "run"
+    code = main(["train", "gvae", "--data", str(ROOT / "data/moses/test.csv.gz"), "--config", str(cfg),
+                 "--out", str(run), "--no-progress", "--device", "cpu"])
+    assert code == 0, "training the tiny GVAE failed"
+    model = tmp / "models" / "tiny-gvae"
+    model.mkdir(parents=True)
+    shutil.copy(run / "checkpoints" / "last.pt", model / "model.pt")
+    for name in ("config.toml", "log.csv"):
+        shutil.copy(run / name, model / name)
+    return tmp / "models"
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(models_dir):
+    """``molgen dashboard`` in a subprocess; yields its URL once it prints it, stops it afterwards."""
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "molgen.cli", "dashboard", "--models-dir", str(models_dir)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    url = None
+    deadline = time.monotonic() + 180
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith("molgen dashboard: http://127.0.0.1:"):
+            url = line.split()[2]
+    if url is None:
+        proc.kill()
+        pytest.fail("the dashboard did not print its URL within 180 s; its output:\n" + "".join(seen[-40:]))
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def driver(dashboard_url, tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", "--no-first-run", "--disable-component-update", "--disable-sync",
+                 "--window-size=1600,1400", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        opts.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(120)
+    yield drv
+    drv.quit()
+
+
+def _wait(drv, condition, timeout: float, what: str):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(drv, timeout, poll_frequency=0.5).until(condition)
+    except TimeoutException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "dashboard-failure.png"
+        drv.save_screenshot(str(shot))
+        text = drv.find_element("tag name", "body").text[-1500:]
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; screenshot {shot}; page text:\n{text}")
+
+
+SVG_IMAGES = ".molgen-card img[src^='data:image/svg+xml']"
+
+
+def _decoded(drv) -> int:
+    """How many molecule images the browser has loaded and laid out with a non-zero size."""
+    return int(drv.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 50).length;",
+        SVG_IMAGES,
+    ))
+
+
+def _button(drv, label: str):
+    from selenium.webdriver.common.by import By
+
+    for b in drv.find_elements(By.TAG_NAME, "button"):
+        if b.text.strip() == label and b.is_displayed():
+            return b
+    return None
+
+
+def _full_page_screenshot(drv, path: Path) -> None:
+    """Grow the window to the page's height so the screenshot shows the whole grid."""
+    height = drv.execute_script(
+        "const m = document.querySelector('section.main, [data-testid=\"stMain\"]');"
+        "return Math.max(document.body.scrollHeight, m ? m.scrollHeight : 0);"
+    )
+    drv.set_window_size(1600, min(max(int(height) + 200, 1400), 4000))
+    time.sleep(1.0)
+    drv.save_screenshot(str(path))
+
+
+def test_generate_and_inspect_in_chromium(driver, dashboard_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "dashboard-failure.png").unlink(missing_ok=True)
+    driver.get(dashboard_url)
+    generate = _wait(driver, lambda d: _button(d, "Generate"), 120, "the Generate button")
+    n_field = driver.find_element(By.CSS_SELECTOR, "input[aria-label='Number of molecules']")
+    n_field.send_keys(Keys.CONTROL, "a")  # React inputs ignore clear(): select all and type over it
+    n_field.send_keys("24", Keys.TAB)
+    _wait(driver, lambda d: n_field.get_attribute("value") == "24", 30, "the number field to read 24")
+    generate.click()
+    cards = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".molgen-card") or None, 180,
+                  "the grid of generated molecules")
+    assert len(cards) == 24, f"expected 24 molecule cards on the first page, got {len(cards)}"
+    images = driver.find_elements(By.CSS_SELECTOR, SVG_IMAGES)
+    assert len(images) == 24, "every card should hold an SVG depiction"
+    _wait(driver, lambda d: _decoded(d) == 24, 60, "the browser to decode all 24 SVG images")
+    assert "Valid" in driver.find_element(By.TAG_NAME, "body").text
+    _full_page_screenshot(driver, ARTIFACTS / "dashboard-generate.png")
+
+    # Inspect: the example drugs are drawn as real molecules (bonds are SVG paths), with properties.
+    driver.set_window_size(1600, 1400)
+    driver.get(dashboard_url.rstrip("/") + "/inspect")
+    _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
+    cards = driver.find_elements(By.CSS_SELECTOR, ".molgen-card")
+    assert len(cards) == 6
+    assert not driver.find_elements(By.CSS_SELECTOR, ".molgen-card img.molgen-invalid")
+    src = driver.find_element(By.CSS_SELECTOR, SVG_IMAGES).get_attribute("src")
+    svg = base64.b64decode(src.split(",", 1)[1]).decode()
+    assert svg.startswith("<svg") and svg.count("<path") > 10, "the aspirin drawing should have bonds"
+    assert "QED" in cards[0].text and "aspirin" in cards[0].text
+    _full_page_screenshot(driver, ARTIFACTS / "dashboard-inspect.png")
+    assert (ARTIFACTS / "dashboard-inspect.png").stat().st_size > 10_000

@@ -1,0 +1,254 @@
+"""Every dashboard page through Streamlit's AppTest, with a tiny Grammar VAE trained for a few steps.
+
+The tiny model stands in for the shipped ones (``api.MODELS_DIR`` points at a temporary
+folder), so these tests never depend on the size or presence of data/models.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from molgen import api
+from molgen import dashboard_support as ds
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "apps" / "dashboard.py")
+TIMEOUT = 300
+
+TINY_GVAE = """
+seed = 0
+[model]
+latent_size = 8
+conv_channels = [4]
+conv_kernels = [3]
+dense_size = 16
+gru_size = 16
+gru_layers = 1
+embedding_size = 8
+[train]
+batch_size = 32
+epochs = 1
+max_steps = 4
+val_every = 2
+val_max = 32
+val_decode = 16
+checkpoint_every = 2
+log_every = 1
+max_molecules = 200
+tensorboard = false
+"""
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """A models folder with one tiny GVAE (model.pt, config.toml, log.csv, report.json), used as data/models."""
+    from molgen.cli import main
+
+    tmp = tmp_path_factory.mktemp("dashboard")
+    cfg = tmp / "tiny.toml"
+    cfg.write_text(TINY_GVAE)
+    run = tmp / "run"
+    code = main(["train", "gvae", "--data", str(ROOT / "data/moses/test.csv.gz"), "--config", str(cfg),
+                 "--out", str(run), "--no-progress", "--device", "cpu"])
+    assert code == 0, "training the tiny GVAE failed"
+    model = tmp / "models" / "tiny-gvae"
+    model.mkdir(parents=True)
+    shutil.copy(run / "checkpoints" / "last.pt", model / "model.pt")
+    for name in ("config.toml", "log.csv"):
+        shutil.copy(run / name, model / name)
+    (model / "report.json").write_text(json.dumps({"validity": 0.01, "uniqueness": {"at_1k": 0.5}}))
+    return tmp / "models"
+
+
+@pytest.fixture
+def app(models_dir, monkeypatch):
+    """A fresh AppTest of the whole dashboard with the tiny model as the only shipped one."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(api, "MODELS_DIR", models_dir)
+    monkeypatch.setattr(ds, "REFERENCE_SIZE", 60)  # keep the training-set histograms cheap here
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _page(at, path: str):
+    at.switch_page(path)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def _table(at):
+    """The molecule table shown (the first data frame with a SMILES column)."""
+    for df in at.dataframe:
+        if "smiles" in df.value.columns:
+            return df.value
+    raise AssertionError("no molecule table on the page")
+
+
+def _caption(at, needle: str) -> str:
+    found = [c.value for c in at.caption if needle in c.value]
+    assert found, f"no caption containing {needle!r}: {[c.value for c in at.caption]}"
+    return found[0]
+
+
+@pytest.mark.parametrize("page", ["views/generate.py", "views/inspect.py", "views/latent.py", "views/runs.py"])
+def test_every_page_loads_without_errors(app, page):
+    _page(app, page)
+    assert not _errors(app)
+    assert app.title[0].value
+
+
+def test_generate_fills_table_and_filters_narrow_it(app):
+    at = app
+    assert at.selectbox(key="gen_model").value == "tiny-gvae"
+    at.number_input(key="gen_n").set_value(12)
+    at.number_input(key="gen_seed").set_value(1)
+    at.button(key="gen_go").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    table = at.session_state["gen_result"]["table"]
+    assert len(table) == 12 and {"smiles", "valid", "qed", "mw"} <= set(table.columns)
+    assert _caption(at, "shown").startswith("12 of 12")
+    shown = _table(at)
+    assert len(shown) == 12 and "smiles" in shown.columns
+    assert at.get("html")[0].proto.body.count("molgen-card") == 12  # the grid draws every row of the page
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads == ["Download CSV", "Download SDF"], downloads
+    n_valid = int(table["valid"].sum())
+    assert n_valid < 12, "the tiny model is expected to produce some invalid strings"
+    at.checkbox(key="generated_valid").check().run()
+    assert _caption(at, "shown").startswith(f"{n_valid} of 12")
+    assert len(_table(at)) == n_valid
+    at.text_input(key="generated_expr").input("mw > 100000").run()
+    assert _caption(at, "shown").startswith("0 of 12")
+
+
+def test_generate_reports_a_wrong_checkpoint(app, tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    at = app
+    at.selectbox(key="gen_model").select(at.selectbox(key="gen_model").options[-1]).run()
+    at.text_input(key="gen_model_path").input(str(bad)).run()
+    assert not at.exception
+    errors = _errors(at)
+    assert any("Cannot load the model" in e and "not a readable torch checkpoint" in e for e in errors), errors
+    at.text_input(key="gen_model_path").input(str(ROOT / "pyproject.toml")).run()
+    assert any("only molgen checkpoints" in e for e in _errors(at)), _errors(at)
+
+
+def test_inspect_table_filter_and_bad_smiles(app):
+    at = _page(app, "views/inspect.py")
+    assert _caption(at, "shown").startswith("6 of 6")
+    html = at.get("html")[0].proto.body
+    assert html.count("molgen-card") == 6 and "aspirin" in html and "data:image/svg+xml" in html
+    at.selectbox(key="inspect_detail").select(4).run()  # hydroxychalcone: a Michael acceptor
+    detail = [h.proto.body for h in at.get("html") if "molgen-detail" in h.proto.body]
+    assert len(detail) == 1
+    svg = base64.b64decode(re.search(r"base64,([^']*)'", detail[0]).group(1)).decode()
+    assert "<ellipse" in svg  # the alert's atoms are highlighted
+    assert any("Michael_acceptor" in h.proto.body for h in at.get("html"))  # the legend names the alert
+    at.text_input(key="inspect_expr").input("mw < 160").run()
+    assert _caption(at, "shown").startswith("1 of 6")  # paracetamol
+    assert len(_table(at)) == 1
+    at.text_input(key="inspect_expr").input("qed >= = 0.5").run()
+    assert any("Filter" in e and "==" in e for e in _errors(at)), _errors(at)
+    assert any("^" in c.value for c in at.code)  # the caret under the bad token
+    at.text_input(key="inspect_expr").input("").run()
+    at.checkbox(key="inspect_preset_lipinski").check().run()
+    assert _caption(at, "shown").startswith("6 of 6")
+    at.text_area(key="insp_text").input("C1CC broken ring\nc1cccc1").run()
+    assert not at.exception
+    assert any("None of these SMILES is a valid molecule" in e and "#0" in e for e in _errors(at)), _errors(at)
+    at.text_area(key="insp_text").input("CCO ethanol\nC(C)(C)(C)(C)C").run()
+    assert any("1 of 2 SMILES do not parse" in w.value and "valence" in w.value.lower() for w in at.warning)
+
+
+def test_inspect_upload_and_histograms(app):
+    at = _page(app, "views/inspect.py")
+    at.radio(key="insp_source").set_value("Upload a file").run()
+    at.file_uploader(key="insp_upload").set_value(("mols.png", b"\x89PNG....", "image/png")).run()
+    assert any("unsupported file type" in e for e in _errors(at)), _errors(at)
+    at.file_uploader(key="insp_upload").set_value(("mols.smi", b"CCO ethanol\nCCN amine\nxx bad\n", "text/plain")).run()
+    assert not _errors(at), _errors(at)
+    assert any("could not be read" in w.value for w in at.warning)
+    assert _caption(at, "shown").startswith("2 of 2")
+    at.checkbox(key="insp_ref").check().run()
+    assert not at.exception and not _errors(at)
+    assert len(at.get("vega_lite_chart")) == len(ds.HISTOGRAM_COLUMNS)
+
+
+def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
+    at = _page(app, "views/latent.py")
+    assert at.selectbox(key="lat_model").value == "tiny-gvae"
+    at.text_input(key="lat_smiles").input("C1CC")  # inside a form: committed by the submit below
+    at.button(key="lat_neigh_go").click().run()
+    assert any("not a valid SMILES" in e for e in _errors(at)), _errors(at)
+    at.text_input(key="lat_smiles").input("CCO")
+    at.number_input(key="lat_n").set_value(6)
+    at.button(key="lat_neigh_go").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    centre, table = at.session_state["lat_neigh"]
+    assert centre == "CCO" and "similarity" in table.columns
+    at.slider(key="lat_steps").set_value(4)
+    at.text_input(key="lat_b").input("c1ccccc1")
+    at.button(key="lat_interp_go").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    path = at.session_state["lat_interp"]
+    assert list(path["step"]) == [0, 1, 2, 3]
+    assert any(h.proto.body.count("molgen-card") == 4 for h in at.get("html"))
+
+
+def test_training_runs_page(app, models_dir, tmp_path):
+    at = _page(app, "views/runs.py")
+    assert at.multiselect(key="runs_shipped").value == ["tiny-gvae"]
+    assert not _errors(at)
+    metrics = at.dataframe[0].value
+    assert "validity" in metrics.index and list(metrics.columns) == ["tiny-gvae"]
+    assert len(at.get("vega_lite_chart")) >= 2  # losses and schedule at least
+    assert any("[train]" in c.value for c in at.code)  # the config
+    at.text_area(key="runs_extra").input(f"{tmp_path}\n{models_dir / 'tiny-gvae'}").run()
+    assert any("not a molgen run directory" in e for e in _errors(at)), _errors(at)
+    assert not at.exception
+
+
+def test_generation_matches_the_command_line_sampler(models_dir):
+    from molgen.sampling import sample_table
+
+    model = ds.load_generator(models_dir / "tiny-gvae" / "model.pt")
+    calls = []
+    got = ds.generate_table(model, 10, temperature=0.8, seed=5, progress=lambda f, msg: calls.append(f), chunk=4)
+    expected = sample_table(model, 10, temperature=0.8, seed=5)
+    assert got.equals(expected)  # same rows as `molgen sample --seed 5 --temperature 0.8 -n 10`
+    assert calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
+    with pytest.raises(Exception, match="at least 1"):
+        ds.generate_table(model, 0)
+
+
+def test_latent_page_refuses_a_model_without_encoder(app, models_dir, tmp_path, monkeypatch):
+    class NoEncoder:
+        kind = "organ"
+        checkpoint: dict = {}
+
+        def sample(self, n, **kwargs):
+            return ["CCO"] * n
+
+    ckpt = tmp_path / "organ.pt"
+    shutil.copy(models_dir / "tiny-gvae" / "model.pt", ckpt)  # a new path: not in the model cache
+    monkeypatch.setattr(ds, "load_generator", lambda path: NoEncoder())
+    at = _page(app, "views/latent.py")
+    at.selectbox(key="lat_model").select(at.selectbox(key="lat_model").options[-1]).run()
+    at.text_input(key="lat_model_path").input(str(ckpt)).run()
+    assert any("without an encoder" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "lat_neigh_go" not in [b.key for b in at.button]
