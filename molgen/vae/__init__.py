@@ -1,0 +1,1 @@
+"""Grammar VAE and character VAE: one model family over production rules or SMILES tokens."""

@@ -1,0 +1,91 @@
+"""Configs of the VAE family (Grammar VAE and character VAE share them).
+
+``VAEConfig`` is what a TOML file holds; it is validated where it enters
+(:func:`molgen.config.load_config`) and stored in checkpoints as a plain dict, from
+which :func:`from_checkpoint_dict` rebuilds it. The defaults are a small model that
+trains usefully on two CPU cores; ``configs/gvae-paper.toml`` holds the paper's sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from molgen.config import from_dict
+
+
+@dataclass
+class ModelConfig:
+    """Encoder / decoder sizes.
+
+    ``autoregressive`` feeds the previously chosen symbol back into the decoder GRU
+    (teacher forcing in training) besides ``z``; with ``false`` the decoder sees only
+    ``z`` at every step, as in the paper (and ``word_dropout`` does nothing).
+    """
+
+    latent_size: int = field(default=56, metadata={"ge": 1})
+    conv_channels: tuple[int, ...] = (9, 9, 10)
+    conv_kernels: tuple[int, ...] = (9, 9, 11)
+    dense_size: int = field(default=256, metadata={"ge": 1})  # encoder dense layer
+    decoder_input_size: int = field(default=56, metadata={"ge": 1})  # z -> dense, fed at every decoder step
+    gru_size: int = field(default=256, metadata={"ge": 1})
+    gru_layers: int = field(default=1, metadata={"ge": 1})
+    autoregressive: bool = True
+    embedding_size: int = field(default=32, metadata={"ge": 1})
+    dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
+    # training only: fraction of teacher-forced previous symbols replaced by a "blank" symbol,
+    # so the autoregressive decoder has to use z (against posterior collapse; Bowman et al. 2016)
+    word_dropout: float = field(default=0.3, metadata={"ge": 0.0, "le": 1.0})
+
+    def validate(self) -> None:
+        if len(self.conv_channels) != len(self.conv_kernels):
+            raise ValueError("model.conv_channels and model.conv_kernels must have the same length")
+        if not self.conv_channels:
+            raise ValueError("model.conv_channels needs at least one layer")
+        if min(self.conv_channels) < 1 or min(self.conv_kernels) < 1:
+            raise ValueError("model.conv_channels and model.conv_kernels must be positive")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, validation and checkpointing of one run."""
+
+    batch_size: int = field(default=128, metadata={"ge": 1})
+    lr: float = field(default=1e-3, metadata={"gt": 0.0})
+    epochs: int = field(default=10, metadata={"ge": 1})
+    max_steps: int = field(default=0, metadata={"ge": 0})  # 0: no limit beyond epochs
+    grad_clip: float = field(default=5.0, metadata={"gt": 0.0})
+    val_fraction: float = field(default=0.02, metadata={"gt": 0.0, "lt": 1.0})
+    val_max: int = field(default=2000, metadata={"ge": 1})  # validation molecules scored per evaluation
+    val_every: int = field(default=500, metadata={"ge": 1})  # steps between validations (and at epoch ends)
+    val_decode: int = field(default=128, metadata={"ge": 1})  # molecules decoded for recon/validity checks
+    kl_weight: float = field(default=0.05, metadata={"ge": 0.0})  # final weight of the KL term
+    kl_anneal_start: int = field(default=0, metadata={"ge": 0})  # step at which the KL weight starts rising
+    kl_anneal_steps: int = field(default=2000, metadata={"ge": 0})  # steps from 0 to kl_weight (0: no annealing)
+    free_bits: float = field(default=0.0, metadata={"ge": 0.0})  # nats per latent dimension not penalised
+    lr_factor: float = field(default=0.5, metadata={"gt": 0.0, "lt": 1.0})  # ReduceLROnPlateau
+    lr_patience: int = field(default=2, metadata={"ge": 0})  # validations without improvement before a cut
+    min_lr: float = field(default=1e-5, metadata={"ge": 0.0})
+    early_stop_patience: int = field(default=6, metadata={"ge": 1})  # validations without improvement
+    checkpoint_every: int = field(default=500, metadata={"ge": 1})
+    log_every: int = field(default=50, metadata={"ge": 1})
+    max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
+    max_len: int = field(default=0, metadata={"ge": 0})  # sequence length; 0: from the data (x margin)
+    len_margin: float = field(default=1.1, metadata={"ge": 1.0})
+    tensorboard: bool = True
+
+
+@dataclass
+class VAEConfig:
+    """A whole run: seed, grammar (Grammar VAE only), model sizes and training."""
+
+    seed: int = 0
+    grammar: str = "smiles"  # grammar package name; ignored by the character VAE
+    min_token_count: int = field(default=1, metadata={"ge": 1})  # character VAE vocabulary cut-off
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def from_checkpoint_dict(data: dict[str, Any]) -> VAEConfig:
+    """Rebuild the validated config stored in a checkpoint."""
+    return from_dict(VAEConfig, data, where="checkpoint config")

@@ -1,0 +1,424 @@
+"""Training loop of the VAE family (``molgen train gvae|cvae``).
+
+The loop is a short :meth:`VAETrainer.run` with callbacks: train step -> log -> validate ->
+checkpoint -> stop? Everything a resumed run needs is in ``checkpoints/last.pt``: weights,
+optimizer, LR scheduler, counters, best metric, running log sums and RNG states. The data
+order of an epoch is a function of ``(seed, epoch)`` only, and validation uses its own
+seeded generators, so ``--resume`` after Ctrl-C or a crash ends with the same weights and
+the same ``log.csv`` as an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from molgen.checkpoint import load_checkpoint, save_checkpoint
+from molgen.config import load_config, to_dict
+from molgen.errors import UsageError
+from molgen.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
+from molgen.runtime import pick_device, set_seed, versions
+from molgen.training import TrainOptions
+from molgen.vae.api import VAEModel, build_net, make_generator
+from molgen.vae.codec import Codec, GrammarCodec, TokenCodec, codec_from_checkpoint
+from molgen.vae.config import VAEConfig, from_checkpoint_dict
+from molgen.vae.model import kl_divergence, reconstruction_nll
+
+log = logging.getLogger("molgen.vae.train")
+
+LOG_COLUMNS = (
+    "step", "epoch", "lr", "beta", "loss", "recon", "kl",
+    "val_loss", "val_recon", "val_kl", "val_recon_acc", "val_valid", "val_out_of_length",
+)
+
+Callback = Callable[["VAETrainer"], None]
+
+
+def cache_dir() -> Path:
+    """Where encoded training sets are cached (``MOLGEN_CACHE_DIR`` or ``~/.cache/molgen/encoded``)."""
+    return Path(os.environ.get("MOLGEN_CACHE_DIR", Path.home() / ".cache" / "molgen" / "encoded"))
+
+
+def epoch_batches(seed: int, epoch: int, lengths: np.ndarray, batch_size: int, bucket: int = 32) -> list[np.ndarray]:
+    """Training batches of one epoch (positions into ``lengths``): a function of (seed, epoch) only.
+
+    Shuffle, sort each run of ``bucket`` batches by length so a batch holds sequences of
+    similar length (the padded tail is skipped, ~30 % less work on MOSES), then shuffle the
+    batches.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    span = batch_size * bucket
+    batches: list[np.ndarray] = []
+    for i in range(0, len(perm), span):
+        chunk = perm[i : i + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    return [batches[k] for k in rng.permutation(len(batches))]
+
+
+def kl_weight(cfg: VAEConfig, step: int) -> float:
+    """KL annealing: 0 until ``kl_anneal_start``, then linear up to ``kl_weight`` over ``kl_anneal_steps``."""
+    t = cfg.train
+    if t.kl_anneal_steps == 0:
+        return t.kl_weight if step >= t.kl_anneal_start else 0.0
+    return t.kl_weight * min(1.0, max(0.0, (step - t.kl_anneal_start) / t.kl_anneal_steps))
+
+
+def toml_text(data: dict[str, Any]) -> str:
+    """A flat-tables TOML rendering of a config dict (what ran, written to RUN_DIR/config.toml)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v) if not (isinstance(v, float) and math.isinf(v)) else ("inf" if v > 0 else "-inf")
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"cannot write {v!r} to TOML")
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]", *(f"{kk} = {value(vv)}" for kk, vv in v.items())]
+    return "\n".join(lines) + "\n"
+
+
+class VAETrainer:
+    """Trains a :class:`~molgen.vae.model.SequenceVAE` on encoded sequences, with resumable state."""
+
+    def __init__(
+        self, config: VAEConfig, codec: Codec, ids: np.ndarray, smiles: Sequence[str], out: str | os.PathLike,
+        *, device: str = "cpu", command: str = "", progress: bool = True, resume: dict | None = None,
+        callbacks: Sequence[Callback] = (), data_info: dict | None = None,
+    ) -> None:
+        self.config = config
+        self.codec = codec
+        self.out = Path(out)
+        self.device = torch.device(device)
+        self.command = command
+        self.progress = progress
+        self.callbacks = list(callbacks)
+        self.data_info = dict(data_info or {})
+        t = config.train
+        self.ids = ids
+        self.smiles = list(smiles)
+        perm = np.random.default_rng(config.seed).permutation(len(ids))
+        n_val = min(len(ids) - 1, max(1, int(round(len(ids) * t.val_fraction))))
+        if n_val < 1 or len(ids) - n_val < 1:
+            raise UsageError(f"need at least 2 encodable molecules to train, got {len(ids)}")
+        self.val_idx = np.sort(perm[:n_val])[: t.val_max]
+        self.train_idx = np.sort(perm[n_val:])
+        self.train_lengths = (ids[self.train_idx] != codec.pad).sum(axis=1)
+        self.n_batches = len(epoch_batches(config.seed, 0, self.train_lengths, t.batch_size))
+        total = t.epochs * self.n_batches
+        self.total_steps = min(total, t.max_steps) if t.max_steps else total
+
+        self.net = build_net(config, codec).to(self.device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=t.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr,
+        )
+        self.generator = make_generator(config.seed, self.device)  # reparameterisation noise
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_val = math.inf
+        self.bad_evals = 0
+        self.stop_reason: str | None = None
+        self.interrupt = GracefulInterrupt()
+        self.last_val: dict[str, float] = {}
+        self.last_train: dict[str, float] = {}
+        self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
+        if resume is not None:
+            self._restore(resume)
+        self.csv = CSVLogger(self.out / "log.csv", resume_step=self.step if resume is not None else None)
+        self.tb = TensorBoardLogger(self.out / "tensorboard", enabled=t.tensorboard)
+
+    # ----------------------------------------------------------------- state
+    def payload(self) -> dict[str, Any]:
+        """The self-describing checkpoint dict (plain data and tensors only)."""
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "kind": self.codec.kind,
+            "config": to_dict(self.config),
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "command": self.command,
+            "versions": {k: str(v) for k, v in versions().items()},  # TorchVersion is not plain data
+            **self.codec.to_checkpoint(),
+            "extra": {
+                "max_len": self.codec.max_len,
+                "batch_in_epoch": self.batch_in_epoch,
+                "best_val": self.best_val,
+                "bad_evals": self.bad_evals,
+                "sums": dict(self._sums),
+                "last_val": dict(self.last_val),
+                "rng": rng,
+                "data": self.data_info,
+                "stop_reason": self.stop_reason,
+            },
+        }
+
+    def _restore(self, ckpt: dict) -> None:
+        self.net.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        extra = ckpt["extra"]
+        self.step = int(ckpt["step"])
+        self.epoch = int(ckpt["epoch"])
+        self.batch_in_epoch = int(extra["batch_in_epoch"])
+        self.best_val = float(extra["best_val"])
+        self.bad_evals = int(extra["bad_evals"])
+        self._sums = dict(extra["sums"])
+        self.last_val = dict(extra.get("last_val", {}))
+        self.stop_reason = extra.get("stop_reason")
+        torch.set_rng_state(extra["rng"]["torch"])
+        self.generator.set_state(extra["rng"]["generator"])
+        if "cuda" in extra["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
+        log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
+
+    def save(self, name: str) -> Path:
+        """Write ``checkpoints/<name>.pt`` atomically."""
+        return save_checkpoint(self.out / "checkpoints" / f"{name}.pt", self.payload())
+
+    def request_stop(self) -> None:
+        """Stop after the current step as if Ctrl-C had been pressed (checkpoint, exit 130)."""
+        self.interrupt.requested = True
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on a batch of symbol ids (B, max_len)."""
+        t = self.config.train
+        self.net.train()
+        steps = int((batch != self.codec.pad).sum(dim=1).max())
+        logits, mu, logvar = self.net(batch, steps=steps, generator=self.generator)
+        targets = batch[:, :steps]
+        recon = reconstruction_nll(logits, targets, self.codec.train_mask(targets), self.codec.pad)
+        kl, kl_penalised = kl_divergence(mu, logvar, t.free_bits)
+        beta = kl_weight(self.config, self.step)
+        loss = recon + beta * kl_penalised
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), t.grad_clip)
+        self.optimizer.step()
+        return {"loss": float((recon + beta * kl).detach()), "recon": float(recon.detach()), "kl": float(kl.detach()), "beta": beta}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation ELBO (full KL weight), reconstruction and prior validity on a fixed batch.
+
+        Uses generators seeded from the config seed, never the training RNG, so validating
+        does not change the training trajectory.
+        """
+        from molgen.chem.mol import canonical_smiles
+
+        t = self.config.train
+        self.net.eval()
+        gen = make_generator(self.config.seed + 1, self.device)
+        recon_sum = kl_sum = 0.0
+        for i in range(0, len(self.val_idx), t.batch_size):
+            x = torch.from_numpy(self.ids[self.val_idx[i : i + t.batch_size]]).to(self.device)
+            steps = int((x != self.codec.pad).sum(dim=1).max())
+            logits, mu, logvar = self.net(x, steps=steps, generator=gen)
+            targets = x[:, :steps]
+            recon_sum += float(reconstruction_nll(logits, targets, self.codec.train_mask(targets), self.codec.pad)) * len(x)
+            kl_sum += float(kl_divergence(mu, logvar)[0]) * len(x)
+        n = len(self.val_idx)
+        model = VAEModel(self.net, self.codec, self.config, {}, device=str(self.device))
+        sub = self.val_idx[: t.val_decode]
+        mu, _ = self.net.encoder(torch.from_numpy(self.ids[sub]).to(self.device))
+        decoded = model.decode_details(mu, greedy=True).smiles
+        recon_acc = float(np.mean([canonical_smiles(d) == self.smiles[j] if d else False for d, j in zip(decoded, sub)]))
+        prior = model.sample_details(t.val_decode, seed=self.config.seed + 2, batch_size=t.val_decode)
+        valid = float(np.mean([bool(s) and canonical_smiles(s) is not None for s in prior.smiles]))
+        self.net.train()
+        return {
+            "val_loss": (recon_sum + t.kl_weight * kl_sum) / n, "val_recon": recon_sum / n, "val_kl": kl_sum / n,
+            "val_recon_acc": recon_acc, "val_valid": valid, "val_out_of_length": float(prior.out_of_length.mean()),
+        }
+
+    def _after_validation(self, metrics: dict[str, float]) -> None:
+        self.last_val = metrics
+        self.scheduler.step(metrics["val_loss"])
+        if metrics["val_loss"] < self.best_val - 1e-6:
+            self.best_val = metrics["val_loss"]
+            self.bad_evals = 0
+            self.save("best")
+        else:
+            self.bad_evals += 1
+            if self.bad_evals >= self.config.train.early_stop_patience:
+                self.stop_reason = f"early stop: no validation improvement in {self.bad_evals} evaluations"
+
+    def _log(self, val: dict[str, float] | None) -> None:
+        n = max(1, self._sums["n"])
+        row: dict[str, Any] = {
+            "step": self.step, "epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"],
+            "beta": kl_weight(self.config, self.step),
+            "loss": self._sums["loss"] / n, "recon": self._sums["recon"] / n, "kl": self._sums["kl"] / n,
+        }
+        for key in LOG_COLUMNS[7:]:
+            row[key] = val[key] if val else ""
+        self.csv.log(row)
+        self.tb.log(row, self.step)
+        self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> int:
+        """Train until the epochs / max_steps are done or early stopping; 130 if interrupted."""
+        from tqdm.auto import tqdm
+
+        t = self.config.train
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+                   desc=f"train {self.codec.kind}", dynamic_ncols=True)
+        try:
+            with self.interrupt:
+                while self.step < self.total_steps and self.stop_reason is None:
+                    batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
+                    while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
+                        idx = self.train_idx[batches[self.batch_in_epoch]]
+                        metrics = self.train_step(torch.from_numpy(self.ids[idx]).to(self.device))
+                        self.step += 1
+                        self.batch_in_epoch += 1
+                        for k in ("loss", "recon", "kl"):
+                            self._sums[k] += metrics[k]
+                        self._sums["n"] += 1
+                        self.last_train = metrics
+                        end_of_epoch = self.batch_in_epoch >= self.n_batches
+                        if end_of_epoch:
+                            self.epoch += 1
+                            self.batch_in_epoch = 0
+                        val = None
+                        if self.step % t.val_every == 0 or end_of_epoch or self.step == self.total_steps:
+                            val = self.validate()
+                            self._after_validation(val)
+                        if val is not None or self.step % t.log_every == 0:
+                            self._log(val)
+                        bar.update(1)
+                        bar.set_postfix(
+                            loss=f"{metrics['loss']:.2f}", recon=f"{metrics['recon']:.2f}", kl=f"{metrics['kl']:.2f}",
+                            valid=f"{self.last_val.get('val_valid', float('nan')):.2f}", refresh=False,
+                        )
+                        for cb in self.callbacks:
+                            cb(self)
+                        if self.step % t.checkpoint_every == 0 or end_of_epoch or self.step == self.total_steps:
+                            self.save("last")
+                        if self.interrupt.requested:
+                            self.save("last")
+                            log.warning("stopped at step %d; continue with --resume", self.step)
+                            return 130
+                        if self.stop_reason is not None or end_of_epoch:
+                            break
+            self.save("last")
+            log.info("finished at step %d (%s); best validation loss %.4f",
+                     self.step, self.stop_reason or "schedule done", self.best_val)
+            return 0
+        finally:
+            bar.close()
+            self.tb.close()
+
+
+def _read_training_smiles(opts: TrainOptions, cfg: VAEConfig) -> list[str]:
+    from molgen.data import read_smiles
+
+    mols = read_smiles(opts.data, column=opts.column, progress=opts.progress,
+                       max_records=cfg.train.max_molecules or None)
+    log.info("read %s", mols.report.summary())
+    return list(mols.smiles)
+
+
+#: Settings ``--resume --config`` may change. Training longer gives the same result as a run
+#: configured that long from the start (data order and schedules depend on the step only) when
+#: the old last step was a regular validation step (a multiple of ``val_every``).
+EXTENDABLE = ("train.max_steps", "train.epochs")
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _extended_config(stored: VAEConfig, given: VAEConfig, path: Path, out: Path) -> VAEConfig:
+    """The config to resume with: ``given`` if it differs from the run's only by training longer."""
+    a, b = _flat(to_dict(stored)), _flat(to_dict(given))
+    changed = sorted(k for k in a if a[k] != b.get(k))
+    if not changed:
+        return stored
+    if not set(changed) <= set(EXTENDABLE):
+        raise UsageError(f"{path} differs from the config of the run in {out} in {', '.join(changed)}; "
+                         f"on --resume only {', '.join(EXTENDABLE)} may change (or resume without --config)")
+    if any(b[k] and (not a[k] or b[k] < a[k]) for k in changed):
+        raise UsageError(f"{path}: on --resume {', '.join(changed)} may only grow")
+    log.info("extending the run: %s", ", ".join(f"{k} {a[k]} -> {b[k]}" for k in changed))
+    return given
+
+
+def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -> int:
+    """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint."""
+    out = Path(opts.out)
+    last = out / "checkpoints" / "last.pt"
+    resume = None
+    if opts.resume:
+        resume = load_checkpoint(last, kind=opts.kind)
+        config = from_checkpoint_dict(resume["config"])
+        if opts.config is not None:
+            given = load_config(VAEConfig, opts.config)
+            if opts.seed is not None:
+                given.seed = opts.seed
+            config = _extended_config(config, given, opts.config, out)
+        elif opts.seed is not None and opts.seed != config.seed:
+            raise UsageError(f"--seed {opts.seed} differs from the resumed run's seed {config.seed}")
+    else:
+        config = load_config(VAEConfig, opts.config)
+        if opts.seed is not None:
+            config.seed = opts.seed
+        if last.exists():
+            raise UsageError(f"{out} already holds a run (checkpoints/last.pt); use --resume or another --out")
+    device = pick_device(opts.device)
+    set_seed(config.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(toml_text(to_dict(config)))
+
+    smiles = _read_training_smiles(opts, config)
+    if resume is not None:
+        codec = codec_from_checkpoint(resume)
+    elif opts.kind == "gvae":
+        codec = GrammarCodec.from_data(config.grammar)
+        codec.max_len = config.train.max_len
+    else:
+        codec = TokenCodec.from_data(smiles, min_count=config.min_token_count)
+        codec.max_len = config.train.max_len
+    enc = codec.encode(smiles, cache_dir=cache_dir(), progress=opts.progress, margin=config.train.len_margin)
+    kept = [s for s, k in zip(smiles, enc.keep) if k]
+    log.info("encoded %d of %d molecules for %s (max_len %d); %d not encodable%s",
+             len(kept), len(smiles), opts.kind, codec.max_len, enc.n_failed,
+             f", e.g. {enc.failures[0][0]!r}" if enc.failures else "")
+    data_info = {"path": str(opts.data), "n_molecules": len(smiles), "n_encoded": len(kept), "n_failed": int(enc.n_failed)}
+    trainer = VAETrainer(
+        config, codec, enc.ids[enc.keep], kept, out, device=device, command=opts.command,
+        progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info,
+    )
+    if resume is not None and (trainer.step >= trainer.total_steps or trainer.stop_reason):
+        log.info("run in %s is already complete (step %d)", out, trainer.step)
+        return 0
+    return trainer.run()
