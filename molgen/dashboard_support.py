@@ -14,15 +14,12 @@ in memory and never written to disk.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import io
 import math
 import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -227,136 +224,14 @@ def parse_pasted(text: str) -> SmilesInput:
 
 
 def read_upload(filename: str, data: bytes, column: str | None = None) -> SmilesInput:
-    """Parse an uploaded file in memory: ``.smi``/``.txt``, ``.csv``, ``.tsv``, ``.sdf``, ``.parquet``
-    (text ones optionally gzipped). Records are validated with :func:`molgen.data.parse_record`, as
-    :func:`molgen.data.read_smiles` does for files on disk; invalid ones are counted and named.
-    """
-    from rdkit import Chem
-
-    from molgen.data import MoleculeSet, ReadReport, detect_format, parse_record
+    """Parse an uploaded file in memory (``.smi``/``.txt``, ``.csv``, ``.tsv``, ``.sdf``, ``.parquet``,
+    text ones optionally gzipped) with :func:`molgen.data.read_smiles`; invalid records are
+    counted and named, as for files on disk."""
+    from molgen.data import read_smiles
 
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(f"{filename}: {len(data):,} bytes is larger than the {MAX_UPLOAD_BYTES:,} accepted")
-    if not data:
-        raise InputError(f"{filename}: file is empty")
-    fmt, _ = detect_format(filename)
-    report = ReadReport(filename)
-    smiles: list[str] = []
-    names: list[str | None] = []
-    for rec in _upload_records(filename, fmt, data, column):
-        report.n_records += 1
-        mol, reason = parse_record(rec)
-        if mol is None:
-            report.add_invalid(rec.line, reason or "invalid")
-            continue
-        report.n_valid += 1
-        smiles.append(Chem.MolToSmiles(mol))
-        names.append(rec.name)
-    if report.n_records == 0:
-        raise InputError(f"{filename}: no molecules found (only a header, blank lines or comments)")
-    return _from_molecule_set(MoleculeSet(smiles, names, report), filename)
-
-
-def _upload_text(filename: str, data: bytes) -> str:
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{filename}: corrupt gzip data ({exc})") from None
-    if b"\x00" in data:
-        raise InputError(f"{filename}: binary data (NUL byte); expected a text file of SMILES")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{filename}: not UTF-8 text ({exc.reason}); re-save the file as UTF-8") from None
-
-
-def _column_index(header: list[str], wanted: str | None, candidates: tuple[str, ...], filename: str) -> int | None:
-    lowered = [h.strip().lower() for h in header]
-    if wanted:
-        if wanted.strip().lower() in lowered:
-            return lowered.index(wanted.strip().lower())
-        raise InputError(f"{filename}: no column {wanted!r}; columns found: {', '.join(header)}")
-    for cand in candidates:
-        if cand in lowered:
-            return lowered.index(cand)
-    return next((i for i, h in enumerate(lowered) if "smiles" in h), None) if "smiles" in candidates else None
-
-
-def _upload_records(filename: str, fmt: str, data: bytes, column: str | None) -> Iterator[Any]:
-    """:class:`molgen.data.Record` s of an in-memory file (same conventions as the file readers)."""
-    from molgen.data import Record
-    from molgen.data.readers import NAME_COLUMNS, SMILES_COLUMNS
-
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(io.BytesIO(data))
-        except Exception as exc:  # pyarrow raises ArrowInvalid for non-Parquet bytes
-            raise InputError(f"{filename}: not a readable Parquet file ({exc})") from None
-        header = table.schema.names
-        col = _column_index(header, column, SMILES_COLUMNS, filename)
-        if col is None:
-            raise InputError(f"{filename}: no SMILES column; columns found: {', '.join(header)}")
-        name_col = _column_index(header, None, NAME_COLUMNS, filename)
-        smis = table.column(col).to_pylist()
-        nms = table.column(name_col).to_pylist() if name_col is not None else [None] * len(smis)
-        for i, (smi, name) in enumerate(zip(smis, nms), 1):
-            yield Record(i, "" if smi is None else str(smi), None if name is None else str(name))
-        return
-    text = _upload_text(filename, data)
-    lines = text.splitlines()
-    if fmt == "smi":
-        for n, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split(None, 1)
-            if n == 1 and parts[0].lower() in SMILES_COLUMNS:
-                continue
-            yield Record(n, parts[0], parts[1].strip() if len(parts) > 1 else None)
-    elif fmt in ("csv", "tsv"):
-        reader = csv.reader(lines, delimiter="," if fmt == "csv" else "\t")
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputError(f"{filename}: file is empty") from None
-        col = _column_index(header, column, SMILES_COLUMNS, filename)
-        name_col = None
-        if col is None:
-            from molgen.chem.mol import to_mol
-
-            if len(header) == 1 and to_mol(header[0].strip()) is not None:
-                col = 0
-                yield Record(1, header[0].strip(), None)
-            else:
-                raise InputError(f"{filename}: no SMILES column; columns found: {', '.join(header) or '(none)'}; "
-                                 "type the column name")
-        else:
-            name_col = _column_index(header, None, NAME_COLUMNS, filename)
-        try:
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                smi = row[col].strip() if col < len(row) else ""
-                name = row[name_col].strip() if name_col is not None and name_col < len(row) else None
-                yield Record(reader.line_num, smi, name)
-        except csv.Error as exc:
-            raise InputError(f"{filename}: line {reader.line_num}: {exc}") from None
-    else:  # sdf
-        block: list[str] = []
-        start = 1
-        for n, line in enumerate(lines, 1):
-            if not block:
-                start = n
-            if line.startswith("$$$$"):
-                yield _sdf_record(Record, start, block)
-                block = []
-            else:
-                block.append(line)
-        if any(x.strip() for x in block):
-            yield _sdf_record(Record, start, block)
+    return _from_molecule_set(read_smiles(filename, column=column, data=data), filename)
 
 
 def _sdf_record(record_type: Any, start: int, block: list[str]) -> Any:

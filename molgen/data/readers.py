@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import logging
 import os
 import zlib
@@ -93,8 +94,14 @@ def detect_format(path: str | os.PathLike) -> tuple[str, bool]:
     return FORMATS[ext], gz
 
 
-def _open_binary(path: Path) -> IO[bytes]:
-    """Open a file for reading bytes, gunzipping it when it starts with the gzip magic bytes."""
+def _open_binary(path: Path, data: bytes | None = None) -> IO[bytes]:
+    """Open a file (or in-memory ``data`` named ``path``) for reading bytes, gunzipping it when
+    it starts with the gzip magic bytes."""
+    if data is not None:
+        if not data:
+            raise InputError(f"{path}: file is empty")
+        buf = io.BytesIO(data)
+        return gzip.GzipFile(fileobj=buf, mode="rb") if data[:2] == b"\x1f\x8b" else buf
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -106,11 +113,11 @@ def _open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
     """Numbered text lines without line endings, strict UTF-8, decoded line by line so that
     an encoding problem is reported with its line number."""
     n = 0
-    with _open_binary(path) as fh:
+    with _open_binary(path, data) as fh:
         try:
             for n, raw in enumerate(fh, 1):
                 if b"\x00" in raw:
@@ -145,8 +152,12 @@ def _find_column(header: list[str], wanted: str | None, candidates: tuple[str, .
 class RecordReader:
     """Streams :class:`Record` s from one file; ``has_names`` says whether names can occur."""
 
-    def __init__(self, path: str | os.PathLike, column: str | None = None, name_column: str | None = None):
+    def __init__(
+        self, path: str | os.PathLike, column: str | None = None, name_column: str | None = None,
+        data: bytes | None = None,
+    ):
         self.path = Path(path)
+        self.data = data  # in-memory content (an upload); ``path`` then only names it
         self.column = column
         self.name_column = name_column
         self.format, _ = detect_format(self.path)
@@ -162,7 +173,7 @@ class RecordReader:
         return self._parquet()
 
     def _smi(self) -> Iterator[Record]:
-        for n, line in _lines(self.path):
+        for n, line in _lines(self.path, self.data):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
@@ -172,7 +183,7 @@ class RecordReader:
             yield Record(n, parts[0], parts[1].strip() if len(parts) > 1 else None)
 
     def _delimited(self, delimiter: str) -> Iterator[Record]:
-        reader = csv.reader((line for _, line in _lines(self.path)), delimiter=delimiter)
+        reader = csv.reader((line for _, line in _lines(self.path, self.data)), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
@@ -209,7 +220,7 @@ class RecordReader:
     def _sdf(self) -> Iterator[Record]:
         block: list[str] = []
         start = 1
-        for n, line in _lines(self.path):
+        for n, line in _lines(self.path, self.data):
             if not block:
                 start = n
             if line.startswith("$$$$"):
@@ -230,10 +241,10 @@ class RecordReader:
     def _parquet(self) -> Iterator[Record]:
         import pyarrow.parquet as pq
 
-        if not self.path.exists():
+        if self.data is None and not self.path.exists():
             raise InputError(f"{self.path}: no such file")
         try:
-            pf = pq.ParquetFile(self.path)
+            pf = pq.ParquetFile(self.path if self.data is None else io.BytesIO(self.data))
         except Exception as exc:  # pyarrow raises ArrowInvalid for non-Parquet bytes
             raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
         header = pf.schema_arrow.names
@@ -254,10 +265,11 @@ class RecordReader:
 
 def iter_records(
     path: str | os.PathLike, column: str | None = None, name_column: str | None = None,
-    max_records: int | None = None,
+    max_records: int | None = None, data: bytes | None = None,
 ) -> Iterator[Record]:
-    """Stream raw :class:`Record` s (line, SMILES, name) without validating them (huge files)."""
-    for i, rec in enumerate(RecordReader(path, column, name_column)):
+    """Stream raw :class:`Record` s (line, SMILES, name) without validating them (huge files).
+    With ``data``, read that in-memory content instead of the file; ``path`` names it."""
+    for i, rec in enumerate(RecordReader(path, column, name_column, data=data)):
         if max_records is not None and i >= max_records:
             return
         yield rec
@@ -303,11 +315,14 @@ def read_smiles(
     canonical: bool = True,
     progress: bool = False,
     max_records: int | None = None,
+    data: bytes | None = None,
 ) -> MoleculeSet:
     """Read, validate (RDKit) and canonicalise every molecule of a file.
 
     ``canonical=False`` keeps the input SMILES as written (SDF records are always written out
     as RDKit SMILES). Invalid records are skipped, counted in ``report`` and logged.
+    ``data`` reads in-memory content (an upload) instead of the file; ``path`` then names it
+    (and its extension gives the format) in the report and errors.
     """
     from rdkit import Chem
     from tqdm.auto import tqdm
@@ -315,7 +330,7 @@ def read_smiles(
     report = ReadReport(str(path))
     smiles: list[str] = []
     names: list[str | None] = []
-    records = iter_records(path, column=column, max_records=max_records)
+    records = iter_records(path, column=column, max_records=max_records, data=data)
     for rec in tqdm(records, unit="mol", disable=not progress, desc=Path(path).name):
         report.n_records += 1
         mol, reason = parse_record(rec, standardize)
