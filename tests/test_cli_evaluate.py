@@ -65,7 +65,7 @@ def test_file_report_json_counts_invalid_records(tmp_path, refs, gen_file, capsy
     col = data["results"]["gen.csv"]
     assert col["n_generated"] == 7
     assert col["valid"] == pytest.approx(5 / 7)  # "C1CC(" and the empty cell are invalid
-    assert col["unique@1k"] is None  # NaN -> null: fewer than 1,000 valid
+    assert col["unique@1k"] == pytest.approx(4 / 5)  # fewer than 1,000 valid: computed on those 5 (MOSES)
     assert col["novelty"] == pytest.approx(3 / 4)  # "OCC" (ethanol) is in the train file
     assert 0 < col["snn/test"] <= 1 and 0 < col["snn/testsf"] <= 1
     assert "fcd/test" not in col
