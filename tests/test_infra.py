@@ -91,6 +91,22 @@ def test_atomic_open_keeps_old_file_on_error(tmp_path):
     assert target.read_text() == "new"
 
 
+def test_atomic_output_gets_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "new.txt") as fh:
+            fh.write("x")
+        assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        with atomic_open(kept) as fh:
+            fh.write("new")
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
 def test_csv_logger_resume_drops_rows_after_checkpoint(tmp_path):
     path = tmp_path / "log.csv"
     log = CSVLogger(path)
