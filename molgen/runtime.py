@@ -32,9 +32,9 @@ def versions() -> dict[str, str]:
     return {
         "molgen": molgen.__version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "rdkit": rdkit.__version__,
-        "numpy": np.__version__,
+        "torch": str(torch.__version__),  # TorchVersion is not plain data for weights_only loading
+        "rdkit": str(rdkit.__version__),
+        "numpy": str(np.__version__),
     }
 
 

@@ -207,3 +207,12 @@ def test_cli_without_command_is_a_usage_error(capsys):
 
 def test_command_line_is_shell_quoted():
     assert command_line(["train", "gvae", "--out", "my run"]) == "molgen train gvae --out 'my run'"
+
+
+def test_versions_are_plain_strings_that_checkpoints_can_hold(tmp_path):
+    from molgen.runtime import versions
+
+    v = versions()
+    assert all(type(x) is str for x in v.values())
+    path = save_checkpoint(tmp_path / "v.pt", {**_payload(), "versions": v})
+    assert load_checkpoint(path)["versions"] == v

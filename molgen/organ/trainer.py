@@ -112,7 +112,7 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
         "stage_step": state.stage_step,
         "step": state.step,
         "command": command,
-        "versions": {k: str(v) for k, v in versions().items()},
+        "versions": versions(),
         "extra": {"baseline": state.baseline, "collapse_count": state.collapse_count, "rng": _rng_state(), **state.extra},
     }
 

@@ -159,7 +159,7 @@ class VAETrainer:
             "step": self.step,
             "epoch": self.epoch,
             "command": self.command,
-            "versions": {k: str(v) for k, v in versions().items()},  # TorchVersion is not plain data
+            "versions": versions(),
             **self.codec.to_checkpoint(),
             "extra": {
                 "max_len": self.codec.max_len,
