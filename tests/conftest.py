@@ -54,3 +54,50 @@ def test_smiles() -> list[str]:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+TINY_GVAE = """
+seed = 0
+[model]
+latent_size = 8
+conv_channels = [4]
+conv_kernels = [3]
+dense_size = 16
+gru_size = 16
+gru_layers = 1
+embedding_size = 8
+[train]
+batch_size = 32
+epochs = 1
+max_steps = 4
+val_every = 2
+val_max = 32
+val_decode = 16
+checkpoint_every = 2
+log_every = 1
+max_molecules = 200
+tensorboard = false
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    """A models folder (``<name>/model.pt`` + config.toml + log.csv, like data/models) holding one
+    tiny Grammar VAE trained for 4 steps with ``molgen train``: a stand-in for the shipped models."""
+    import shutil
+
+    from molgen.cli import main
+
+    tmp = tmp_path_factory.mktemp("tiny-models")
+    cfg = tmp / "tiny.toml"
+    cfg.write_text(TINY_GVAE)
+    run = tmp / "run"
+    code = main(["train", "gvae", "--data", str(DATA / "moses" / "test.csv.gz"), "--config", str(cfg),
+                 "--out", str(run), "--no-progress", "--device", "cpu"])
+    assert code == 0, "training the tiny GVAE failed"
+    model = tmp / "models" / "tiny-gvae"
+    model.mkdir(parents=True)
+    shutil.copy(run / "checkpoints" / "last.pt", model / "model.pt")
+    for name in ("config.toml", "log.csv"):
+        shutil.copy(run / name, model / name)
+    return tmp / "models"

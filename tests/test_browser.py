@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,30 +24,6 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 pytestmark = pytest.mark.browser
 
-TINY_GVAE = """
-seed = 0
-[model]
-latent_size = 8
-conv_channels = [4]
-conv_kernels = [3]
-dense_size = 16
-gru_size = 16
-gru_layers = 1
-embedding_size = 8
-[train]
-batch_size = 32
-epochs = 1
-max_steps = 4
-val_every = 2
-val_max = 32
-val_decode = 16
-checkpoint_every = 2
-log_every = 1
-max_molecules = 200
-tensorboard = false
-"""
-
-
 def _require_browser() -> None:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:
@@ -58,24 +33,10 @@ def _require_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
-    """A models folder holding one tiny Grammar VAE trained for a few steps (a stand-in for data/models)."""
+def models_dir(tiny_models_dir) -> Path:
+    """The tiny trained GVAE stands in for data/models (checked for a browser first)."""
     _require_browser()
-    from molgen.cli import main
-
-    tmp = tmp_path_factory.mktemp("browser")
-    cfg = tmp / "tiny.toml"
-    cfg.write_text(TINY_GVAE)
-    run = tmp / "run"
-    code = main(["train", "gvae", "--data", str(ROOT / "data/moses/test.csv.gz"), "--config", str(cfg),
-                 "--out", str(run), "--no-progress", "--device", "cpu"])
-    assert code == 0, "training the tiny GVAE failed"
-    model = tmp / "models" / "tiny-gvae"
-    model.mkdir(parents=True)
-    shutil.copy(run / "checkpoints" / "last.pt", model / "model.pt")
-    for name in ("config.toml", "log.csv"):
-        shutil.copy(run / name, model / name)
-    return tmp / "models"
+    return tiny_models_dir
 
 
 @pytest.fixture(scope="module")

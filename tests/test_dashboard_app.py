@@ -21,49 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "apps" / "dashboard.py")
 TIMEOUT = 300
 
-TINY_GVAE = """
-seed = 0
-[model]
-latent_size = 8
-conv_channels = [4]
-conv_kernels = [3]
-dense_size = 16
-gru_size = 16
-gru_layers = 1
-embedding_size = 8
-[train]
-batch_size = 32
-epochs = 1
-max_steps = 4
-val_every = 2
-val_max = 32
-val_decode = 16
-checkpoint_every = 2
-log_every = 1
-max_molecules = 200
-tensorboard = false
-"""
-
-
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
-    """A models folder with one tiny GVAE (model.pt, config.toml, log.csv, report.json), used as data/models."""
-    from molgen.cli import main
-
-    tmp = tmp_path_factory.mktemp("dashboard")
-    cfg = tmp / "tiny.toml"
-    cfg.write_text(TINY_GVAE)
-    run = tmp / "run"
-    code = main(["train", "gvae", "--data", str(ROOT / "data/moses/test.csv.gz"), "--config", str(cfg),
-                 "--out", str(run), "--no-progress", "--device", "cpu"])
-    assert code == 0, "training the tiny GVAE failed"
-    model = tmp / "models" / "tiny-gvae"
-    model.mkdir(parents=True)
-    shutil.copy(run / "checkpoints" / "last.pt", model / "model.pt")
-    for name in ("config.toml", "log.csv"):
-        shutil.copy(run / name, model / name)
-    (model / "report.json").write_text(json.dumps({"validity": 0.01, "uniqueness": {"at_1k": 0.5}}))
-    return tmp / "models"
+def models_dir(tiny_models_dir) -> Path:
+    """The tiny trained GVAE, with a report.json as a finished run has, used as data/models."""
+    (tiny_models_dir / "tiny-gvae" / "report.json").write_text(
+        json.dumps({"validity": 0.01, "uniqueness": {"at_1k": 0.5}})
+    )
+    return tiny_models_dir
 
 
 @pytest.fixture
