@@ -222,7 +222,7 @@ def test_duplicates_are_computed_once_and_counted_every_time():
 def test_reference_stats_cache_round_trip(tmp_path, monkeypatch):
     train = ["CCO", "CCN", "c1ccccc1", "bad"]
     first = reference_stats(train, "train", cache=tmp_path)
-    files = list(tmp_path.glob("train-*.pkl"))
+    files = list(tmp_path.glob("train-*.npz"))
     assert len(files) == 1
     assert first.canonical == frozenset({"CCO", "CCN", "c1ccccc1"}) and first.n_valid == 3
 
@@ -235,6 +235,18 @@ def test_reference_stats_cache_round_trip(tmp_path, monkeypatch):
     assert np.array_equal(second.kl_values, first.kl_values)
     files[0].write_bytes(b"garbage")
     assert ReferenceStats.load(files[0]) is None
+
+
+def test_reference_stats_cache_keeps_every_field(tmp_path):
+    stats = compute_reference_stats(TEST + ["nope"], "test", fcd=False)
+    stats.save(tmp_path / "s.npz")
+    back = ReferenceStats.load(tmp_path / "s.npz")
+    assert (back.role, back.n, back.n_valid, back.canonical) == (stats.role, stats.n, stats.n_valid, stats.canonical)
+    assert back.fragments == stats.fragments and back.scaffolds == stats.scaffolds
+    assert np.array_equal(back.fps, stats.fps) and np.array_equal(back.kl_values, stats.kl_values)
+    assert set(back.properties) == set(stats.properties)
+    assert all(np.array_equal(back.properties[k], stats.properties[k]) for k in stats.properties)
+    assert back.fcd is None
 
 
 def test_reference_stats_counts_match_direct_features():

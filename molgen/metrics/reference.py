@@ -11,9 +11,10 @@ against the same files skips the reference side entirely.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
-import pickle
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ log = logging.getLogger("molgen.metrics")
 
 Role = Literal["train", "test"]
 #: Bump when the content or meaning of the cached statistics changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: GuacaMol compares with a random subset of this many reference molecules (seed 42).
 KL_SUBSET = 10_000
 KL_SEED = 42
@@ -56,23 +57,44 @@ class ReferenceStats:
     fcd: FCDStats | None = None
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write to ``path`` atomically (pickle; only ever read back from our own cache)."""
+        """Write to ``path`` atomically as ``.npz``: arrays as arrays, the rest as JSON (no pickle,
+        so reading a cache file can never run code)."""
         from molgen.atomic import atomic_open
 
+        meta = {
+            "version": CACHE_VERSION, "role": self.role, "n": self.n, "n_valid": self.n_valid,
+            "canonical": sorted(self.canonical), "fragments": dict(self.fragments),
+            "scaffolds": dict(self.scaffolds), "properties": sorted(self.properties),
+            "fps": self.fps is not None, "fcd_n": None if self.fcd is None else self.fcd.n,
+        }
+        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), "kl_values": self.kl_values}
+        if self.fps is not None:
+            arrays["fps"] = self.fps
+        for name, values in self.properties.items():
+            arrays[f"prop_{name}"] = np.asarray(values)
+        if self.fcd is not None:
+            arrays["fcd_mu"], arrays["fcd_sigma"] = self.fcd.mu, self.fcd.sigma
         with atomic_open(path, "wb") as fh:
-            pickle.dump({"version": CACHE_VERSION, "stats": self}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(fh, **arrays)
 
     @staticmethod
     def load(path: str | os.PathLike) -> "ReferenceStats | None":
         """Read a cache file; ``None`` if it is missing, unreadable or from another version."""
         try:
-            with open(path, "rb") as fh:
-                data = pickle.load(fh)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(z["meta"].tobytes().decode())
+                if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION:
+                    return None
+                return ReferenceStats(
+                    role=meta["role"], n=meta["n"], n_valid=meta["n_valid"],
+                    canonical=frozenset(meta["canonical"]), kl_values=z["kl_values"],
+                    fps=z["fps"] if meta["fps"] else None,
+                    fragments=Counter(meta["fragments"]), scaffolds=Counter(meta["scaffolds"]),
+                    properties={name: z[f"prop_{name}"] for name in meta["properties"]},
+                    fcd=None if meta["fcd_n"] is None else FCDStats(z["fcd_mu"], z["fcd_sigma"], meta["fcd_n"]),
+                )
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
             return None
-        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-            return None
-        return data.get("stats")
 
 
 #: Columns of the KL descriptor matrices: GuacaMol's descriptors, then internal similarity.
@@ -167,13 +189,13 @@ def reference_stats(
         return compute_reference_stats(smiles, role, fcd, n_jobs, device, progress)
     folder = cache_dir() if cache is True else Path(cache)
     for want_fcd in ((True, False) if not fcd else (True,)):
-        path = folder / f"{role}-{cache_key(smiles, role, want_fcd)}.pkl"
+        path = folder / f"{role}-{cache_key(smiles, role, want_fcd)}.npz"
         stats = ReferenceStats.load(path)
         if stats is not None:
             log.info("reference statistics (%s, %d SMILES) loaded from cache %s", role, len(smiles), path)
             return stats
     stats = compute_reference_stats(smiles, role, fcd, n_jobs, device, progress)
-    path = folder / f"{role}-{cache_key(smiles, role, fcd)}.pkl"
+    path = folder / f"{role}-{cache_key(smiles, role, fcd)}.npz"
     try:
         stats.save(path)
     except OSError as exc:  # a read-only home must not stop an evaluation
