@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import os
 from multiprocessing import get_context
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -271,6 +271,20 @@ def mp_context():
     return get_context(method)
 
 
+def imap_chunks(func: Callable, tasks: Sequence, jobs: int) -> Iterator:
+    """``func`` over ``tasks`` in order: in-process when ``jobs <= 1``, else over a pool of ``jobs``
+    worker processes (:func:`mp_context`), closed and joined when the iteration ends."""
+    if jobs <= 1:
+        yield from map(func, tasks)
+        return
+    pool = mp_context().Pool(jobs)
+    try:
+        yield from pool.imap(func, tasks)
+    finally:
+        pool.close()
+        pool.join()
+
+
 def resolve_jobs(n_jobs: int | None) -> int:
     """``None`` or ``0`` -> all usable cores; negative counts back from that (``-1`` = all)."""
     try:
@@ -306,23 +320,17 @@ def compute_properties(
     jobs = resolve_jobs(n_jobs)
     chunks = [smiles[i : i + chunk_size] for i in range(0, len(smiles), chunk_size)]
     data: dict[str, list] = {c: [] for c in columns}
+    parallel = jobs > 1 and len(smiles) >= PARALLEL_MIN
+    if parallel:
+        warm_up(alerts)  # forked workers inherit the SA table and alert catalogs
     bar = tqdm(total=len(smiles), unit="mol", disable=not progress, desc="properties")
-    if jobs == 1 or len(smiles) < PARALLEL_MIN:
-        results: Iterable[dict[str, list]] = map(_chunk_worker, ((c, columns) for c in chunks))
-        pool = None
-    else:
-        warm_up(alerts)
-        pool = mp_context().Pool(min(jobs, len(chunks)))
-        results = pool.imap(_chunk_worker, [(c, columns) for c in chunks])
     try:
-        for part in results:
+        tasks = [(c, columns) for c in chunks]
+        for part in imap_chunks(_chunk_worker, tasks, min(jobs, len(chunks)) if parallel else 1):
             for c in columns:
                 data[c].extend(part[c])
             bar.update(len(part["smiles"]))
     finally:
         bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
     return frame_from_rows(data)
 

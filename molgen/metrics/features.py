@@ -185,7 +185,7 @@ def compute_features(
     """
     from tqdm.auto import tqdm
 
-    from molgen.chem.properties import mp_context, resolve_jobs
+    from molgen.chem.properties import imap_chunks, resolve_jobs
 
     wanted = set(groups)
     if wanted - set(GROUPS):
@@ -199,21 +199,12 @@ def compute_features(
     jobs = min(resolve_jobs(n_jobs), max(1, len(chunks)))
     bar = tqdm(total=len(distinct), unit="mol", desc=desc, disable=not progress)
     parts = []
-    pool = None
     try:
-        if jobs == 1 or len(distinct) < _PARALLEL_MIN:
-            results: Iterable[dict] = map(_chunk_features, chunks)
-        else:
-            pool = mp_context().Pool(jobs)
-            results = pool.imap(_chunk_features, chunks)
-        for part in results:
+        for part in imap_chunks(_chunk_features, chunks, 1 if len(distinct) < _PARALLEL_MIN else jobs):
             parts.append(part)
             bar.update(len(part["canonical"]))
     finally:
         bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
     return _expand({k: [x for p in parts for x in p[k]] for k in parts[0]} if parts else None, inverse)
 
 
