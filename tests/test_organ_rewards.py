@@ -9,7 +9,9 @@ import torch
 from molgen.config import from_dict, load_config
 from molgen.errors import ConfigError
 from molgen.organ.config import ObjectiveSpec, OrganConfig
-from molgen.organ.rewards import REGISTRY, MolBatch, ObjectiveContext, ObjectiveScorer, OrganReward, objective
+from molgen.organ.rewards import (
+    REGISTRY, MolBatch, ObjectiveContext, ObjectiveScorer, OrganReward, check_objectives, objective,
+)
 from molgen.vocab import Vocabulary
 
 SMILES = ["CCO", "c1ccccc1", "CCO", "not a smiles", "CC(=O)O", "c1ccccc1", "CCO"]
@@ -177,3 +179,27 @@ def test_an_objective_raising_on_one_molecule_scores_it_zero(monkeypatch):
     monkeypatch.setitem(REGISTRY, "fragile", REGISTRY["qed"].__class__("fragile", fragile))
     out = ObjectiveScorer([ObjectiveSpec("fragile")], ObjectiveContext()).score(["CCO", "CCN", "CC"])
     assert out["fragile"].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_qed_ramp_maps_qed_linearly_between_low_and_high():
+    from rdkit.Chem import QED
+
+    from molgen.chem.mol import to_mol
+
+    smiles = ["c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCO", "not a smiles"]
+    plain = ObjectiveScorer([ObjectiveSpec("qed")], ObjectiveContext()).score(smiles)["qed"]
+    ramp = ObjectiveScorer([ObjectiveSpec("qed", params={"low": 0.4, "high": 0.6})], ObjectiveContext()).score(smiles)["qed"]
+    for smi, p, r in zip(smiles, plain, ramp):
+        mol = to_mol(smi)
+        if mol is None:
+            assert p == r == 0.0
+            continue
+        q = QED.qed(mol)
+        assert p == pytest.approx(q)
+        assert r == pytest.approx(min(1.0, max(0.0, (q - 0.4) / 0.2)))
+    assert 0.0 < ramp[0] < 1.0  # benzene's 0.443 lies inside the ramp
+
+
+def test_qed_ramp_with_bad_bounds_is_a_config_error():
+    with pytest.raises(ConfigError, match="low < high"):
+        check_objectives([ObjectiveSpec("qed", params={"low": 0.9, "high": 0.5})])

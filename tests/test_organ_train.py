@@ -173,3 +173,15 @@ def test_out_of_vocabulary_tokens_are_reported_not_fatal(caplog):
     text = caplog.text
     assert "1 of 3 molecules contain tokens outside the vocabulary" in text and "Cl" in text
     assert "longer than generator.max_len" in text
+
+
+def test_mle_cosine_schedule_runs_from_lr_to_lr_min():
+    from molgen.organ.config import MLEConfig
+    from molgen.organ.trainer import mle_lr
+
+    c = MLEConfig(steps=101, lr=1e-3, lr_schedule="cosine", lr_min=1e-5)
+    lrs = [mle_lr(c, s) for s in range(c.steps)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)
+    assert lrs[50] == pytest.approx((1e-3 + 1e-5) / 2)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert {mle_lr(MLEConfig(steps=10, lr=2e-3), s) for s in range(10)} == {2e-3}  # constant by default

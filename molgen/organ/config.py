@@ -91,6 +91,10 @@ class MLEConfig:
     grad_clip: float = field(default=5.0, metadata={"gt": 0})
     val_fraction: float = field(default=0.01, metadata={"ge": 0, "lt": 0.5})
     eval_every: int = field(default=500, metadata={"ge": 1})
+    #: "constant", or "cosine": lr decays from ``lr`` to ``lr_min`` over ``steps`` (a function of the
+    #: step alone, so a resumed run follows the same schedule)
+    lr_schedule: str = field(default="constant", metadata={"choices": ("constant", "cosine")})
+    lr_min: float = field(default=1e-5, metadata={"ge": 0})
     #: start from the generator of another ORGAN checkpoint (its vocabulary too) instead of training
     init_checkpoint: str | None = None
 

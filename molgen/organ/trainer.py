@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from molgen.atomic import atomic_open
 from molgen.checkpoint import load_checkpoint, save_checkpoint
 from molgen.config import load_config, to_dict, from_dict
 from molgen.errors import InputError, UsageError
-from molgen.organ.config import OrganConfig, toml_text
+from molgen.organ.config import MLEConfig, OrganConfig, toml_text
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import Generator, lengths
 from molgen.organ.rewards import ObjectiveContext, ObjectiveScorer, OrganReward
@@ -44,7 +45,7 @@ STAGES = ("mle", "dpretrain", "adversarial", "done")
 _STAGE_ID = {s: i for i, s in enumerate(STAGES)}
 #: Columns of log.csv (one schema for all stages; a stage leaves the others blank).
 BASE_COLUMNS = [
-    "step", "stage", "stage_step", "seconds", "mle_loss", "val_nll", "d_loss", "d_acc", "pg_loss", "reward",
+    "step", "stage", "stage_step", "seconds", "lr", "mle_loss", "val_nll", "d_loss", "d_acc", "pg_loss", "reward",
     "d_reward", "objective", "baseline", "entropy", "validity", "uniqueness", "int_div", "mean_length",
     "n_rollouts", "t_policy", "t_reward", "collapsed",
 ]
@@ -277,13 +278,16 @@ class Run:
             self._perm_epoch = epoch
         perm = self._perm
         seqs = self.data.batch(perm[k * c.batch_size : (k + 1) * c.batch_size]).to(self.device)
+        lr = mle_lr(c, st.stage_step)
+        for group in st.g_opt.param_groups:
+            group["lr"] = lr
         st.generator.train()
         loss = st.generator.nll(seqs)
         st.g_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
         st.g_opt.step()
-        row: dict[str, Any] = {"mle_loss": loss.item()}
+        row: dict[str, Any] = {"mle_loss": loss.item(), "lr": lr}
         if (st.stage_step + 1) % c.eval_every == 0 or st.stage_step + 1 == c.steps:
             row.update(self._evaluate_generator(gen))
             row["_force"] = True
@@ -392,6 +396,14 @@ class Run:
                         100 * c.collapse_uniqueness, st.collapse_count, 100 * unique_fraction)
             return True
         return False
+
+
+def mle_lr(c: MLEConfig, step: int) -> float:
+    """Learning rate of MLE step ``step`` (0-based): constant, or cosine from ``lr`` to ``lr_min``."""
+    if c.lr_schedule == "constant" or c.steps <= 1:
+        return c.lr
+    frac = min(step, c.steps - 1) / (c.steps - 1)
+    return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1 + math.cos(math.pi * frac))
 
 
 def encode_training_set(vocab: Vocabulary, smiles: list[str], max_len: int) -> np.ndarray:
