@@ -104,6 +104,32 @@ def test_chunking_does_not_change_the_result_distribution():
     assert torch.equal(big.q, small.q)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_completions_do_not_depend_on_the_pool_size(cell):
+    """Each completion draws from its own row of uniforms, so the rows in flight (and which of them
+    finish first) never change a sampled completion: same seed, same completions, same Q."""
+    torch.manual_seed(0)
+    gen = Generator(GeneratorConfig(cell=cell, embed_dim=4, hidden_size=16, num_layers=2, max_len=12),
+                    len(VOCAB), VOCAB.pad, VOCAB.bos, VOCAB.eos)
+    seqs = gen.sample(5, generator=torch.Generator().manual_seed(0))
+    runs = []
+    for chunk in (1, 7, 100_000):
+        seen = []
+
+        def reward(s, groups):
+            seen.append(s.clone())
+            return (s == N).float().sum(1)
+
+        res = mc_rollout(gen, seqs, reward, 3, torch.Generator().manual_seed(1), chunk=chunk)
+        runs.append((seen[-1], res.q))
+    for completions, q in runs[1:]:
+        assert torch.equal(completions, runs[0][0]) and torch.equal(q, runs[0][1])
+    completions = runs[0][0]
+    lens = lengths(completions, EOS)
+    after = torch.arange(completions.size(1)).unsqueeze(0) >= lens.unsqueeze(1)
+    assert (completions[after] == PAD).all()  # nothing is written after a completion's EOS
+
+
 def test_groups_are_batches_like_the_sampled_one():
     """Completions with the same prefix length and rollout index share a group id."""
     T = 6

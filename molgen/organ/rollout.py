@@ -6,8 +6,12 @@ policy G_beta; at the last step ``Q_L = R(Y)`` itself. Positions after EOS are m
 
 Speed (the reason this module exists): G_beta runs **once** over every sampled sequence to keep
 its recurrent state after each prefix; all ``B x L x N`` completions then continue from those
-cached states in batches of ``chunk`` rows (1024 by default: big enough for efficient matrix
-products, small enough to stay in a CPU's cache), finished rows being dropped as they emit EOS. No prefix is ever recomputed, and no Python loop runs per sequence.
+cached states, ``chunk`` rows in flight at a time (1024 by default: big enough for efficient
+matrix products, small enough to stay in a CPU's cache). A row that emits EOS leaves the batch
+and the next completion takes its place, so the batch stays full and the work follows the
+completions' real lengths. No prefix is ever recomputed, and no Python loop runs per sequence.
+Each completion draws its tokens from its own row of uniform numbers, so the result for a seed
+does not depend on ``chunk`` or on when other rows finish.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from molgen.organ.generator import Generator, State, lengths, select_state
+from molgen.organ.generator import Generator, State, lengths, select_state, stack_states
 
 #: reward of complete sequences: ``(M, T)`` token ids and ``(M,)`` batch-group ids -> ``(M,)`` rewards.
 #: Completions built the same way (same prefix length, same rollout index) share a group, so
@@ -39,39 +43,77 @@ class RolloutResult:
     seconds_reward: float  # time in the reward function (discriminator + objectives)
 
 
-def _gather_states(states: list[State], prefix_len: Tensor, batch_idx: Tensor) -> State:
-    """State after prefix ``prefix_len[r]`` of sequence ``batch_idx[r]`` for every row r."""
-    if isinstance(states[0], tuple):
-        parts = []
-        for i in range(2):
-            stacked = torch.stack([s[i] for s in states])  # (T, layers, B, H)
-            parts.append(stacked[prefix_len, :, batch_idx].transpose(0, 1).contiguous())
-        return tuple(parts)  # type: ignore[return-value]
-    stacked = torch.stack(states)  # type: ignore[arg-type]
-    return stacked[prefix_len, :, batch_idx].transpose(0, 1).contiguous()
+class _Uniforms:
+    """The uniform numbers that drive completion ``r``'s token draws: row ``r`` of a ``(M, T)`` table,
+    drawn from ``generator`` in fixed blocks of rows as completions are admitted in order. A
+    completion's tokens therefore depend on the seed and its own index only, not on how many rows
+    run together or when others finish, so the pool size and the dropping of finished rows leave
+    every sampled completion (and Q) unchanged."""
+
+    BLOCK = 4096
+
+    def __init__(self, n_rows: int, width: int, generator: torch.Generator | None, device: torch.device) -> None:
+        self.left, self.width, self.generator, self.device = n_rows, width, generator, device
+        self.buffer = torch.empty(0, width, device=device)
+
+    def take(self, k: int) -> Tensor:
+        """The next ``k`` rows of the table."""
+        while self.buffer.size(0) < k:
+            n = min(self.BLOCK, self.left)
+            self.left -= n
+            block = torch.rand(n, self.width, generator=self.generator, device=self.device)
+            self.buffer = torch.cat([self.buffer, block])
+        head, self.buffer = self.buffer[:k], self.buffer[k:]
+        return head
+
+
+def _draw(logits: Tensor, u: Tensor, temperature: float) -> Tensor:
+    """One token per row by inverting the CDF of ``softmax(logits / temperature)`` at ``u`` in [0, 1)."""
+    cdf = torch.softmax(logits / temperature, dim=-1).cumsum(-1)
+    tok = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
+    return tok.clamp_max(logits.size(1) - 1)
 
 
 @torch.no_grad()
-def complete(policy: Generator, out: Tensor, start: Tensor, state: State, logits: Tensor,
-             generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
-    """Fill ``out[r, start[r]:]`` by sampling from ``policy`` continuing from ``state``/``logits``
-    (the state and next-token logits after ``out[r, :start[r]]``); rows stop at EOS or the end."""
-    T = out.size(1)
-    rows = torch.arange(out.size(0), device=out.device)
-    pos = start.clone()
-    while rows.numel():
-        probs = torch.softmax(logits / temperature, dim=-1)
-        tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+def complete(policy: Generator, out: Tensor, start: Tensor, state: State, logits: Tensor, index: Tensor | None = None,
+             generator: torch.Generator | None = None, temperature: float = 1.0, pool: int = 1024) -> Tensor:
+    """Fill ``out[r, start[r]:]`` by sampling from ``policy``; rows stop at EOS or the end of ``out``.
+
+    Row r continues from state row ``index[r]`` (batch dim 1) and next-token logits row ``index[r]``:
+    the state and logits after ``out[r, :start[r]]``; ``index`` defaults to ``r`` itself (many rows
+    may share one start). Continuous batching: at most ``pool`` rows are in flight; finished rows
+    leave and the next rows in order take their places, so every step runs on a full batch until
+    the last rows drain and the work follows the completions' actual lengths. The result depends
+    on ``generator`` only, not on ``pool`` (see :class:`_Uniforms`)."""
+    M, T = out.shape
+    device = out.device
+    index = torch.arange(M, device=device) if index is None else index
+    uniforms = _Uniforms(M, T, generator, device)
+    # rows in flight: output row, position of its next token, its uniforms, next-token logits, state
+    rows = torch.empty(0, dtype=torch.long, device=device)
+    pos, u, cur_logits = rows, torch.empty(0, T, device=device), logits[:0]
+    cur_state = select_state(state, rows)
+    admitted = 0
+    while True:
+        k = min(pool - rows.numel(), M - admitted)
+        if k > 0:  # the next rows in order join with their cached state and logits
+            new = torch.arange(admitted, admitted + k, device=device)
+            admitted += k
+            rows, pos, u = torch.cat([rows, new]), torch.cat([pos, start[new]]), torch.cat([u, uniforms.take(k)])
+            cur_logits = torch.cat([cur_logits, logits[index[new]]])
+            cur_state = stack_states([cur_state, select_state(state, index[new])])
+        if rows.numel() == 0:
+            return out
+        tok = _draw(cur_logits, u.gather(1, pos.unsqueeze(1)).squeeze(1), temperature)
         out[rows, pos] = tok
         keep = ((tok != policy.eos) & (pos + 1 < T)).nonzero().squeeze(1)
-        if keep.numel() == 0:
-            break
-        if keep.numel() < rows.numel():  # drop finished rows so later steps run on fewer
-            rows, pos, tok, state = rows[keep], pos[keep], tok[keep], select_state(state, keep)
-        pos = pos + 1
-        step_logits, state = policy(tok.unsqueeze(1), state)
-        logits = step_logits[:, 0]
-    return out
+        if keep.numel() < rows.numel():  # finished rows leave the batch
+            rows, pos, tok, u, cur_logits = rows[keep], pos[keep], tok[keep], u[keep], cur_logits[keep]
+            cur_state = select_state(cur_state, keep)
+            if rows.numel() == 0:
+                continue
+        step_logits, cur_state = policy(tok.unsqueeze(1), cur_state)
+        cur_logits, pos = step_logits[:, 0], pos + 1
 
 
 @torch.no_grad()
@@ -79,6 +121,8 @@ def mc_rollout(policy: Generator, seqs: Tensor, reward_fn: RewardFn, n_rollouts:
                generator: torch.Generator | None = None, chunk: int = 1024, stride: int = 1) -> RolloutResult:
     """Q values of every action of ``seqs`` ``(B, T)`` by ``n_rollouts`` completions per prefix.
 
+    ``chunk`` is the number of completions in flight at once (see :func:`complete`); it changes
+    speed only, never the result: for a given ``generator`` state the completions are the same.
     ``stride > 1`` is a cheaper approximation for small machines: only prefixes whose length is a
     multiple of ``stride`` are rolled out, and an action in between takes the Q of the next
     rolled-out prefix (or the final reward). ``stride = 1`` is SeqGAN's estimator."""
@@ -104,17 +148,16 @@ def mc_rollout(policy: Generator, seqs: Tensor, reward_fn: RewardFn, n_rollouts:
     seconds_policy = 0.0
     if n_prefix:
         t0 = time.perf_counter()
-        states, logits = policy.prefix_states(seqs)
+        longest = int(prefix_len.max())
+        states, logits = policy.prefix_states(seqs[:, : longest + 1])  # states after prefixes 0..longest
         rows_b = batch_idx.repeat_interleave(n_rollouts)
         rows_p = prefix_len.repeat_interleave(n_rollouts)
         groups = (rows_p - 1) * n_rollouts + torch.arange(n_rollouts, device=device).repeat(n_prefix)
-        completions = []
-        for lo in range(0, rows_b.numel(), chunk):
-            b, p = rows_b[lo : lo + chunk], rows_p[lo : lo + chunk]
-            out = torch.where(torch.arange(T, device=device).unsqueeze(0) < p.unsqueeze(1), seqs[b],
-                              torch.full_like(seqs[b], policy.pad))
-            completions.append(complete(policy, out, p, _gather_states(states, p, b), logits[b, p], generator))
-        full = torch.cat(completions)
+        out = seqs[rows_b].masked_fill(torch.arange(T, device=device).unsqueeze(0) >= rows_p.unsqueeze(1), policy.pad)
+        # one table of every prefix's state, row t * B + b after prefix t of sequence b; the
+        # completions index it, so only the rows in flight are ever copied out
+        full = complete(policy, out, rows_p, stack_states(states), logits.transpose(0, 1).reshape(-1, logits.size(2)),
+                        index=rows_p * B + rows_b, generator=generator, pool=chunk)
         seconds_policy = time.perf_counter() - t0
         t0 = time.perf_counter()
         rewards = reward_fn(full, groups).float()
