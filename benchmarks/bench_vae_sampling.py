@@ -2,13 +2,21 @@
 
 Same model, same run, batch 512 (default). Printed in one run:
 
-1. end to end, molgen: z ~ N(0, I) decoded by the batched GRU under the vectorised stack
-   machine (stacks as a (B, depth) tensor, mask by gather, pushes by scatter);
+1. end to end, molgen (``molgen.vae.decoding.decode``): z ~ N(0, I) decoded by the batched GRU
+   step under the vectorised stack machine (stacks as a (B, depth) tensor, mask by gather,
+   pushes by scatter, one uniform per row for sampling), finished rows dropped from the batch;
 2. end to end, per molecule: each molecule decoded alone with a Python list stack (how the
-   original code handles one molecule at a time), extrapolated from ``--per-molecule`` samples;
+   original code handles one molecule at a time) and the same ``Decoder.step``, extrapolated
+   from ``--per-molecule`` samples;
 3. masking only, as in the original Grammar VAE (its decoder is not autoregressive, so all
    logits exist before masking): the same precomputed (B, max_len, n_rules) logits pushed
    through the vectorised machine vs a per-molecule Python stack loop.
+
+The batched path is bound by the GRU's matrix products (about 0.5 MFLOP per molecule and step
+for the shipped model), the per-molecule one by per-step overhead, so the ratio grows with the
+cores the batched path can use. On a machine whose cores are busy with other work, OpenMP
+threads spinning at barriers can dominate both figures: use ``--threads 1`` there (or set
+OMP_WAIT_POLICY=PASSIVE). The load average is printed with the figures.
 
 Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--threads 2]
 """
@@ -16,6 +24,7 @@ Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--t
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -50,7 +59,7 @@ def vectorised_machine(codec, logits: torch.Tensor, gumbel: torch.Tensor) -> tor
     machine = codec.machine(logits.shape[0], logits.device)
     out = torch.empty(logits.shape[:2], dtype=torch.long)
     for t in range(logits.shape[1]):
-        r = choose(logits[:, t] + gumbel[:, t], machine.penalty(), greedy=True, temperature=1.0, generator=None)
+        r = choose(logits[:, t] + gumbel[:, t], machine.penalty())  # argmax of the allowed
         machine.advance(r)
         out[:, t] = r
         if bool(machine.stopped.all()):
@@ -104,7 +113,7 @@ def main() -> None:
     model, what = load(args.model)
     codec = model.codec
     print(f"model: {what}; batch {args.batch}; torch threads {torch.get_num_threads()}; max_len {codec.max_len}; "
-          f"{codec.n_symbols} rules")
+          f"{codec.n_symbols} rules; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     z = torch.randn((args.batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed))
 
     decode(model.net, codec, z[:8], greedy=False, generator=torch.Generator().manual_seed(0))  # warm-up

@@ -1,4 +1,5 @@
-"""Masked decoding: the vectorised stack machine against a per-molecule reference, fuzzed with random logits."""
+"""Masked decoding: the vectorised stack machine against a per-molecule reference, fuzzed with random logits;
+the decoder's step against nn.GRU; dropping finished rows changes nothing; sampling draws the masked softmax."""
 
 from __future__ import annotations
 
@@ -7,12 +8,24 @@ import torch
 
 from grammar import load_grammar
 from molgen.vae.codec import GrammarCodec, TokenCodec
-from molgen.vae.decoding import GrammarMachine, decode
+from molgen.vae.config import ModelConfig
+from molgen.vae.decoding import GrammarMachine, choose, decode, uniform
+from molgen.vae.model import SequenceVAE
 from molgen.vocab import Vocabulary
 
 
+class RandomState:
+    """Which rows of the original batch are left (decode drops finished ones)."""
+
+    def __init__(self, batch: int, rows: torch.Tensor) -> None:
+        self.batch, self.rows = batch, rows
+
+    def select(self, idx: torch.Tensor) -> "RandomState":
+        return RandomState(self.batch, self.rows[idx])
+
+
 class RandomDecoder:
-    """Stands in for the GRU decoder: random logits at every step (seeded)."""
+    """Stands in for the GRU decoder: random logits at every step (seeded), drawn for the whole batch."""
 
     def __init__(self, n_symbols: int, seed: int, scale: float = 3.0) -> None:
         self.start_id = n_symbols
@@ -21,10 +34,11 @@ class RandomDecoder:
         self.scale = scale
 
     def init_state(self, z):
-        return z.shape[0]
+        return RandomState(z.shape[0], torch.arange(z.shape[0]))
 
     def step(self, prev, state):
-        return self.scale * torch.randn((state, self.n), generator=self.gen), state
+        logits = self.scale * torch.randn((state.batch, self.n), generator=self.gen)
+        return logits[state.rows], state
 
 
 class RandomNet:
@@ -126,3 +140,89 @@ def test_training_mask_allows_exactly_the_true_rules_lhs():
         assert allowed[t, r]
         expected = torch.as_tensor(g.lhs) == int(g.lhs[r])
         assert torch.equal(allowed[t], expected)
+
+
+def tiny_net(n_symbols: int, max_len: int, layers: int = 1, autoregressive: bool = True, seed: int = 0) -> SequenceVAE:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(latent_size=8, conv_channels=(4,), conv_kernels=(3,), dense_size=16, decoder_input_size=8,
+                      gru_size=64, gru_layers=layers, autoregressive=autoregressive, embedding_size=6)
+    return SequenceVAE(cfg, n_symbols, max_len).eval()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("autoregressive", [True, False])
+@pytest.mark.parametrize("rows", [3, 40])  # below and above the batch size where the step packs its weights
+def test_decoder_step_matches_teacher_forced_nn_gru(layers, autoregressive, rows):
+    net = tiny_net(30, 20, layers, autoregressive)
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn((rows, 8), generator=gen)
+    targets = torch.randint(0, 30, (rows, 15), generator=gen)
+    with torch.no_grad():
+        expected = net.decoder(z, targets)  # nn.GRU over the whole sequence
+        state = net.decoder.init_state(z)
+        prev = torch.full((rows,), net.decoder.start_id)
+        steps = []
+        for t in range(targets.shape[1]):
+            logits, state = net.decoder.step(prev, state)
+            steps.append(logits)
+            prev = targets[:, t]
+    torch.testing.assert_close(torch.stack(steps, dim=1), expected, rtol=1e-5, atol=1e-6)
+
+
+def _codec(kind: str):
+    if kind == "gvae":
+        return GrammarCodec(load_grammar("smiles"), max_len=50)
+    return TokenCodec(Vocabulary.build(["CCO", "c1ccccc1", "CC(=O)Nc1ccc(Cl)cc1", "C#N", "OCC[NH3+]"]), max_len=30)
+
+
+@pytest.mark.parametrize("kind, seed", [("gvae", 3), ("cvae", 1)])  # seeds whose untrained nets finish rows early
+@pytest.mark.parametrize("greedy", [False, True])
+def test_dropping_finished_rows_changes_no_result(kind, seed, greedy, monkeypatch):
+    codec = _codec(kind)
+    net = tiny_net(codec.n_symbols, codec.max_len, seed=seed)
+    z = torch.randn((300, 8), generator=torch.Generator().manual_seed(2))
+    machine_type = type(codec.machine(1, "cpu"))
+    selects = []
+    original = machine_type.select
+    monkeypatch.setattr(machine_type, "select", lambda self, rows: (selects.append(len(rows)), original(self, rows))[1])
+    results = [decode(net, codec, z, greedy=greedy, temperature=1.5, generator=torch.Generator().manual_seed(4),
+                      compact=compact) for compact in (True, False)]
+    assert selects and min(selects) < len(z)  # rows were dropped along the way
+    a, b = results
+    for field in ("ids", "complete", "out_of_length", "overflow"):
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    assert a.complete.any() and not a.complete.all()  # rows finished at different steps, some never
+
+
+def test_dropping_finished_rows_with_random_logits():
+    codec = GrammarCodec(load_grammar("gvae-zinc"), max_len=120)
+    a, b = (decode(RandomNet(codec.n_symbols, 7), codec, torch.zeros(100, 1), greedy=False,
+                   generator=torch.Generator().manual_seed(7), compact=compact) for compact in (True, False))
+    assert torch.equal(a.ids, b.ids) and torch.equal(a.complete, b.complete) and torch.equal(a.overflow, b.overflow)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_choose_samples_the_softmax_of_the_allowed_symbols(temperature):
+    n = 40_000
+    row = torch.tensor([2.0, 0.5, -1.0, 3.0, 0.0, 1.0])
+    allowed = torch.tensor([True, True, False, True, False, True])
+    penalty = torch.zeros(6).masked_fill_(~allowed, float("-inf"))
+    u = uniform(n, torch.Generator().manual_seed(0), "cpu")
+    picks = choose(row.expand(n, 6).clone(), penalty.expand(n, 6), u, temperature)
+    freq = torch.bincount(picks, minlength=6).double() / n
+    expected = torch.softmax(row / temperature + penalty, dim=0).double()
+    assert freq[~allowed].sum() == 0
+    assert (freq - expected).abs().max() < 0.01  # about 4 standard errors
+
+
+def test_choose_never_picks_a_masked_symbol():
+    # masked logits far above the allowed ones, and the extreme uniforms (tiny and exactly 1)
+    logits = torch.tensor([[1e4, -1e4, 1e4, -1e4 - 30.0, 1e4]] * 4)
+    penalty = torch.tensor([[float("-inf"), 0.0, float("-inf"), 0.0, float("-inf")]] * 4)
+    u = torch.tensor([1e-30, 2.0**-24, 0.5, 1.0])
+    assert choose(logits.clone(), penalty, u).tolist() == [1, 1, 1, 1]
+    assert choose(logits.clone(), penalty).tolist() == [1, 1, 1, 1]  # greedy
+    u = torch.tensor([1e-30, 0.2, 0.7, 1.0])
+    flat = torch.zeros(4, 5)
+    assert choose(flat.clone(), penalty, u).tolist() == [1, 1, 3, 3]
+    assert uniform(10_000, torch.Generator().manual_seed(0), "cpu").min() > 0

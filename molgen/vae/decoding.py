@@ -11,6 +11,10 @@ scatter. No Python loop over molecules.
 A row is *complete* when its stack empties (a whole derivation). A row that reaches
 ``max_len`` first is *out of length*, and one whose stack would exceed ``depth`` is an
 *overflow*: both are reported, and never passed to ``to_smiles`` as if complete.
+
+:func:`decode` drops finished rows from the batch as it goes (the longest molecule sets the
+number of steps, most finish long before), and draws its random numbers for the whole batch
+at every step, so what a row gets does not depend on when the others finish.
 """
 
 from __future__ import annotations
@@ -51,23 +55,28 @@ class GrammarMachine:
 
     def allowed(self) -> torch.Tensor:
         """``(B, n_rules)`` bool: the rules whose left-hand side is on top of the stack."""
-        return self.mask_table[self.top()]
+        return self.mask_table.index_select(0, self.top())
 
     def penalty(self) -> torch.Tensor:
         """``(B, n_rules)`` float to add to the logits: 0 for allowed rules, -inf for the others."""
-        return self.penalty_table[self.top()]
+        return self.penalty_table.index_select(0, self.top())
 
     def advance(self, rules: torch.Tensor) -> None:
         """Apply one chosen rule per row: pop the top, push the rule's RHS non-terminals."""
         ptr = (self.ptr - 1).clamp_(min=0)
-        n = self.rhs_len[rules]
         # slots above the new top are dead, so all max_rhs slots are written unconditionally
-        self.stack.scatter_(1, ptr.unsqueeze(1) + self._offsets, self.rhs_table[rules])
-        ptr = ptr + n
+        self.stack.scatter_(1, ptr.unsqueeze(1) + self._offsets, self.rhs_table.index_select(0, rules))
+        ptr.add_(self.rhs_len.index_select(0, rules))
         over = ptr > self.depth
         self.overflow |= over
         # an overflowing row is abandoned: empty stack, so it only emits padding from now on
         self.ptr = ptr.masked_fill_(over, 0)
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only the given rows (in that order)."""
+        self.stack = self.stack.index_select(0, rows)
+        self.ptr = self.ptr.index_select(0, rows)
+        self.overflow = self.overflow.index_select(0, rows)
 
     @property
     def finished(self) -> torch.Tensor:
@@ -94,13 +103,17 @@ class TokenMachine:
         self.overflow = torch.zeros(batch_size, dtype=torch.bool, device=device)
 
     def allowed(self) -> torch.Tensor:
-        return self.rows[self.done.long()]
+        return self.rows.index_select(0, self.done.long())
 
     def penalty(self) -> torch.Tensor:
-        return self.penalty_rows[self.done.long()]
+        return self.penalty_rows.index_select(0, self.done.long())
 
     def advance(self, tokens: torch.Tensor) -> None:
         self.done |= tokens == self.eos
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.done = self.done.index_select(0, rows)
+        self.overflow = self.overflow.index_select(0, rows)
 
     @property
     def finished(self) -> torch.Tensor:
@@ -121,31 +134,49 @@ class DecodeResult:
     overflow: torch.Tensor
 
 
-def choose(logits: torch.Tensor, penalty: torch.Tensor, greedy: bool, temperature: float,
-           generator: torch.Generator | None) -> torch.Tensor:
-    """Pick one allowed symbol per row (``penalty`` is 0 / -inf): argmax, or a sample at ``temperature``.
+MIN_ROWS = 32  # decode never compacts its batch below this many rows
 
-    Sampling is the Gumbel-max trick written with exponentials: argmax(logits / T - log E),
-    E ~ Exp(1), which draws from softmax(logits / T) restricted to the allowed symbols.
+
+def choose(logits: torch.Tensor, penalty: torch.Tensor, u: torch.Tensor | None = None,
+           temperature: float = 1.0) -> torch.Tensor:
+    """Pick one allowed symbol per row (``penalty`` is 0 / -inf): argmax, or a sample if ``u`` is given.
+
+    Sampling inverts the cumulative distribution of softmax(logits / T) restricted to the
+    allowed symbols with one uniform ``u`` in (0, 1] per row: the first symbol whose cumulative
+    probability reaches ``u`` times the total. One random number per row instead of one per
+    symbol (the Gumbel-max trick's) is what makes it cheap. Overwrites ``logits``.
     """
-    if greedy:
-        return (logits + penalty).argmax(dim=-1)
+    if u is None:
+        return logits.add_(penalty).argmax(dim=-1)
     if temperature != 1.0:
-        logits = logits / temperature
-    # clamp: E = 0 would turn a masked (-inf) logit into -inf + inf = NaN, which argmax picks
-    e = torch.empty_like(logits).exponential_(generator=generator).clamp_(min=1e-30)
-    return (logits + penalty - e.log_()).argmax(dim=-1)
+        logits = logits.div_(temperature)
+    # masked symbols get probability exp(-inf) = 0 exactly, so the cumulative sum stays flat over
+    # them and the first position reaching a target in (0, total] is always an allowed one
+    cum = torch.softmax(logits.add_(penalty), dim=-1).cumsum_(dim=-1)
+    target = (u * cum[:, -1]).clamp_(min=torch.finfo(cum.dtype).tiny)
+    return torch.searchsorted(cum, target.unsqueeze(1)).squeeze(1)
+
+
+def uniform(n: int, generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
+    """``n`` uniforms in (0, 1] (1 - U[0, 1), so never 0)."""
+    return torch.rand(n, generator=generator, device=device).neg_().add_(1.0)
 
 
 @torch.no_grad()
 def decode(
     net, codec, z: torch.Tensor, greedy: bool = True, temperature: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, compact: bool = True, check_every: int = 4,
 ) -> DecodeResult:
     """Decode latent vectors ``z`` step by step under ``codec``'s constraints.
 
-    ``net`` is a :class:`molgen.vae.model.SequenceVAE`; the loop runs over time steps only
-    (at most ``codec.max_len``) and stops early once every row is finished.
+    ``net`` is a :class:`molgen.vae.model.SequenceVAE` (its decoder needs ``init_state``,
+    ``step`` and the state's ``select``); the loop runs over time steps only (at most
+    ``codec.max_len``) and stops once every row is finished (checked every ``check_every``
+    steps). With ``compact``, rows that will only emit padding are then dropped from the batch,
+    but never below ``MIN_ROWS`` rows: for fewer rows, CPU BLAS may switch to kernels that round
+    differently, and a row's result must not depend on when the others finish. On CPU the result
+    is the same with and without ``compact``; on a GPU, whose matrix-product kernels may change
+    with the number of rows at any size, the two can differ by rounding.
     """
     if not greedy and temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -153,16 +184,41 @@ def decode(
     device = z.device
     machine = codec.machine(batch, device)
     out = torch.full((batch, codec.max_len), codec.pad, dtype=torch.long, device=device)
+    complete = torch.zeros(batch, dtype=torch.bool, device=device)
+    overflow = torch.zeros(batch, dtype=torch.bool, device=device)
+    rows = torch.arange(batch, device=device)  # original index of each row still in the batch
+    start, symbols = 0, []  # the symbols chosen since the batch last changed, one (len(rows),) tensor per step
+
+    def flush() -> None:
+        if symbols:
+            out[rows, start : start + len(symbols)] = torch.stack(symbols, dim=1)
+        complete[rows] = machine.finished
+        overflow[rows] = machine.overflow
+
     state = net.decoder.init_state(z)
     prev = torch.full((batch,), net.decoder.start_id, dtype=torch.long, device=device)
     for t in range(codec.max_len):
         logits, state = net.decoder.step(prev, state)
-        symbol = choose(logits, machine.penalty(), greedy, temperature, generator)
-        machine.advance(symbol)
-        out[:, t] = symbol
-        prev = symbol
-        if bool(machine.stopped.all()):
+        # uniforms for the whole batch, whichever rows are left, so a row's draws never change
+        u = None if greedy else uniform(batch, generator, device)
+        if u is not None and len(rows) < batch:
+            u = u.index_select(0, rows)
+        prev = choose(logits, machine.penalty(), u, temperature)
+        machine.advance(prev)
+        symbols.append(prev)
+        if (t + 1) % check_every:
+            continue
+        stopped = machine.stopped
+        idx = (~stopped).nonzero().squeeze(1)  # rows still decoding
+        if len(idx) == 0:
             break
-    complete = machine.finished.clone()
-    overflow = machine.overflow.clone()
+        keep = max(len(idx), min(len(rows), MIN_ROWS))
+        if compact and len(rows) - keep >= max(1, len(rows) // 16):
+            flush()
+            if len(idx) < keep:  # made up to MIN_ROWS with rows that only emit padding
+                idx = torch.cat([idx, stopped.nonzero().squeeze(1)[: keep - len(idx)]])
+            rows, prev, state = rows[idx], prev[idx], state.select(idx)
+            machine.select(idx)
+            start, symbols = t + 1, []
+    flush()
     return DecodeResult(out, complete, ~complete & ~overflow, overflow)
