@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from rdkit import Chem
+from rdkit import Chem, RDConfig
 
 from molgen.chem import properties as P
 from molgen.chem.fingerprints import (
@@ -104,6 +106,39 @@ def test_alert_atoms_cover_the_rhodanine():
     assert ring <= set(hits["pains:ene_rhod_A(235)"])
     assert hits["brenk:Thiocarbonyl_group"] == tuple(sorted(hits["brenk:Thiocarbonyl_group"]))
     assert len(hits["brenk:Thiocarbonyl_group"]) == 2
+
+
+def _rdkit_pains_examples() -> list[str]:
+    """RDKit's PAINS test molecules: one known hit per pattern (ChEMBL, ZINC, PubChem, WEHI),
+    then every 100th of the 10,000 WEHI screening compounds the filters were curated on."""
+    folder = Path(RDConfig.RDDataDir) / "Pains" / "test_data"
+    if not folder.is_dir():
+        pytest.skip("RDKit's PAINS test data is not installed")
+    with open(folder / "test_set3.txt") as fh:
+        hits = [line.split()[2] for line in fh if line.strip() and not line.startswith("#")]
+    with open(folder / "wehi_mols.csv", newline="") as fh:
+        wehi = [row[0] for row in csv.reader(fh)][::100]
+    return hits + wehi
+
+
+def test_alert_screen_equals_the_catalog(test_smiles):
+    """The fingerprint pre-screen must never change an answer: the same matches, in the same
+    order, on known PAINS hits (also with explicit hydrogens), screening compounds and MOSES
+    molecules (Brenk and NIH on every third, to keep the test short)."""
+    mols = [to_mol(s) for s in _rdkit_pains_examples() + test_smiles[:50]]
+    assert all(m is not None for m in mols)
+    mols += [Chem.AddHs(m) for m in mols[:30]]
+    pains_hits = 0
+    for family in P.ALERT_FAMILIES:
+        catalog, screen = P.alert_catalog(family), P.alert_screen(family)
+        assert screen._fps.any(axis=1).all(), f"{family}: an entry's query was not read, so it is never screened out"
+        for m in mols if family == "pains" else mols[::3]:
+            expected = [P._entry_name(e) for e in catalog.GetMatches(m)]  # HasMatch is bool(GetMatches)
+            fp = P.pattern_fp(m)
+            assert [P._entry_name(e) for e in screen.matches(m, fp)] == expected, Chem.MolToSmiles(m)
+            assert screen.has_match(m, fp) == bool(expected), Chem.MolToSmiles(m)
+            pains_hits += family == "pains" and bool(expected)
+    assert pains_hits > 450  # the PAINS side is really exercised
 
 
 def test_penalized_logp_ring_penalty_and_normalisation():

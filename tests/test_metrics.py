@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Descriptors, rdFingerprintGenerator
 from scipy.stats import entropy, gaussian_kde
@@ -166,6 +167,29 @@ def test_dense_fingerprints_fall_back_to_float32():
     expected = inter / (pop[:, None] + pop[None, :] - inter)
     got = next(similarity.tanimoto_blocks(packed, packed))[1].numpy()
     assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_similarity_reductions_equal_the_full_matrix(test_smiles, monkeypatch):
+    """Row maxima and means from the blocked, in-place computations equal those of the whole
+    matrix exactly, empty fingerprints (similarity 1 to each other, 0 to the rest) and
+    duplicates included; small blocks so that several slabs and a partial one are used."""
+    monkeypatch.setattr(similarity, "_BLOCK", 64)
+    fps = _packed(test_smiles[:150])
+    none = np.zeros((1, fps.shape[1]), np.uint8)
+    fps = np.vstack([fps[:70], none, fps[70:], none, fps[:5]])
+    empty = [70, 151]
+    full = np.vstack([s.numpy() for _, s in similarity.tanimoto_blocks(fps, fps, block=1000)])
+    assert full[70, 151] == full[151, 70] == 1.0 and full[70, 0] == full[0, 70] == 0.0
+    assert np.array_equal(full, full.T)
+    assert np.array_equal(similarity.max_similarity(fps[:100], fps[100:]), full[:100, 100:].max(1))
+    means = similarity.mean_similarity_powers(fps, (1, 2))
+    full64 = torch.from_numpy(full).double()  # torch's row reduction, as the blocks use
+    assert np.array_equal(means[1], full64.mean(1).numpy())
+    assert np.array_equal(means[2], (full64**2).mean(1).numpy())
+    np.fill_diagonal(full, 0.0)
+    nn = similarity.nearest_neighbour_within(fps)
+    assert np.array_equal(nn, full.max(1))
+    assert nn[empty].tolist() == [1.0, 1.0] and nn[-1] == 1.0  # duplicates are each other's neighbour
 
 
 @pytest.mark.parametrize("bad", [["C1CC(", "", "xyz"], []])

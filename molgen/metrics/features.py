@@ -136,12 +136,13 @@ def _kl_descriptors(mol: Chem.Mol, props: list[float] | None) -> list[float]:
 def _chunk_features(args: tuple[list[str], tuple[str, ...]]) -> dict:
     """Worker: features of one chunk of SMILES as plain picklable lists."""
     from molgen.chem.mol import quiet_rdkit, to_mol
-    from molgen.chem.properties import alert_catalog
+    from molgen.chem.properties import alert_screen
 
     smiles, groups = args
     out: dict = {"canonical": [], "fps": [], "kl_fps": [], "desc": [], "props": [], "frag": [],
                  "scaf": [], "filters": [], "pains_free": []}
-    pains_cat = alert_catalog("pains") if "filters" in groups else None
+    # PAINS through the exact fingerprint pre-screen: same answer as the catalog's HasMatch, ~8x faster.
+    pains_screen = alert_screen("pains") if "filters" in groups else None
     with quiet_rdkit():
         for smi in smiles:
             mol = to_mol(smi) if isinstance(smi, str) else None
@@ -163,7 +164,7 @@ def _chunk_features(args: tuple[list[str], tuple[str, ...]]) -> dict:
             if "scaf" in groups:
                 out["scaf"].append(scaffold(mol))
             if "filters" in groups:
-                pains = pains_cat.HasMatch(mol)
+                pains = pains_screen.has_match(mol)
                 out["pains_free"].append(not pains)
                 out["filters"].append(passes_moses_filters(mol, pains))
     return out
