@@ -185,3 +185,24 @@ def test_mle_cosine_schedule_runs_from_lr_to_lr_min():
     assert lrs[50] == pytest.approx((1e-3 + 1e-5) / 2)
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
     assert {mle_lr(MLEConfig(steps=10, lr=2e-3), s) for s in range(10)} == {2e-3}  # constant by default
+
+
+def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monkeypatch, caplog):
+    """A run started by an older molgen (log.csv without 'lr') resumes; its log keeps its columns."""
+    cfg = write_config(tmp_path)
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(5))
+        assert trainer.train_from_options(opts(data_file, cfg, out)) == 130
+    log_path = out / "log.csv"
+    rows = read_log(log_path)
+    old_columns = [c for c in rows[0] if c != "lr"]
+    with open(log_path, "w", newline="") as fh:  # the same log as an older molgen wrote it
+        writer = csv.DictWriter(fh, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with caplog.at_level("WARNING"):
+        assert trainer.train_from_options(opts(data_file, cfg, out, resume=True)) == 0
+    assert "no column(s) lr" in caplog.text
+    resumed = read_log(log_path)
+    assert list(resumed[0]) == old_columns and len(resumed) > len(rows)

@@ -200,6 +200,12 @@ class Run:
         self.reward = OrganReward(state.vocab, state.discriminator, self.scorer, cfg.reward.weight_d,
                                   cfg.reward.divide_by_count)
         self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else [])
+        #: columns this run has but a resumed log written by an older molgen lacks: not logged
+        self.unlogged = [c for c in self.columns if logger.fieldnames and c not in logger.fieldnames]
+        if self.unlogged:
+            log.warning("%s has no column(s) %s (written by an older molgen); they are not logged",
+                        logger.path, ", ".join(self.unlogged))
+            self.columns = list(logger.fieldnames)
         self.device = state.generator.head.weight.device
         self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
@@ -207,7 +213,7 @@ class Run:
         st = self.state
         full = {k: "" for k in self.columns}
         full.update({"step": st.step, "stage": st.stage, "stage_step": st.stage_step})
-        full.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+        full.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items() if k not in self.unlogged})
         if st.step % st.cfg.log_every == 0 or row.get("_force"):
             full.pop("_force", None)
             self.logger.log(full)
