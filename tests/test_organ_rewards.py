@@ -8,9 +8,9 @@ import torch
 
 from molgen.config import from_dict, load_config
 from molgen.errors import ConfigError
-from molgen.organ.config import ObjectiveSpec, OrganConfig
+from molgen.organ.config import MemoryConfig, ObjectiveSpec, OrganConfig
 from molgen.organ.rewards import (
-    REGISTRY, MolBatch, ObjectiveContext, ObjectiveScorer, OrganReward, check_objectives, objective,
+    REGISTRY, DiversityMemory, MolBatch, ObjectiveContext, ObjectiveScorer, OrganReward, check_objectives, objective,
 )
 from molgen.vocab import Vocabulary
 
@@ -157,6 +157,9 @@ def test_unknown_objective_lists_the_registry(tmp_path):
     ({"discriminator": {"preset": "custom", "filter_widths": [1, 2]}}, "filter"),
     ({"discriminator": {"filter_widths": [1, 2], "filter_counts": [3, 4]}}, "custom"),
     ({"generator": {"max_len": 12}}, "max_len"),
+    ({"reward": {"mode": "seqgan", "memory": {"kind": "molecule"}}}, "memory"),
+    ({"reward": {"lam": 0.5, "memory": {"kind": "ring"}}}, "kind"),
+    ({"reward": {"lam": 0.5, "memory": {"kind": "scaffold", "bucket_size": 0}}}, "bucket_size"),
 ])
 def test_config_errors(data, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -203,3 +206,35 @@ def test_qed_ramp_maps_qed_linearly_between_low_and_high():
 def test_qed_ramp_with_bad_bounds_is_a_config_error():
     with pytest.raises(ConfigError, match="low < high"):
         check_objectives([ObjectiveSpec("qed", params={"low": 0.9, "high": 0.5})])
+
+
+def test_memory_fills_buckets_of_good_molecules_only_and_penalises_full_ones():
+    memory = DiversityMemory(MemoryConfig(kind="molecule", bucket_size=2, min_score=0.5, penalty=0.1))
+    # "OCC" is ethanol written another way: the same bucket as "CCO"
+    assert memory.record(["CCO", "OCC", "CCN", "c1ccccc1", "nonsense"], [0.9, 0.6, 0.4, 0.5, 1.0]) == 3
+    assert memory.counts == {"CCO": 2, "c1ccccc1": 1}
+    assert memory.factors(["OCC", "CCN", "c1ccccc1", "nonsense"]).tolist() == [0.1, 1.0, 1.0, 1.0]
+    memory.record(["c1ccccc1"], [0.7])
+    assert memory.factors(["c1ccccc1"]).tolist() == [0.1] and memory.full_buckets == 2
+
+
+def test_scaffold_memory_shares_a_bucket_between_decorations_of_one_ring_system():
+    memory = DiversityMemory(MemoryConfig(kind="scaffold", bucket_size=2, min_score=0.0))
+    memory.record(["Cc1ccccc1", "Oc1ccccc1", "CCO"], [1.0, 1.0, 1.0])
+    assert memory.counts == {"c1ccccc1": 2, "": 1}  # acyclic molecules share the empty scaffold
+    assert memory.factors(["Nc1ccccc1", "C1CCCCC1", "CCN"]).tolist() == [0.0, 1.0, 1.0]
+
+
+def test_reward_applies_the_memory_to_the_objective_only():
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O"]
+    vocab = Vocabulary.build(smiles)
+    d = {"CCO": 0.9, "c1ccccc1": 0.2, "CC(=O)O": 0.5}
+    scorer = ObjectiveScorer([ObjectiveSpec("validity")], ObjectiveContext())
+    memory = DiversityMemory(MemoryConfig(kind="molecule", bucket_size=1, min_score=0.5, penalty=0.25),
+                             counts={"c1ccccc1": 1})
+    reward = OrganReward(vocab, _stub_discriminator(d, vocab), scorer, 0.4, divide_by_count=False, memory=memory)
+    comps = reward.components(_encode(vocab, smiles))
+    assert comps["memory"].tolist() == [1.0, 0.25, 1.0]
+    assert comps["objective_raw"].tolist() == [1.0, 1.0, 1.0]
+    want = [0.4 * d[s] + 0.6 * f for s, f in zip(smiles, [1.0, 0.25, 1.0])]
+    assert comps["reward"].tolist() == pytest.approx(want, abs=1e-6)

@@ -140,9 +140,16 @@ class StopAt:
         return None
 
 
-@pytest.mark.parametrize("stop_at", [5, 10])  # inside MLE, inside the adversarial stage
-def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at):
-    cfg = write_config(tmp_path, reward='lam = 0.5\n[[objectives]]\nname = "qed"')
+MEMORY = 'lam = 0.5\nmemory = {kind = "molecule", bucket_size = 1, min_score = 0.0}\n[[objectives]]\nname = "qed"'
+
+
+@pytest.mark.parametrize("stop_at, reward", [
+    (5, 'lam = 0.5\n[[objectives]]\nname = "qed"'),  # inside MLE
+    (10, 'lam = 0.5\n[[objectives]]\nname = "qed"'),  # inside the adversarial stage
+    (10, MEMORY),  # the diversity memory is part of the state
+])
+def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at, reward):
+    cfg = write_config(tmp_path, reward=reward)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
     with monkeypatch.context() as m:
@@ -157,6 +164,7 @@ def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), (key, name)
     assert a["extra"]["baseline"] == b["extra"]["baseline"]
+    assert a["extra"].get("memory") == b["extra"].get("memory")
     timing = {"seconds", "t_policy", "t_reward"}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
     assert strip(read_log(whole / "log.csv")) == strip(read_log(parts / "log.csv"))
@@ -206,3 +214,19 @@ def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monk
     assert "no column(s) lr" in caplog.text
     resumed = read_log(log_path)
     assert list(resumed[0]) == old_columns and len(resumed) > len(rows)
+
+
+def test_memory_penalises_molecules_seen_in_earlier_steps(tmp_path):
+    # short chains: a tiny generator learns to write valid ones within a few dozen steps
+    chains = [a + "C" * n + b for n in range(1, 7) for a in ("", "O", "N") for b in ("", "O", "N", "C(C)C")]
+    data = tmp_path / "chains.smi"
+    data.write_text("\n".join(chains) + "\n")
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path, mle_steps=40, adv_steps=4, reward=MEMORY)
+    assert trainer.train_from_options(opts(data, cfg, out)) == 0
+    rows = [r for r in read_log(out / "log.csv") if r["stage"] == "adversarial"]
+    counts = load_checkpoint(out / "checkpoints" / "last.pt")["extra"]["memory"]
+    assert sum(counts.values()) > 16 and all(isinstance(v, int) for v in counts.values())  # >1 batch of valid ones
+    assert float(rows[0]["memory_penalised"]) == 0.0  # nothing is remembered before the first step
+    assert [int(r["memory_full"]) for r in rows][-1] == len(counts)  # bucket_size 1: every bucket is full
+    assert int(rows[0]["memory_full"]) < int(rows[-1]["memory_full"])

@@ -9,6 +9,7 @@ Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where th
     [dpretrain]      # stage 2: discriminator on real vs generated
     [adversarial]    # stage 3: SeqGAN/ORGAN policy gradient with MC rollouts
     [reward]         # R = lambda * D + (1 - lambda) * O, O a weighted mix of objectives
+    [reward.memory]  # optional diversity filter: O of molecules (or scaffolds) found often -> penalty
     objectives = [{name = "qed", weight = 1.0}]
 """
 
@@ -144,6 +145,25 @@ class ObjectiveSpec:
 
 
 @dataclass
+class MemoryConfig:
+    """A diversity filter across steps (REINVENT's "diversity filter", Blaschke et al. 2020).
+
+    Every sampled molecule whose objective O reaches ``min_score`` is counted in a bucket keyed by
+    the molecule (``kind = "molecule"``: canonical SMILES) or its Bemis-Murcko scaffold
+    (``"scaffold"``; acyclic molecules share the bucket ""). Once a bucket holds ``bucket_size``
+    molecules, later molecules of it get O multiplied by ``penalty``, so the policy cannot keep
+    cashing in on a molecule (or scaffold) it already found. ORGAN's per-batch duplicate rule
+    only sees repeats within one batch; the memory sees them across the whole run and is saved
+    in the checkpoint.
+    """
+
+    kind: str = field(default="none", metadata={"choices": ("none", "molecule", "scaffold")})
+    bucket_size: int = field(default=25, metadata={"ge": 1})
+    min_score: float = field(default=0.4, metadata={"ge": 0})
+    penalty: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
+
+
+@dataclass
 class RewardConfig:
     """R(Y) = lambda * D(Y) + (1 - lambda) * O(Y); ``mode`` names SeqGAN (lambda=1) and naive RL (lambda=0)."""
 
@@ -154,6 +174,7 @@ class RewardConfig:
     parallel_min: int = field(default=2000, metadata={"ge": 1})  # fewer new molecules than this: in-process
     cache_size: int = field(default=500_000, metadata={"ge": 0})
     reference_size: int = field(default=1000, metadata={"ge": 1})  # training sample for diversity
+    memory: MemoryConfig = field(default_factory=MemoryConfig)  # diversity filter across steps (O only)
 
     def validate(self) -> None:
         if self.mode in MODE_LAMBDA and self.lam is not None and self.lam != MODE_LAMBDA[self.mode]:
@@ -190,6 +211,9 @@ class OrganConfig:
         widths, _ = self.discriminator.filters()
         if max(widths) > self.generator.max_len:
             raise ValueError(f"widest discriminator filter ({max(widths)}) exceeds generator.max_len ({self.generator.max_len})")
+        if self.reward.memory.kind != "none" and self.reward.weight_d >= 1.0:
+            raise ValueError("reward.memory scales the objectives O, which lambda = 1 (SeqGAN) does not use; "
+                             "remove [reward.memory] or lower lambda")
         if self.reward.weight_d < 1.0:
             from molgen.organ.rewards import check_objectives  # late: rewards imports RDKit
 

@@ -36,7 +36,7 @@ from torch import Tensor
 from molgen.chem.fingerprints import morgan_fp
 from molgen.chem.mol import Mol, quiet_rdkit, to_mol
 from molgen.errors import ConfigError
-from molgen.organ.config import ObjectiveSpec
+from molgen.organ.config import MemoryConfig, ObjectiveSpec
 from molgen.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -404,23 +404,87 @@ class ObjectiveScorer:
             self._pool = None
 
 
+class DiversityMemory:
+    """REINVENT's diversity filter across steps (see :class:`~molgen.organ.config.MemoryConfig`).
+
+    ``counts`` maps a bucket key (canonical SMILES or Murcko scaffold) to how many sampled
+    molecules with O >= ``min_score`` it has collected; it is plain data, saved in checkpoints.
+    Bucket keys are cached per SMILES string (rollouts meet the same completions again).
+    """
+
+    def __init__(self, cfg: MemoryConfig, counts: dict[str, int] | None = None, cache_size: int = 500_000) -> None:
+        if cfg.kind == "none":
+            raise ValueError("DiversityMemory needs kind 'molecule' or 'scaffold'")
+        self.cfg = cfg
+        self.counts: dict[str, int] = dict(counts or {})
+        self._keys: OrderedDict[str, str | None] = OrderedDict()
+        self.cache_size = cache_size
+
+    def _key(self, smiles: str) -> str | None:
+        """Bucket of one SMILES: None for an invalid one."""
+        with quiet_rdkit():
+            mol = to_mol(smiles)
+            if mol is None:
+                return None
+            if self.cfg.kind == "molecule":
+                return Chem.MolToSmiles(mol)
+            from rdkit.Chem.Scaffolds import MurckoScaffold
+            return MurckoScaffold.MurckoScaffoldSmiles(mol=mol)
+
+    def keys(self, smiles: Sequence[str]) -> list[str | None]:
+        """Bucket keys of a batch of SMILES (cached)."""
+        out = []
+        for s in smiles:
+            if s in self._keys:
+                out.append(self._keys[s])
+                continue
+            key = self._key(s)
+            self._keys[s] = key
+            out.append(key)
+        while len(self._keys) > self.cache_size:
+            self._keys.popitem(last=False)
+        return out
+
+    def factors(self, smiles: Sequence[str]) -> np.ndarray:
+        """Per molecule: ``penalty`` if its bucket is full, else 1."""
+        full = self.cfg.bucket_size
+        return np.array([self.cfg.penalty if k is not None and self.counts.get(k, 0) >= full else 1.0
+                         for k in self.keys(smiles)])
+
+    def record(self, smiles: Sequence[str], objective: Sequence[float]) -> int:
+        """Count the molecules whose (unpenalised) O reaches ``min_score``; returns how many were counted."""
+        n = 0
+        for key, value in zip(self.keys(smiles), objective):
+            if key is not None and value >= self.cfg.min_score:
+                self.counts[key] = self.counts.get(key, 0) + 1
+                n += 1
+        return n
+
+    @property
+    def full_buckets(self) -> int:
+        """Buckets at or over ``bucket_size``."""
+        return sum(c >= self.cfg.bucket_size for c in self.counts.values())
+
+
 class OrganReward:
     """The reward given to the rollouts: R(Y) = lam * D(Y) + (1 - lam) * O(Y) on token sequences,
     then (optionally) ORGAN's duplicate rule: divided by the count of the same sequence in its group.
     D is evaluated once per distinct sequence; O once per distinct SMILES (scorer cache)."""
 
     def __init__(self, vocab: Vocabulary, discriminator: torch.nn.Module | None, scorer: ObjectiveScorer | None,
-                 lam: float, divide_by_count: bool = True) -> None:
+                 lam: float, divide_by_count: bool = True, memory: DiversityMemory | None = None) -> None:
         if lam > 0 and discriminator is None:
             raise ValueError("lam > 0 needs a discriminator")
         if lam < 1 and scorer is None:
             raise ValueError("lam < 1 needs objectives")
         self.vocab, self.discriminator, self.scorer = vocab, discriminator, scorer
         self.lam, self.divide_by_count = lam, divide_by_count
+        self.memory = memory if lam < 1 else None
         self.seconds = {"discriminator": 0.0, "chemistry": 0.0, "decode": 0.0}
 
     def components(self, seqs: Tensor, groups: Tensor | None = None) -> dict[str, Tensor]:
-        """Every term per sequence: ``d``, each objective, ``objective`` and the final ``reward``."""
+        """Every term per sequence: ``d``, each objective, ``objective`` and the final ``reward``;
+        with a diversity memory also ``memory`` (its factor) and ``objective_raw`` (O before it)."""
         n = seqs.size(0)
         groups = torch.zeros(n, dtype=torch.long, device=seqs.device) if groups is None else groups
         uniq, inverse = torch.unique(seqs, dim=0, return_inverse=True)
@@ -438,6 +502,11 @@ class OrganReward:
             t1 = time.perf_counter()
             self.seconds["decode"] += t1 - t0
             terms = self.scorer.score(smiles, groups.cpu().numpy())
+            if self.memory is not None:
+                factors = self.memory.factors(words)[inverse.cpu().numpy()]
+                terms["memory"] = factors
+                terms["objective_raw"] = terms["objective"]
+                terms["objective"] = terms["objective"] * factors
             self.seconds["chemistry"] += time.perf_counter() - t1
             for k, v in terms.items():
                 out[k] = torch.as_tensor(v, dtype=torch.float32, device=seqs.device)

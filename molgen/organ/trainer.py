@@ -32,7 +32,7 @@ from molgen.errors import InputError, UsageError
 from molgen.organ.config import MLEConfig, OrganConfig, toml_text
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import Generator, lengths
-from molgen.organ.rewards import ObjectiveContext, ObjectiveScorer, OrganReward
+from molgen.organ.rewards import DiversityMemory, ObjectiveContext, ObjectiveScorer, OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.runlog import CSVLogger, GracefulInterrupt
 from molgen.runtime import pick_device, set_seed, versions
@@ -197,9 +197,15 @@ class Run:
         cfg = state.cfg
         self.scorer = (ObjectiveScorer(cfg.objectives, context, cfg.reward.n_jobs, cfg.reward.parallel_min,
                                        cfg.reward.cache_size) if cfg.reward.weight_d < 1 else None)
+        self.memory = None
+        if cfg.reward.memory.kind != "none" and self.scorer is not None:
+            # the counts live in state.extra (saved with every checkpoint), so a resumed run goes on exactly
+            self.memory = DiversityMemory(cfg.reward.memory, state.extra.get("memory"), cfg.reward.cache_size)
+            state.extra["memory"] = self.memory.counts
         self.reward = OrganReward(state.vocab, state.discriminator, self.scorer, cfg.reward.weight_d,
-                                  cfg.reward.divide_by_count)
-        self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else [])
+                                  cfg.reward.divide_by_count, self.memory)
+        self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else []) \
+            + (["memory_penalised", "memory_full"] if self.memory is not None else [])
         #: columns this run has but a resumed log written by an older molgen lacks: not logged
         self.unlogged = [c for c in self.columns if logger.fieldnames and c not in logger.fieldnames]
         if self.unlogged:
@@ -365,6 +371,8 @@ class Run:
             st.g_opt.step()
             st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * float(valid_q.mean())
             self._update_rollout()
+            if self.memory is not None:  # after the step: this batch was scored against the memory before it
+                self.memory.record([st.vocab.decode(s) for s in seqs.tolist()], comps["objective_raw"].tolist())
         for _ in range(c.d_steps):
             row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
         smiles = [st.vocab.decode(s) for s in seqs.tolist()]
@@ -380,6 +388,9 @@ class Run:
         if self.scorer is not None:
             row["objective"] = float(comps["objective"].mean())
             row.update({f"obj_{n}": float(comps[n].mean()) for n in self.scorer.names})
+        if self.memory is not None:
+            row["memory_penalised"] = float((comps["memory"] < 1).float().mean())
+            row["memory_full"] = self.memory.full_buckets
         row["collapsed"] = self._collapse_guard(stats["uniqueness"]) if stats["validity"] else False
         return row
 
