@@ -183,3 +183,49 @@ def test_resume_with_more_steps_equals_a_longer_run(tmp_path, train_smiles):
     config.write_text(config.read_text().replace("lr = 3e-3", "lr = 1e-3"))
     with pytest.raises(UsageError, match="train.lr"):
         train_from_options(opts)
+
+
+def _train(kind: str, data, config, out):
+    from molgen.training import TrainOptions
+    from molgen.vae.trainer import train_from_options
+
+    return train_from_options(TrainOptions(kind=kind, data=data, out=out, config=config, progress=False, command="test"))
+
+
+def test_gru_encoder_trains_and_encodes_each_molecule_on_its_own(tmp_path, train_smiles, monkeypatch):
+    from test_vae_support import write_tiny_inputs
+
+    monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
+    data, config = write_tiny_inputs(tmp_path, train_smiles[:300], steps=12)
+    config.write_text(config.read_text().replace("latent_size = 8", 'latent_size = 8\nencoder = "gru"\nencoder_size = 16'))
+    assert _train("gvae", data, config, tmp_path / "run") == 0
+    recon = [float(r["recon"]) for r in _rows(tmp_path / "run" / "log.csv")]
+    assert recon[-1] < recon[0]
+    model = load_model(tmp_path / "run")
+    assert "encoder.forward_gru.weight_hh_l0" in model.net.state_dict()
+    short, long = "CCO", max(train_smiles[:50], key=len)
+    alone = model.encode([short])
+    together = model.encode([short, long])  # the batch is padded to the long molecule
+    assert torch.allclose(alone[0], together[0], atol=1e-5)
+    assert not torch.allclose(together[0], together[1], atol=1e-3)
+
+
+def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_path, train_smiles, monkeypatch):
+    from test_vae_support import write_tiny_inputs
+
+    monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
+    source = gvae_run / "checkpoints" / "last.pt"
+    data, config = write_tiny_inputs(tmp_path, train_smiles[400:600], steps=1)
+    text = config.read_text().replace("lr = 3e-3", "lr = 1e-12")  # one step that moves nothing measurable
+    config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n'))
+    assert _train("gvae", data, config, tmp_path / "warm") == 0
+    a, b = load_checkpoint(source), load_checkpoint(tmp_path / "warm" / "checkpoints" / "last.pt")
+    assert b["step"] == 1 and b["extra"]["data"]["init_checkpoint"]["step"] == a["step"]
+    assert b["extra"]["max_len"] == a["extra"]["max_len"] and b["grammar"] == a["grammar"]
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-8) for k in a["model"])
+
+    config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n').replace("gru_size = 32", "gru_size = 24"))
+    with pytest.raises(UsageError, match="does not fit"):
+        _train("gvae", data, config, tmp_path / "misfit")
+    with pytest.raises(CheckpointError, match="expected 'cvae'"):
+        _train("cvae", data, config, tmp_path / "wrong-kind")

@@ -146,7 +146,7 @@ class VAEModel:
 
 def build_net(config: VAEConfig, codec: Codec) -> SequenceVAE:
     """A fresh network sized for ``codec``'s symbols and length."""
-    return SequenceVAE(config.model, codec.n_symbols, codec.max_len)
+    return SequenceVAE(config.model, codec.n_symbols, codec.max_len, codec.pad)
 
 
 def from_checkpoint(ckpt: dict, device: str = "cpu") -> VAEModel:

@@ -24,6 +24,11 @@ class ModelConfig:
     """
 
     latent_size: int = field(default=56, metadata={"ge": 1})
+    #: "conv": the paper's 1-D convolutions over the one-hot sequence; "gru": a bidirectional GRU
+    #: over symbol embeddings (its two final states -> dense), which reads long sequences exactly
+    #: and is what reconstruction needs; the conv_* settings are then unused
+    encoder: str = field(default="conv", metadata={"choices": ("conv", "gru")})
+    encoder_size: int = field(default=256, metadata={"ge": 1})  # GRU encoder: hidden size per direction
     conv_channels: tuple[int, ...] = (9, 9, 10)
     conv_kernels: tuple[int, ...] = (9, 9, 11)
     dense_size: int = field(default=256, metadata={"ge": 1})  # encoder dense layer
@@ -73,6 +78,9 @@ class TrainConfig:
     max_len: int = field(default=0, metadata={"ge": 0})  # sequence length; 0: from the data (x margin)
     len_margin: float = field(default=1.1, metadata={"ge": 1.0})
     tensorboard: bool = True
+    # warm start: a gvae/cvae checkpoint whose weights (and grammar or vocabulary, and max_len)
+    # the run starts from; optimizer, schedules and step start afresh. Same [model] sizes needed.
+    init_checkpoint: str = ""
 
 
 @dataclass

@@ -373,6 +373,19 @@ def _extended_config(stored: VAEConfig, given: VAEConfig, path: Path, out: Path)
     return given
 
 
+def _warm_start(trainer: VAETrainer, init: dict, path: str, config_path: Any) -> None:
+    """Load a checkpoint's weights into a fresh run (``train.init_checkpoint``); sizes must match."""
+    try:
+        trainer.net.load_state_dict(init["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise UsageError(f"{config_path}: train.init_checkpoint {path} does not fit this [model] config "
+                         f"(the sizes must be the checkpoint's): {' '.join(first[1:3]) or first[0]}") from exc
+    trainer.data_info["init_checkpoint"] = {"path": str(path), "step": int(init.get("step", 0)),
+                                            "command": init.get("command", "")}
+    log.info("warm start from %s (step %s)", path, init.get("step"))
+
+
 def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -> int:
     """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint."""
     out = Path(opts.out)
@@ -399,9 +412,18 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(toml_text(to_dict(config)))
 
+    init = None
+    if resume is None and config.train.init_checkpoint:
+        init = load_checkpoint(config.train.init_checkpoint, kind=opts.kind)
+        stored = (init.get("grammar") or {}).get("name", config.grammar) if opts.kind == "gvae" else config.grammar
+        if stored != config.grammar:
+            raise UsageError(f"{opts.config}: grammar {config.grammar!r} differs from {config.train.init_checkpoint}'s "
+                             f"{stored!r}; a warm start keeps the checkpoint's grammar")
     smiles = _read_training_smiles(opts, config)
     if resume is not None:
         codec = codec_from_checkpoint(resume)
+    elif init is not None:
+        codec = codec_from_checkpoint(init)
     elif opts.kind == "gvae":
         codec = GrammarCodec.from_data(config.grammar)
         codec.max_len = config.train.max_len
@@ -418,6 +440,8 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
         config, codec, enc.ids[enc.keep], kept, out, device=device, command=opts.command,
         progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info,
     )
+    if init is not None:
+        _warm_start(trainer, init, config.train.init_checkpoint, opts.config)
     if resume is not None and (trainer.step >= trainer.total_steps or trainer.stop_reason):
         log.info("run in %s is already complete (step %d)", out, trainer.step)
         return 0
