@@ -355,6 +355,7 @@ class Run:
         for _ in range(c.g_steps):
             st.generator.eval()
             seqs = st.generator.sample(c.batch_size, generator=gen)
+            smiles = [st.vocab.decode(s) for s in seqs.tolist()]
             comps = self.reward.components(seqs)
             res = mc_rollout(st.rollout, seqs, self.reward, c.rollouts, generator=gen, chunk=c.rollout_chunk,
                              stride=c.rollout_stride)
@@ -372,10 +373,9 @@ class Run:
             st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * float(valid_q.mean())
             self._update_rollout()
             if self.memory is not None:  # after the step: this batch was scored against the memory before it
-                self.memory.record([st.vocab.decode(s) for s in seqs.tolist()], comps["objective_raw"].tolist())
+                self.memory.record(smiles, comps["objective_raw"].tolist())
         for _ in range(c.d_steps):
             row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
-        smiles = [st.vocab.decode(s) for s in seqs.tolist()]
         stats = batch_stats(smiles)
         m = res.mask.float()
         row.update({
