@@ -229,3 +229,4 @@ def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_
         _train("gvae", data, config, tmp_path / "misfit")
     with pytest.raises(CheckpointError, match="expected 'cvae'"):
         _train("cvae", data, config, tmp_path / "wrong-kind")
+    assert not (tmp_path / "wrong-kind").exists()  # refused before the run folder is made

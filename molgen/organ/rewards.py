@@ -421,15 +421,17 @@ class DiversityMemory:
         self.cache_size = cache_size
 
     def _key(self, smiles: str) -> str | None:
-        """Bucket of one SMILES: None for an invalid one."""
+        """Bucket of one SMILES: None for an invalid one; "" for an acyclic one (or one whose
+        scaffold RDKit cannot compute) in scaffold mode."""
+        from molgen.metrics.features import scaffold
+
         with quiet_rdkit():
             mol = to_mol(smiles)
             if mol is None:
                 return None
             if self.cfg.kind == "molecule":
                 return Chem.MolToSmiles(mol)
-            from rdkit.Chem.Scaffolds import MurckoScaffold
-            return MurckoScaffold.MurckoScaffoldSmiles(mol=mol)
+            return scaffold(mol, min_rings=0) or ""
 
     def keys(self, smiles: Sequence[str]) -> list[str | None]:
         """Bucket keys of a batch of SMILES (cached)."""

@@ -407,18 +407,18 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
             config.seed = opts.seed
         if last.exists():
             raise UsageError(f"{out} already holds a run (checkpoints/last.pt); use --resume or another --out")
-    device = pick_device(opts.device)
-    set_seed(config.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(toml_text(to_dict(config)))
-
-    init = None
+    init = None  # checked before anything is written to the run folder
     if resume is None and config.train.init_checkpoint:
         init = load_checkpoint(config.train.init_checkpoint, kind=opts.kind)
         stored = (init.get("grammar") or {}).get("name", config.grammar) if opts.kind == "gvae" else config.grammar
         if stored != config.grammar:
             raise UsageError(f"{opts.config}: grammar {config.grammar!r} differs from {config.train.init_checkpoint}'s "
                              f"{stored!r}; a warm start keeps the checkpoint's grammar")
+    device = pick_device(opts.device)
+    set_seed(config.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(toml_text(to_dict(config)))
+
     smiles = _read_training_smiles(opts, config)
     if resume is not None:
         codec = codec_from_checkpoint(resume)
