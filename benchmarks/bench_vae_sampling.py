@@ -107,6 +107,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--per-molecule", type=int, default=32, help="molecules timed for the per-molecule decode")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs of each end-to-end path (the median is printed)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -116,18 +117,29 @@ def main() -> None:
           f"{codec.n_symbols} rules; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     z = torch.randn((args.batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed))
 
-    decode(model.net, codec, z[:8], greedy=False, generator=torch.Generator().manual_seed(0))  # warm-up
-    t0 = time.perf_counter()
-    res = decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed))
-    t_vec = time.perf_counter() - t0
+    # warm-up at full size, other latents: oneDNN builds a kernel for each new number of rows (the
+    # batch shrinks as rows finish), once per process; a library sampling in batches pays it once
+    z_warm = torch.randn(z.shape, generator=torch.Generator().manual_seed(args.seed + 1))
+    decode(model.net, codec, z_warm, greedy=False, generator=torch.Generator().manual_seed(0))
     k = min(args.per_molecule, args.batch)
-    t0 = time.perf_counter()
-    per_molecule_decode(model, z[:k], np.random.default_rng(args.seed))
-    t_mol = (time.perf_counter() - t0) * args.batch / k
+    per_molecule_decode(model, z_warm[:4], np.random.default_rng(args.seed + 1))
+
+    def timed(fn) -> float:
+        """Median wall time of ``--repeat`` runs."""
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
+
+    res = decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed))
+    t_vec = timed(lambda: decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed)))
+    t_mol = timed(lambda: per_molecule_decode(model, z[:k], np.random.default_rng(args.seed))) * args.batch / k
     print("end to end (GRU decoder + masking):")
-    print(f"  vectorised stack machine, batch {args.batch}: {args.batch / t_vec:8.1f} mol/s ({t_vec:.2f} s; "
+    print(f"  vectorised stack machine, batch {args.batch}: {args.batch / t_vec:8.1f} mol/s ({t_vec:.2f} s, median of {args.repeat}; "
           f"{res.complete.float().mean():.1%} complete, {res.out_of_length.float().mean():.1%} out of length)")
-    print(f"  per-molecule Python stack loop:        {args.batch / t_mol:8.1f} mol/s ({t_mol:.2f} s, from {k})"
+    print(f"  per-molecule Python stack loop:        {args.batch / t_mol:8.1f} mol/s ({t_mol:.2f} s, from {k}, median of {args.repeat})"
           f"  -> speed-up {t_mol / t_vec:.1f}x")
 
     gen = torch.Generator().manual_seed(args.seed)
