@@ -224,6 +224,13 @@ def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_
     assert b["extra"]["max_len"] == a["extra"]["max_len"] and b["grammar"] == a["grammar"]
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-8) for k in a["model"])
 
+    second = tmp_path / "warm" / "checkpoints" / "last.pt"  # a warm start from a warm start keeps the lineage
+    config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{second}"\n'))
+    assert _train("gvae", data, config, tmp_path / "warm2") == 0
+    lineage = load_checkpoint(tmp_path / "warm2" / "checkpoints" / "last.pt")["extra"]["data"]["init_checkpoint"]
+    assert lineage["path"] == str(second) and lineage["init_checkpoint"]["path"] == str(source)
+    assert lineage["init_checkpoint"]["step"] == a["step"] and "init_checkpoint" not in lineage["init_checkpoint"]
+
     config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n').replace("gru_size = 32", "gru_size = 24"))
     with pytest.raises(UsageError, match="does not fit"):
         _train("gvae", data, config, tmp_path / "misfit")

@@ -381,8 +381,11 @@ def _warm_start(trainer: VAETrainer, init: dict, path: str, config_path: Any) ->
         first = str(exc).strip().splitlines()
         raise UsageError(f"{config_path}: train.init_checkpoint {path} does not fit this [model] config "
                          f"(the sizes must be the checkpoint's): {' '.join(first[1:3]) or first[0]}") from exc
-    trainer.data_info["init_checkpoint"] = {"path": str(path), "step": int(init.get("step", 0)),
-                                            "command": init.get("command", "")}
+    source = {"path": str(path), "step": int(init.get("step", 0)), "command": init.get("command", "")}
+    parent = init.get("extra", {}).get("data", {}).get("init_checkpoint")
+    if parent:  # a chain of warm starts keeps its whole lineage, one nested record per leg
+        source["init_checkpoint"] = parent
+    trainer.data_info["init_checkpoint"] = source
     log.info("warm start from %s (step %s)", path, init.get("step"))
 
 
