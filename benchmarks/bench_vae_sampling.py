@@ -126,23 +126,22 @@ def main() -> None:
     k = min(args.per_molecule, args.batch)
     per_molecule_decode(model, z_warm[:4], np.random.default_rng(args.seed + 1))
 
-    def timed(fn) -> float:
-        """Median wall time of ``--repeat`` runs."""
+    def timed(fn):
+        """Median wall time of ``--repeat`` runs of ``fn``, and what its last run returned."""
         times = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            fn()
+            out = fn()
             times.append(time.perf_counter() - t0)
-        return float(np.median(times))
+        return float(np.median(times)), out
 
-    res = decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed))
-    t_vec = timed(lambda: decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed)))
+    t_vec, res = timed(lambda: decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed)))
     # the per-molecule loop gains nothing from threads (one-row products) and loses to OpenMP
     # barriers with more than one, so it is timed at 1 thread too and compared at its fastest
     t_mols = {}
     for threads in sorted({1, args.threads}):
         torch.set_num_threads(threads)
-        t_mols[threads] = timed(lambda: per_molecule_decode(model, z[:k], np.random.default_rng(args.seed))) * args.batch / k
+        t_mols[threads] = timed(lambda: per_molecule_decode(model, z[:k], np.random.default_rng(args.seed)))[0] * args.batch / k
     torch.set_num_threads(args.threads)
     best = min(t_mols, key=t_mols.get)
     t_mol = t_mols[best]
