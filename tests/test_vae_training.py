@@ -230,6 +230,15 @@ def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_
     lineage = load_checkpoint(tmp_path / "warm2" / "checkpoints" / "last.pt")["extra"]["data"]["init_checkpoint"]
     assert lineage["path"] == str(second) and lineage["init_checkpoint"]["path"] == str(source)
     assert lineage["init_checkpoint"]["step"] == a["step"] and "init_checkpoint" not in lineage["init_checkpoint"]
+    # resuming a warm-started run with more steps keeps the record of where it started
+    from molgen.training import TrainOptions
+    from molgen.vae.trainer import train_from_options
+
+    config.write_text(config.read_text().replace("max_steps = 1\n", "max_steps = 2\n"))
+    opts = TrainOptions(kind="gvae", data=data, out=tmp_path / "warm2", config=config, resume=True, progress=False)
+    assert train_from_options(opts) == 0
+    resumed = load_checkpoint(tmp_path / "warm2" / "checkpoints" / "last.pt")
+    assert resumed["step"] == 2 and resumed["extra"]["data"]["init_checkpoint"] == lineage
 
     config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n').replace("gru_size = 32", "gru_size = 24"))
     with pytest.raises(UsageError, match="does not fit"):
