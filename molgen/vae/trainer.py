@@ -439,8 +439,8 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
              len(kept), len(smiles), opts.kind, codec.max_len, enc.n_failed,
              f", e.g. {enc.failures[0][0]!r}" if enc.failures else "")
     data_info = {"path": str(opts.data), "n_molecules": len(smiles), "n_encoded": len(kept), "n_failed": int(enc.n_failed)}
-    if resume is not None and "init_checkpoint" in resume.get("extra", {}).get("data", {}):
-        data_info["init_checkpoint"] = resume["extra"]["data"]["init_checkpoint"]  # a resumed warm start keeps its source
+    if resume is not None:  # what the run recorded at its start (its warm-start source) survives a resume
+        data_info = {**resume.get("extra", {}).get("data", {}), **data_info}
     trainer = VAETrainer(
         config, codec, enc.ids[enc.keep], kept, out, device=device, command=opts.command,
         progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info,
