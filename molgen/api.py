@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
+from molgen import paths
 from molgen.checkpoint import load_checkpoint
 from molgen.errors import UsageError
 
 #: Shipped checkpoints: data/models/<name>/model.pt (override the folder with MOLGEN_MODELS_DIR).
-MODELS_DIR = Path(os.environ.get("MOLGEN_MODELS_DIR", Path(__file__).resolve().parent.parent / "data" / "models"))
+MODELS_DIR = paths.MODELS_DIR
 
 _LOADERS = {
     "gvae": "molgen.vae.api:from_checkpoint",

@@ -22,6 +22,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from molgen import paths
 from molgen.metrics.fcd import FCDStats, fcd_stats
 from molgen.metrics.features import KL_DESCRIPTORS, SetFeatures, compute_features
 from molgen.metrics.similarity import nearest_neighbour_within
@@ -154,8 +155,7 @@ def compute_reference_stats(
 
 def cache_dir() -> Path:
     """Where reference statistics are cached: ``$MOLGEN_CACHE_DIR/metrics`` or ``~/.cache/molgen/metrics``."""
-    root = os.environ.get("MOLGEN_CACHE_DIR") or (Path.home() / ".cache" / "molgen")
-    return Path(root) / "metrics"
+    return paths.cache_dir("metrics")
 
 
 def cache_key(smiles: Sequence[str], role: str, fcd: bool) -> str:

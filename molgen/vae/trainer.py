@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from molgen import paths
 from molgen.checkpoint import load_checkpoint, save_checkpoint
 from molgen.config import load_config, to_dict
 from molgen.errors import UsageError
@@ -42,8 +43,8 @@ Callback = Callable[["VAETrainer"], None]
 
 
 def cache_dir() -> Path:
-    """Where encoded training sets are cached (``MOLGEN_CACHE_DIR`` or ``~/.cache/molgen/encoded``)."""
-    return Path(os.environ.get("MOLGEN_CACHE_DIR", Path.home() / ".cache" / "molgen" / "encoded"))
+    """Where encoded training sets are cached: ``encoded/`` under the cache root (:func:`molgen.paths.cache_dir`)."""
+    return paths.cache_dir("encoded")
 
 
 def epoch_batches(seed: int, epoch: int, lengths: np.ndarray, batch_size: int, bucket: int = 32) -> list[np.ndarray]:
