@@ -30,7 +30,7 @@ import torch
 
 from molgen.organ.config import DiscriminatorConfig, GeneratorConfig, ObjectiveSpec
 from molgen.organ.discriminator import Discriminator
-from molgen.organ.generator import Generator, lengths
+from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import ObjectiveContext, ObjectiveScorer, OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.vocab import Vocabulary
@@ -39,7 +39,7 @@ MOSES_TOKENS = ["#", "(", ")", "-", "1", "2", "3", "4", "5", "6", "=", "Br", "C"
                 "[H]", "[nH]", "c", "n", "o", "s"]
 
 
-def naive_q(policy: Generator, seqs: torch.Tensor, reward, n_rollouts: int, gen: torch.Generator,
+def naive_q(policy: GeneratorNet, seqs: torch.Tensor, reward, n_rollouts: int, gen: torch.Generator,
             rows: list[int]) -> tuple[int, dict[str, float]]:
     """Q of every prefix of ``seqs[rows]`` the naive way; returns the prefixes done and the time split."""
     T = seqs.size(1)
@@ -90,7 +90,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     vocab = Vocabulary(["<pad>", "<bos>", "<eos>", "<unk>", *MOSES_TOKENS])
-    g = Generator(GeneratorConfig(hidden_size=args.hidden, num_layers=args.layers, max_len=args.max_len),
+    g = GeneratorNet(GeneratorConfig(hidden_size=args.hidden, num_layers=args.layers, max_len=args.max_len),
                   len(vocab), vocab.pad, vocab.bos, vocab.eos)
     with torch.no_grad():  # untrained weights; P(EOS) = 1/36 per step so lengths average ~36 tokens like MOSES
         g.head.weight[vocab.eos] = 0.0

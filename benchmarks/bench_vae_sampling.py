@@ -100,7 +100,7 @@ def load(name: str) -> tuple[VAEModel, str]:
 
         cfg = VAEConfig()
         codec = GrammarCodec(load_grammar(cfg.grammar), max_len=180)
-        return VAEModel(build_net(cfg, codec), codec, cfg, {}), f"untrained default-config model ({type(exc).__name__})"
+        return VAEModel(build_net(cfg.model, codec), codec, cfg.model, {}), f"untrained default-config model ({type(exc).__name__})"
 
 
 def main() -> None:

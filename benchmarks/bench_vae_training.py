@@ -41,7 +41,7 @@ def bench(kind: str, cfg: VAEConfig, smiles: list[str], steps: int) -> float:
     ids = enc.ids[enc.keep]
     lengths = (ids != codec.pad).sum(axis=1)
     batches = epoch_batches(cfg.seed, 0, lengths, cfg.train.batch_size)
-    net = build_net(cfg, codec)
+    net = build_net(cfg.model, codec)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.train.lr)
     done = 0
     t0 = 0.0

@@ -1,12 +1,11 @@
 """Public model API: ``load_model`` by shipped name or checkpoint path, one protocol for all families.
 
-Every family (``molgen.vae`` for gvae/cvae, ``molgen.organ``) exposes
-``from_checkpoint(ckpt: dict, device: str) -> Generator`` and registers it in ``_LOADERS``.
+Every family of the registry (:mod:`molgen.families`) has an ``api.from_checkpoint(ckpt, device)``
+returning an object that follows :class:`Generator` (VAEs also :class:`LatentGenerator`).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
@@ -14,15 +13,10 @@ from typing import Protocol, Sequence, runtime_checkable
 from molgen import paths
 from molgen.checkpoint import load_checkpoint
 from molgen.errors import UsageError
+from molgen.families import FAMILIES, family
 
 #: Shipped checkpoints: data/models/<name>/model.pt (override the folder with MOLGEN_MODELS_DIR).
 MODELS_DIR = paths.MODELS_DIR
-
-_LOADERS = {
-    "gvae": "molgen.vae.api:from_checkpoint",
-    "cvae": "molgen.vae.api:from_checkpoint",
-    "organ": "molgen.organ.api:from_checkpoint",
-}
 
 
 @runtime_checkable
@@ -82,8 +76,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
 def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> Generator:
     """Load a shipped model by name (``gvae``, ``cvae``, ``organ-qed`` …) or a checkpoint/run directory."""
     path = resolve_model_path(name_or_path)
-    ckpt = load_checkpoint(path, kind=tuple(_LOADERS), map_location=device)
-    module_name, func = _LOADERS[ckpt["kind"]].split(":")
-    model = getattr(importlib.import_module(module_name), func)(ckpt, device)
+    ckpt = load_checkpoint(path, kind=tuple(FAMILIES), map_location=device)
+    model = family(ckpt["kind"]).load(ckpt, device)
     model.source = str(path)
     return model

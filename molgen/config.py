@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
+import logging
+import math
 import os
 import sys
+import contextlib
+import contextvars
 import types
 import typing
 from pathlib import Path
@@ -28,6 +33,22 @@ else:  # pragma: no cover
 from molgen.errors import ConfigError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: Set by :func:`quiet_renames`: old keys read from a checkpoint are migrated without a warning
+#: (the user cannot edit a checkpoint; the warning is for their TOML files).
+_QUIET_RENAMES: contextvars.ContextVar[bool] = contextvars.ContextVar("quiet_renames", default=False)
+
+
+@contextlib.contextmanager
+def quiet_renames() -> typing.Iterator[None]:
+    """Within the block, deprecated config keys are migrated at debug level instead of warned about."""
+    token = _QUIET_RENAMES.set(True)
+    try:
+        yield
+    finally:
+        _QUIET_RENAMES.reset(token)
 
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
@@ -119,10 +140,43 @@ def _check_bounds(value: Any, meta: typing.Mapping, where: str) -> None:
             raise ConfigError(f"{where}: {value!r} must be {text} {meta[key]}")
 
 
+def migrate(data: dict[str, Any], renamed: typing.Mapping[str, str], where: str = "config") -> dict[str, Any]:
+    """``data`` with deprecated keys moved to their new dotted paths (``{"model.gru_size": "model.hidden_size"}``).
+
+    Old TOML files and checkpoints keep loading; each old key found is reported once with a
+    deprecation warning naming the new key. Giving both the old and the new key is an error,
+    never a silent choice.
+    """
+    out = json.loads(json.dumps(data, default=str)) if renamed else data  # deep copy of plain data
+    for old, new in renamed.items():
+        *old_parents, old_key = old.split(".")
+        table = out
+        for part in old_parents:
+            table = table.get(part) if isinstance(table, dict) else None
+        if not isinstance(table, dict) or old_key not in table:
+            continue
+        value = table.pop(old_key)
+        *new_parents, new_key = new.split(".")
+        target = out
+        for part in new_parents:
+            target = target.setdefault(part, {})
+        if new_key in target:
+            raise ConfigError(f"{where}: both {old!r} (deprecated) and {new!r} are given; keep only {new!r}")
+        target[new_key] = value
+        level = logging.DEBUG if _QUIET_RENAMES.get() else logging.WARNING
+        log.log(level, "%s: config key %r is deprecated, read as %r (rename it)", where, old, new)
+    return out
+
+
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``: unknown keys, wrong types and bounds are errors."""
+    """Build dataclass ``cls`` from ``data``: unknown keys, wrong types and bounds are errors.
+
+    A class with a ``RENAMED`` mapping (old dotted key -> new dotted key) reads its old keys
+    too (see :func:`migrate`).
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    data = migrate(data, getattr(cls, "RENAMED", {}), where)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
@@ -147,11 +201,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     return obj
 
 
-def load_config(cls: type[T], path: str | os.PathLike | None, overrides: dict[str, Any] | None = None) -> T:
+def load_config(cls: type[T], path: str | os.PathLike | None) -> T:
     """Dataclass ``cls`` from a TOML file (or defaults when ``path`` is None), errors prefixed by the file."""
     data: dict[str, Any] = load_toml(path) if path is not None else {}
-    if overrides:
-        data = {**data, **overrides}
     try:
         return from_dict(cls, data, where=Path(path).name if path is not None else "config")
     except ConfigError as exc:
@@ -172,3 +224,39 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         return v
 
     return conv(dataclasses.asdict(cfg))
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def to_toml(data: typing.Mapping[str, Any]) -> str:
+    """TOML text of a config dict (``to_dict`` output): scalars first, then one ``[table]`` per
+    sub-config (nested as ``[a.b]``); ``None`` values are left out (they mean "unset").
+
+    This is what ran, written to ``RUN_DIR/config.toml``; :func:`load_config` reads it back to
+    the same config.
+    """
+    def table(d: typing.Mapping[str, Any], name: str) -> list[str]:
+        lines = [f"{k} = {_toml_value(v)}" for k, v in d.items()
+                 if v is not None and not (isinstance(v, dict) and v)]
+        if name and (lines or not d):
+            lines = ["", f"[{name}]", *lines]
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                lines += table(v, f"{name}.{k}" if name else k)
+        return lines
+
+    return "\n".join(table(data, "")).lstrip("\n") + "\n"

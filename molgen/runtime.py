@@ -1,25 +1,13 @@
-"""Run-level helpers: one seed for every RNG, version stamps, the command line, device choice."""
+"""Run-level helpers: version stamps, the command line, device choice (seeds: :mod:`molgen.training.rng`)."""
 
 from __future__ import annotations
 
 import os
 import platform
-import random
 import shlex
 import sys
 
 import numpy as np
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and torch (CPU and CUDA) so a run is reproducible."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
 
 
 def versions() -> dict[str, str]:
@@ -46,11 +34,21 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def pick_device(requested: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is returned after a check."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is returned after a check.
+
+    An unknown device name or CUDA on a machine without it is a :class:`~molgen.errors.UsageError`
+    (one clear line from the CLI, exit 2), never a traceback.
+    """
     import torch
+
+    from molgen.errors import UsageError
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} requested but CUDA is not available; use --device cpu")
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown device {requested!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {requested!r} requested but CUDA is not available on this machine; use --device cpu")
     return requested

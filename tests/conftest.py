@@ -58,13 +58,16 @@ def data_dir() -> Path:
 
 TINY_GVAE = """
 seed = 0
+checkpoint_every = 2
+log_every = 1
+max_molecules = 200
 [model]
 latent_size = 8
 conv_channels = [4]
 conv_kernels = [3]
 dense_size = 16
-gru_size = 16
-gru_layers = 1
+hidden_size = 16
+num_layers = 1
 embedding_size = 8
 [train]
 batch_size = 32
@@ -73,9 +76,6 @@ max_steps = 4
 val_every = 2
 val_max = 32
 val_decode = 16
-checkpoint_every = 2
-log_every = 1
-max_molecules = 200
 tensorboard = false
 """
 

@@ -14,8 +14,9 @@ from molgen.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from molgen.cli import main
 from molgen.config import from_dict, load_config, to_dict
 from molgen.errors import ConfigError
-from molgen.runlog import CSVLogger, GracefulInterrupt
-from molgen.runtime import command_line, set_seed
+from molgen.runtime import command_line
+from molgen.training.rng import set_seed
+from molgen.training.runlog import CSVLogger, GracefulInterrupt
 from molgen.vocab import Vocabulary
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from molgen.organ.config import GeneratorConfig
-from molgen.organ.generator import Generator, lengths
+from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.vocab import Vocabulary
 
@@ -22,10 +22,10 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def fixed_generator(p_c: float, p_n: float, p_eos: float, max_len: int = 10, cell: str = "lstm") -> Generator:
+def fixed_generator(p_c: float, p_n: float, p_eos: float, max_len: int = 10, cell: str = "lstm") -> GeneratorNet:
     """A generator whose next-token distribution is the same at every step, whatever the prefix:
     zero recurrent weights give a zero hidden state, and the head's bias holds log-probabilities."""
-    gen = Generator(GeneratorConfig(cell=cell, embed_dim=4, hidden_size=8, num_layers=2, max_len=max_len),
+    gen = GeneratorNet(GeneratorConfig(cell=cell, embedding_size=4, hidden_size=8, num_layers=2, max_len=max_len),
                     len(VOCAB), VOCAB.pad, VOCAB.bos, VOCAB.eos)
     with torch.no_grad():
         for p in gen.parameters():
@@ -109,7 +109,7 @@ def test_completions_do_not_depend_on_the_pool_size(cell):
     """Each completion draws from its own row of uniforms, so the rows in flight (and which of them
     finish first) never change a sampled completion: same seed, same completions, same Q."""
     torch.manual_seed(0)
-    gen = Generator(GeneratorConfig(cell=cell, embed_dim=4, hidden_size=16, num_layers=2, max_len=12),
+    gen = GeneratorNet(GeneratorConfig(cell=cell, embedding_size=4, hidden_size=16, num_layers=2, max_len=12),
                     len(VOCAB), VOCAB.pad, VOCAB.bos, VOCAB.eos)
     seqs = gen.sample(5, generator=torch.Generator().manual_seed(0))
     runs = []

@@ -20,7 +20,7 @@ seed = 3
 torch_threads = 1
 checkpoint_every = 4
 [generator]
-embed_dim = 16
+embedding_size = 16
 hidden_size = 48
 num_layers = 1
 max_len = 60
@@ -28,7 +28,7 @@ max_len = 60
 preset = "custom"
 filter_widths = [1, 3, 5]
 filter_counts = [8, 8, 8]
-embed_dim = 8
+embedding_size = 8
 [mle]
 steps = {mle_steps}
 batch_size = 32

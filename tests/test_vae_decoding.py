@@ -145,7 +145,7 @@ def test_training_mask_allows_exactly_the_true_rules_lhs():
 def tiny_net(n_symbols: int, max_len: int, layers: int = 1, autoregressive: bool = True, seed: int = 0) -> SequenceVAE:
     torch.manual_seed(seed)
     cfg = ModelConfig(latent_size=8, conv_channels=(4,), conv_kernels=(3,), dense_size=16, decoder_input_size=8,
-                      gru_size=64, gru_layers=layers, autoregressive=autoregressive, embedding_size=6)
+                      hidden_size=64, num_layers=layers, autoregressive=autoregressive, embedding_size=6)
     return SequenceVAE(cfg, n_symbols, max_len).eval()
 
 

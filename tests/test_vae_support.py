@@ -11,14 +11,16 @@ from molgen.errors import ConfigError
 
 TINY_TOML = """
 seed = {seed}
+log_every = 2
+checkpoint_every = 3
 [model]
 latent_size = 8
 conv_channels = [4, 4]
 conv_kernels = [5, 5]
 dense_size = 32
 decoder_input_size = 8
-gru_size = 32
-gru_layers = 1
+hidden_size = 32
+num_layers = 1
 embedding_size = 8
 [train]
 batch_size = 32
@@ -28,8 +30,6 @@ max_steps = {steps}
 val_every = 4
 val_max = 32
 val_decode = 8
-log_every = 2
-checkpoint_every = 3
 kl_anneal_steps = 4
 tensorboard = false
 """
@@ -92,7 +92,7 @@ def test_shipped_configs_validate():
     paths = sorted(root.glob("gvae-*.toml")) + sorted(root.glob("cvae-*.toml"))
     assert any(p.name == "gvae-paper.toml" for p in paths)
     paper = load_config(VAEConfig, root / "gvae-paper.toml")
-    assert (paper.model.latent_size, paper.model.gru_size, paper.model.gru_layers) == (56, 501, 3)
+    assert (paper.model.latent_size, paper.model.hidden_size, paper.model.num_layers) == (56, 501, 3)
     assert paper.model.conv_kernels == (9, 9, 11) and paper.model.dense_size == 435
     for p in paths:
         load_config(VAEConfig, p)

@@ -150,16 +150,16 @@ def test_paper_style_decoder_sees_only_z(train_smiles, tmp_path):
     from molgen.vae.config import ModelConfig, VAEConfig
 
     cfg = VAEConfig(model=ModelConfig(latent_size=4, conv_channels=(3,), conv_kernels=(3,), dense_size=8,
-                                      decoder_input_size=4, gru_size=8, autoregressive=False))
+                                      decoder_input_size=4, hidden_size=8, autoregressive=False))
     codec = GrammarCodec(load_grammar("gvae-zinc"), max_len=0)
     enc = codec.encode(train_smiles[:20], n_jobs=1, cache_dir=tmp_path)
-    net = build_net(cfg, codec)
+    net = build_net(cfg.model, codec)
     x = torch.from_numpy(enc.ids[enc.keep])
     z = torch.randn(len(x), 4)
     a = net.decoder(z, x)
     b = net.decoder(z, torch.flip(x, dims=[0]))
     assert torch.equal(a, b)
-    out = VAEModel(net, codec, cfg, {}).decode_details(z[:4], greedy=True)
+    out = VAEModel(net, codec, cfg.model, {}).decode_details(z[:4], greedy=True)
     assert len(out.smiles) == 4
 
 
@@ -240,7 +240,7 @@ def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_
     resumed = load_checkpoint(tmp_path / "warm2" / "checkpoints" / "last.pt")
     assert resumed["step"] == 2 and resumed["extra"]["data"]["init_checkpoint"] == lineage
 
-    config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n').replace("gru_size = 32", "gru_size = 24"))
+    config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n').replace("hidden_size = 32", "hidden_size = 24"))
     with pytest.raises(UsageError, match="does not fit"):
         _train("gvae", data, config, tmp_path / "misfit")
     with pytest.raises(CheckpointError, match="expected 'cvae'"):

@@ -41,10 +41,7 @@ def load_latent_model(name: str, device: str):
     from molgen.api import LatentGenerator, load_model
     from molgen.runtime import pick_device
 
-    try:
-        device = pick_device(device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    device = pick_device(device)
     model = load_model(name, device=device)
     if not isinstance(model, LatentGenerator):
         raise UsageError(f"model {name!r} ({model.kind}) has no latent space; use a gvae or cvae model")

@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--temperature must be > 0, got {args.temperature}")
     if args.batch_size < 1 or args.chunk_size < 1:
         raise UsageError("--batch-size and --chunk-size must be >= 1")
-    try:
-        device = pick_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    device = pick_device(args.device)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     model = load_model(args.model, device=device)
     log.info("sampling %d molecules from %s (%s) with seed %d", args.n, args.model, model.kind, seed)

@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 
 from molgen.runtime import command_line, versions
-from molgen.training import FAMILIES, TrainOptions, train
+from molgen.families import FAMILIES
+from molgen.training import TrainOptions, train
 
 NAME = "train"
 HELP = "train a model (gvae, cvae, organ) on a SMILES file"

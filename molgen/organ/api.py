@@ -7,7 +7,7 @@ from tqdm.auto import tqdm
 
 from molgen.config import from_dict
 from molgen.organ.config import GeneratorConfig
-from molgen.organ.generator import Generator
+from molgen.organ.generator import GeneratorNet
 from molgen.vocab import Vocabulary
 
 
@@ -21,7 +21,7 @@ class OrganSampler:
         self.device = device
         self.vocab = Vocabulary.from_dict(checkpoint["vocab"])
         cfg = from_dict(GeneratorConfig, checkpoint["config"]["generator"], where="checkpoint config.generator")
-        self.model = Generator(cfg, len(self.vocab), self.vocab.pad, self.vocab.bos, self.vocab.eos).to(device)
+        self.model = GeneratorNet(cfg, len(self.vocab), self.vocab.pad, self.vocab.bos, self.vocab.eos).to(device)
         self.model.load_state_dict(checkpoint["model"])
         self.model.eval()
 

@@ -16,7 +16,7 @@ Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 #: SeqGAN's discriminator (Yu et al. 2017): filter widths and the number of filters of each width.
 SEQGAN_FILTERS: tuple[tuple[int, ...], tuple[int, ...]] = (
@@ -39,11 +39,13 @@ class GeneratorConfig:
     """Token embedding -> recurrent layers -> linear to vocabulary logits."""
 
     cell: str = field(default="lstm", metadata={"choices": ("lstm", "gru")})
-    embed_dim: int = field(default=64, metadata={"ge": 1})
+    embedding_size: int = field(default=64, metadata={"ge": 1})
     hidden_size: int = field(default=256, metadata={"ge": 1})
     num_layers: int = field(default=2, metadata={"ge": 1})
     dropout: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
     max_len: int = field(default=100, metadata={"ge": 2})  # tokens including EOS
+
+    RENAMED: ClassVar[dict[str, str]] = {"embed_dim": "embedding_size"}
 
 
 @dataclass
@@ -53,7 +55,7 @@ class DiscriminatorConfig:
     preset: str = field(default="seqgan", metadata={"choices": ("seqgan", "small", "custom")})
     filter_widths: list[int] | None = None  # only with preset = "custom"
     filter_counts: list[int] | None = None  # only with preset = "custom"
-    embed_dim: int = field(default=64, metadata={"ge": 1})
+    embedding_size: int = field(default=64, metadata={"ge": 1})
     dropout: float = field(default=0.25, metadata={"ge": 0, "lt": 1})
     loss: str = field(default="bce", metadata={"choices": ("bce", "wasserstein")})
     wgan_constraint: str = field(default="gp", metadata={"choices": ("clip", "gp")})
@@ -61,6 +63,8 @@ class DiscriminatorConfig:
     gp_weight: float = field(default=10.0, metadata={"ge": 0})
     lr: float = field(default=1e-4, metadata={"gt": 0})
     l2: float = field(default=0.0, metadata={"ge": 0})
+
+    RENAMED: ClassVar[dict[str, str]] = {"embed_dim": "embedding_size"}
 
     def validate(self) -> None:
         custom = self.filter_widths is not None or self.filter_counts is not None
@@ -196,7 +200,7 @@ class OrganConfig:
     torch_threads: int = field(default=0, metadata={"ge": 0})  # 0 = leave torch's default
     log_every: int = field(default=1, metadata={"ge": 1})
     checkpoint_every: int = field(default=200, metadata={"ge": 1})
-    max_train_molecules: int = field(default=0, metadata={"ge": 0})  # 0 = all
+    max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     mle: MLEConfig = field(default_factory=MLEConfig)
@@ -204,6 +208,8 @@ class OrganConfig:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     objectives: list[ObjectiveSpec] = field(default_factory=lambda: [ObjectiveSpec("validity", 1.0)])
+
+    RENAMED: ClassVar[dict[str, str]] = {"max_train_molecules": "max_molecules"}
 
     def validate(self) -> None:
         if self.reward.weight_d < 1.0 and not self.objectives:
@@ -219,26 +225,3 @@ class OrganConfig:
 
             check_objectives(self.objectives)
 
-
-def toml_text(data: dict[str, Any]) -> str:
-    """TOML rendering of a config dict (what ran, written to RUN_DIR/config.toml); None values are left out."""
-    import json
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items() if x is not None) + "}"
-        raise TypeError(f"cannot write {v!r} to TOML")
-
-    lines = [f"{k} = {value(v)}" for k, v in data.items() if v is not None and not isinstance(v, dict)]
-    for k, v in data.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]", *(f"{kk} = {value(vv)}" for kk, vv in v.items() if vv is not None)]
-    return "\n".join(lines) + "\n"

@@ -35,8 +35,8 @@ class Discriminator(nn.Module):
         self.cfg = cfg
         self.max_len = max_len
         widths, counts = cfg.filters()
-        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad)
-        self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, c, w) for w, c in zip(widths, counts))
+        self.embed = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=pad)
+        self.convs = nn.ModuleList(nn.Conv1d(cfg.embedding_size, c, w) for w, c in zip(widths, counts))
         total = sum(counts)
         self.highway = Highway(total)
         self.dropout = nn.Dropout(cfg.dropout)

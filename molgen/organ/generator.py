@@ -33,16 +33,16 @@ def stack_states(states: list[State]) -> State:
     return torch.cat(states, dim=1)  # type: ignore[arg-type]
 
 
-class Generator(nn.Module):
+class GeneratorNet(nn.Module):
     """Autoregressive SMILES-token model; ``vocab_size`` includes the special tokens."""
 
     def __init__(self, cfg: GeneratorConfig, vocab_size: int, pad: int, bos: int, eos: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.vocab_size, self.pad, self.bos, self.eos = vocab_size, pad, bos, eos
-        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad)
+        self.embed = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=pad)
         rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
-        self.rnn = rnn(cfg.embed_dim, cfg.hidden_size, cfg.num_layers, batch_first=True,
+        self.rnn = rnn(cfg.embedding_size, cfg.hidden_size, cfg.num_layers, batch_first=True,
                        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
         self.head = nn.Linear(cfg.hidden_size, vocab_size)
 

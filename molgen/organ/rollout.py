@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from molgen.organ.generator import Generator, State, lengths, select_state, stack_states
+from molgen.organ.generator import GeneratorNet, State, lengths, select_state, stack_states
 
 #: reward of complete sequences: ``(M, T)`` token ids and ``(M,)`` batch-group ids -> ``(M,)`` rewards.
 #: Completions built the same way (same prefix length, same rollout index) share a group, so
@@ -75,7 +75,7 @@ def _draw(logits: Tensor, u: Tensor, temperature: float) -> Tensor:
 
 
 @torch.no_grad()
-def complete(policy: Generator, out: Tensor, start: Tensor, state: State, logits: Tensor, index: Tensor | None = None,
+def complete(policy: GeneratorNet, out: Tensor, start: Tensor, state: State, logits: Tensor, index: Tensor | None = None,
              generator: torch.Generator | None = None, temperature: float = 1.0, pool: int = 1024) -> Tensor:
     """Fill ``out[r, start[r]:]`` by sampling from ``policy``; rows stop at EOS or the end of ``out``.
 
@@ -117,7 +117,7 @@ def complete(policy: Generator, out: Tensor, start: Tensor, state: State, logits
 
 
 @torch.no_grad()
-def mc_rollout(policy: Generator, seqs: Tensor, reward_fn: RewardFn, n_rollouts: int,
+def mc_rollout(policy: GeneratorNet, seqs: Tensor, reward_fn: RewardFn, n_rollouts: int,
                generator: torch.Generator | None = None, chunk: int = 1024, stride: int = 1) -> RolloutResult:
     """Q values of every action of ``seqs`` ``(B, T)`` by ``n_rollouts`` completions per prefix.
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +24,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from molgen.atomic import atomic_open
-from molgen.checkpoint import load_checkpoint, save_checkpoint
-from molgen.config import load_config, to_dict, from_dict
+from molgen.checkpoint import load_checkpoint
+from molgen.config import from_dict, quiet_renames, to_dict
 from molgen.errors import InputError, UsageError
-from molgen.organ.config import MLEConfig, OrganConfig, toml_text
+from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
-from molgen.organ.generator import Generator, lengths
+from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import DiversityMemory, ObjectiveContext, ObjectiveScorer, OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
-from molgen.runlog import CSVLogger, GracefulInterrupt
-from molgen.runtime import pick_device, set_seed, versions
-from molgen.training import TrainOptions
+from molgen.runtime import pick_device, versions
+from molgen.training.options import TrainOptions
+from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
+from molgen.training.rundir import RunDir, resolve_config
+from molgen.training.runlog import CSVLogger, GracefulInterrupt
 from molgen.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ class OrganState:
 
     cfg: OrganConfig
     vocab: Vocabulary
-    generator: Generator
-    rollout: Generator
+    generator: GeneratorNet
+    rollout: GeneratorNet
     discriminator: Discriminator
     g_opt: torch.optim.Optimizer
     d_opt: torch.optim.Optimizer
@@ -72,31 +72,13 @@ class OrganState:
 
 def build_state(cfg: OrganConfig, vocab: Vocabulary, device: str) -> OrganState:
     """Fresh networks and optimizers for ``cfg`` over ``vocab``."""
-    gen = Generator(cfg.generator, len(vocab), vocab.pad, vocab.bos, vocab.eos).to(device)
+    gen = GeneratorNet(cfg.generator, len(vocab), vocab.pad, vocab.bos, vocab.eos).to(device)
     disc = Discriminator(cfg.discriminator, len(vocab), vocab.pad, cfg.generator.max_len).to(device)
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.mle.lr)
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
     rollout = copy.deepcopy(gen).eval()
     return OrganState(cfg, vocab, gen, rollout, disc, g_opt, d_opt)
 
-
-def _rng_state() -> dict[str, Any]:
-    """Global RNG states as plain types (loadable with weights_only=True)."""
-    py = random.getstate()
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "python": [py[0], list(py[1]), py[2]],
-        "numpy": {"kind": kind, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-        "torch": torch.get_rng_state(),
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = state["numpy"]
-    np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    torch.set_rng_state(state["torch"])
 
 
 def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
@@ -114,13 +96,13 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
         "step": state.step,
         "command": command,
         "versions": versions(),
-        "extra": {"baseline": state.baseline, "collapse_count": state.collapse_count, "rng": _rng_state(), **state.extra},
+        "extra": {"baseline": state.baseline, "collapse_count": state.collapse_count, "rng": capture_rng(), **state.extra},
     }
 
 
 def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
     """Rebuild an :class:`OrganState` from a checkpoint written by :func:`checkpoint_payload`."""
-    cfg = from_dict(OrganConfig, ckpt["config"], where="checkpoint config")
+    cfg = config_from_checkpoint(ckpt)
     vocab = Vocabulary.from_dict(ckpt["vocab"])
     state = build_state(cfg, vocab, device)
     state.generator.load_state_dict(ckpt["model"])
@@ -134,18 +116,24 @@ def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
     state.collapse_count = int(extra.pop("collapse_count", 0))
     rng = extra.pop("rng", None)
     if rng is not None:
-        _set_rng_state(rng)
+        restore_rng(rng)
     state.extra = extra
     return state
 
 
-def _step_seed(seed: int, stage: str, step: int) -> int:
-    return (seed * 1_000_003 + _STAGE_ID[stage] * 10_000_019 + step) % (2**63 - 1)
+def config_from_checkpoint(ckpt: dict[str, Any]) -> OrganConfig:
+    """The whole run config stored in a checkpoint (old key names read quietly)."""
+    with quiet_renames():
+        return from_dict(OrganConfig, ckpt["config"], where="checkpoint config")
+
+
+#: sub-seed stream of the MLE stage's epoch order (the stages' step streams use the stage ids)
+MLE_ORDER = len(STAGES)
 
 
 def _reseed(state: OrganState) -> torch.Generator:
     """Seed the global RNGs (dropout) and return a sampling generator, both from (seed, stage, step)."""
-    s = _step_seed(state.cfg.seed, state.stage, state.stage_step)
+    s = derive_seed(state.cfg.seed, _STAGE_ID[state.stage], state.stage_step)
     set_seed(s)
     return torch.Generator(device=state.generator.head.weight.device).manual_seed(s)
 
@@ -184,7 +172,7 @@ class TrainData:
 
 
 def _save(state: OrganState, out: Path, command: str) -> None:
-    save_checkpoint(out / "checkpoints" / "last.pt", checkpoint_payload(state, command))
+    RunDir(out).save("last", checkpoint_payload(state, command))
 
 
 class Run:
@@ -286,7 +274,8 @@ class Run:
         per_epoch = max(1, n // c.batch_size)
         epoch, k = divmod(st.stage_step, per_epoch)
         if self._perm_epoch != epoch:
-            self._perm = torch.randperm(n, generator=torch.Generator().manual_seed(st.cfg.seed + epoch))
+            order = torch.Generator().manual_seed(derive_seed(st.cfg.seed, MLE_ORDER, epoch))
+            self._perm = torch.randperm(n, generator=order)
             self._perm_epoch = epoch
         perm = self._perm
         seqs = self.data.batch(perm[k * c.batch_size : (k + 1) * c.batch_size]).to(self.device)
@@ -451,35 +440,38 @@ def _init_generator(state: OrganState, path: str) -> None:
     ckpt = load_checkpoint(path, kind="organ")
     if Vocabulary.from_dict(ckpt["vocab"]).tokens != state.vocab.tokens:
         raise UsageError(f"{path}: vocabulary differs from the run's")
-    src = ckpt["config"]["generator"]
-    if src != to_dict(state.cfg)["generator"]:
+    with quiet_renames():
+        src = to_dict(from_dict(GeneratorConfig, ckpt["config"]["generator"], where=f"{path} config.generator"))
+    if src != to_dict(state.cfg.generator):
         raise UsageError(f"{path}: generator config {src} differs from the run's [generator] table")
     state.generator.load_state_dict(ckpt["model"])
     state.rollout.load_state_dict(ckpt["model"])
 
 
+#: Settings ``--resume --config`` may change: more adversarial steps continue the same run
+#: (every step is seeded from (seed, stage, step) alone).
+EXTENDABLE = ("adversarial.steps",)
+
+
 def train_from_options(opts: TrainOptions) -> int:
     """Run or resume ORGAN training for the command line; returns 0, or 130 when interrupted."""
-    out = Path(opts.out)
-    last = out / "checkpoints" / "last.pt"
+    run_dir = RunDir(opts.out)
     device = pick_device(opts.device)
-    if opts.resume:
-        ckpt = load_checkpoint(last, kind="organ", map_location=device)
-        state_cfg = from_dict(OrganConfig, ckpt["config"], where="checkpoint config")
-        _threads(state_cfg)
+    ckpt = run_dir.load_last("organ", map_location=device) if opts.resume else None
+    if ckpt is None:
+        run_dir.check_new()
+    cfg = resolve_config(
+        OrganConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
+        stored=config_from_checkpoint(ckpt) if ckpt is not None else None,
+    )
+    _threads(cfg)
+    state = None
+    if ckpt is not None:
         state = state_from_checkpoint(ckpt, device)
-        log.info("resuming %s at stage %s step %d", last, state.stage, state.step)
-    else:
-        if last.exists():
-            raise UsageError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-        cfg = load_config(OrganConfig, opts.config)
-        if opts.seed is not None:
-            cfg.seed = opts.seed
-        _threads(cfg)
-        state = None
-    cfg = state.cfg if state is not None else cfg
+        state.cfg = cfg  # the stored config, or one that only trains longer
+        log.info("resuming %s at stage %s step %d", run_dir.last, state.stage, state.step)
     set_seed(cfg.seed)
-    smiles = _read_training(opts, cfg.max_train_molecules)
+    smiles = _read_training(opts, cfg.max_molecules)
     if state is None:
         vocab = Vocabulary.build(smiles)
         if cfg.mle.init_checkpoint:
@@ -487,15 +479,13 @@ def train_from_options(opts: TrainOptions) -> int:
         state = build_state(cfg, vocab, device)
         if cfg.mle.init_checkpoint:
             _init_generator(state, cfg.mle.init_checkpoint)
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_open(out / "config.toml") as fh:
-            fh.write(toml_text(to_dict(cfg)))
+    run_dir.write_config(cfg)
     data = TrainData(encode_training_set(state.vocab, smiles, cfg.generator.max_len), cfg.mle.val_fraction, cfg.seed)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
-    logger = CSVLogger(out / "log.csv", resume_step=state.step if opts.resume else None)
+    logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
     log.info("vocabulary %d tokens, %d training / %d validation sequences, device %s",
              len(state.vocab), len(data.train), len(data.val), device)
-    return Run(state, data, context, out, opts.command, opts.progress, logger).run()
+    return Run(state, data, context, run_dir.path, opts.command, opts.progress, logger).run()
 
 
 def _threads(cfg: OrganConfig) -> None:

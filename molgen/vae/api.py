@@ -16,7 +16,7 @@ import torch
 from molgen.checkpoint import CheckpointError
 from molgen.errors import MolgenError
 from molgen.vae.codec import Codec, codec_from_checkpoint
-from molgen.vae.config import VAEConfig, from_checkpoint_dict
+from molgen.vae.config import ModelConfig, model_config_from_checkpoint
 from molgen.vae.decoding import decode
 from molgen.vae.model import SequenceVAE
 
@@ -44,14 +44,15 @@ class Decoded:
 class VAEModel:
     """A trained Grammar VAE (``kind="gvae"``) or character VAE (``kind="cvae"``)."""
 
-    def __init__(self, net: SequenceVAE, codec: Codec, config: VAEConfig, checkpoint: dict, device: str = "cpu") -> None:
+    def __init__(self, net: SequenceVAE, codec: Codec, model_config: ModelConfig, checkpoint: dict,
+                 device: str = "cpu") -> None:
         self.net = net.to(device).eval()
         self.codec = codec
-        self.config = config
+        self.model_config = model_config
         self.checkpoint = checkpoint
         self.kind = codec.kind
         self.device = torch.device(device)
-        self.latent_size = config.model.latent_size
+        self.latent_size = model_config.latent_size
         self.source = ""
 
     def __repr__(self) -> str:
@@ -144,9 +145,9 @@ class VAEModel:
         return self.decode_details(z, greedy=greedy, temperature=temperature, generator=gen).smiles
 
 
-def build_net(config: VAEConfig, codec: Codec) -> SequenceVAE:
+def build_net(model_config: ModelConfig, codec: Codec) -> SequenceVAE:
     """A fresh network sized for ``codec``'s symbols and length."""
-    return SequenceVAE(config.model, codec.n_symbols, codec.max_len, codec.pad)
+    return SequenceVAE(model_config, codec.n_symbols, codec.max_len, codec.pad)
 
 
 def from_checkpoint(ckpt: dict, device: str = "cpu") -> VAEModel:
@@ -154,12 +155,12 @@ def from_checkpoint(ckpt: dict, device: str = "cpu") -> VAEModel:
     if ckpt.get("kind") not in ("gvae", "cvae"):
         raise CheckpointError(f"not a VAE checkpoint (kind {ckpt.get('kind')!r})")
     try:
-        config = from_checkpoint_dict(ckpt["config"])
+        model_config = model_config_from_checkpoint(ckpt["config"])
         codec = codec_from_checkpoint(ckpt)
-        net = build_net(config, codec)
+        net = build_net(model_config, codec)
         net.load_state_dict(ckpt["model"])
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError, MolgenError) as exc:
         raise CheckpointError(f"{ckpt.get('kind')} checkpoint is incomplete or inconsistent: {exc}") from exc
-    return VAEModel(net, codec, config, ckpt, device=device)
+    return VAEModel(net, codec, model_config, ckpt, device=device)

@@ -9,9 +9,9 @@ trains usefully on two CPU cores; ``configs/gvae-paper.toml`` holds the paper's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from molgen.config import from_dict
+from molgen.config import from_dict, quiet_renames
 
 
 @dataclass
@@ -33,14 +33,17 @@ class ModelConfig:
     conv_kernels: tuple[int, ...] = (9, 9, 11)
     dense_size: int = field(default=256, metadata={"ge": 1})  # encoder dense layer
     decoder_input_size: int = field(default=56, metadata={"ge": 1})  # z -> dense, fed at every decoder step
-    gru_size: int = field(default=256, metadata={"ge": 1})
-    gru_layers: int = field(default=1, metadata={"ge": 1})
+    hidden_size: int = field(default=256, metadata={"ge": 1})  # decoder GRU
+    num_layers: int = field(default=1, metadata={"ge": 1})  # decoder GRU layers
     autoregressive: bool = True
     embedding_size: int = field(default=32, metadata={"ge": 1})
     dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
     # training only: fraction of teacher-forced previous symbols replaced by a "blank" symbol,
     # so the autoregressive decoder has to use z (against posterior collapse; Bowman et al. 2016)
     word_dropout: float = field(default=0.3, metadata={"ge": 0.0, "le": 1.0})
+
+    #: names used before the families' keys were aligned (still read, with a deprecation warning)
+    RENAMED: ClassVar[dict[str, str]] = {"gru_size": "hidden_size", "gru_layers": "num_layers"}
 
     def validate(self) -> None:
         if len(self.conv_channels) != len(self.conv_kernels):
@@ -72,9 +75,6 @@ class TrainConfig:
     lr_patience: int = field(default=2, metadata={"ge": 0})  # validations without improvement before a cut
     min_lr: float = field(default=1e-5, metadata={"ge": 0.0})
     early_stop_patience: int = field(default=6, metadata={"ge": 1})  # validations without improvement
-    checkpoint_every: int = field(default=500, metadata={"ge": 1})
-    log_every: int = field(default=50, metadata={"ge": 1})
-    max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
     max_len: int = field(default=0, metadata={"ge": 0})  # sequence length; 0: from the data (x margin)
     len_margin: float = field(default=1.1, metadata={"ge": 1.0})
     tensorboard: bool = True
@@ -88,12 +88,32 @@ class VAEConfig:
     """A whole run: seed, grammar (Grammar VAE only), model sizes and training."""
 
     seed: int = 0
+    log_every: int = field(default=50, metadata={"ge": 1})  # steps between log.csv rows
+    checkpoint_every: int = field(default=500, metadata={"ge": 1})  # steps between checkpoints/last.pt
+    max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
     grammar: str = "smiles"  # grammar package name; ignored by the character VAE
     min_token_count: int = field(default=1, metadata={"ge": 1})  # character VAE vocabulary cut-off
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    #: run-level keys now at the top, as in every family (old places still read, with a warning)
+    RENAMED: ClassVar[dict[str, str]] = {
+        "train.log_every": "log_every", "train.checkpoint_every": "checkpoint_every",
+        "train.max_molecules": "max_molecules",
+    }
+
 
 def from_checkpoint_dict(data: dict[str, Any]) -> VAEConfig:
-    """Rebuild the validated config stored in a checkpoint."""
-    return from_dict(VAEConfig, data, where="checkpoint config")
+    """Rebuild the whole validated run config stored in a checkpoint (to resume training)."""
+    with quiet_renames():
+        return from_dict(VAEConfig, data, where="checkpoint config")
+
+
+def model_config_from_checkpoint(data: dict[str, Any]) -> ModelConfig:
+    """Only the ``[model]`` table of a checkpoint's config: what sampling needs.
+
+    Loading a model for sampling never validates its training settings, so a training key
+    renamed or retired later can never make an old checkpoint unloadable.
+    """
+    with quiet_renames():
+        return from_dict(ModelConfig, data.get("model", {}), where="checkpoint config.model")

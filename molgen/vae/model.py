@@ -140,20 +140,20 @@ class Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig, n_symbols: int) -> None:
         super().__init__()
         self.autoregressive = cfg.autoregressive
-        self.layers = cfg.gru_layers
-        self.hidden = cfg.gru_size
+        self.layers = cfg.num_layers
+        self.hidden = cfg.hidden_size
         self.start_id = n_symbols  # an extra embedding row: "no previous symbol"
         self.blank_id = n_symbols + 1  # another: "previous symbol hidden" (word dropout)
         self.word_dropout = cfg.word_dropout
         self.z_in = nn.Linear(cfg.latent_size, cfg.decoder_input_size)
-        self.h0 = nn.Linear(cfg.latent_size, cfg.gru_layers * cfg.gru_size)
+        self.h0 = nn.Linear(cfg.latent_size, cfg.num_layers * cfg.hidden_size)
         in_size = cfg.decoder_input_size
         if self.autoregressive:
             self.embed = nn.Embedding(n_symbols + 2, cfg.embedding_size)
             in_size += cfg.embedding_size
-        self.gru = nn.GRU(in_size, cfg.gru_size, cfg.gru_layers, batch_first=True,
-                          dropout=cfg.dropout if cfg.gru_layers > 1 else 0.0)
-        self.out = nn.Linear(cfg.gru_size, n_symbols)
+        self.gru = nn.GRU(in_size, cfg.hidden_size, cfg.num_layers, batch_first=True,
+                          dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.out = nn.Linear(cfg.hidden_size, n_symbols)
 
     def _initial(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-step input from z, initial hidden state (layers, B, H))."""
@@ -237,6 +237,7 @@ class SequenceVAE(nn.Module):
         self.cfg = cfg
         self.n_symbols = n_symbols
         self.max_len = max_len
+        self.pad = pad
         if cfg.encoder == "gru":
             if pad is None:
                 raise ValueError("a GRU encoder needs the padding symbol's id")
@@ -256,6 +257,42 @@ class SequenceVAE(nn.Module):
         z = mu + eps * torch.exp(0.5 * logvar)
         steps = x.shape[1] if steps is None else steps
         return self.decoder(z, x[:, :steps], generator=generator), mu, logvar
+
+    def loss(
+        self, x: torch.Tensor, train_mask: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
+        free_bits: float = 0.0, generator: torch.Generator | None = None,
+    ) -> "VAELoss":
+        """The ELBO terms of a batch ``x`` (B, max_len) of symbol ids padded with ``pad``.
+
+        Decodes only up to the batch's longest sequence. ``train_mask(targets)`` gives the
+        symbols allowed at each step (the Grammar VAE's mask from the *true* sequence), so the
+        model learns among the choices it has when decoding.
+        """
+        if self.pad is None:
+            raise ValueError("the loss needs the padding symbol's id (build the model with pad=...)")
+        steps = int((x != self.pad).sum(dim=1).max())
+        logits, mu, logvar = self(x, steps=steps, generator=generator)
+        targets = x[:, :steps]
+        recon = reconstruction_nll(logits, targets, train_mask(targets) if train_mask else None, self.pad)
+        kl, kl_penalised = kl_divergence(mu, logvar, free_bits)
+        return VAELoss(recon, kl, kl_penalised)
+
+
+@dataclass
+class VAELoss:
+    """Reconstruction NLL and KL (nats per molecule); ``kl_penalised`` after free bits."""
+
+    recon: torch.Tensor
+    kl: torch.Tensor
+    kl_penalised: torch.Tensor
+
+    def objective(self, beta: float) -> torch.Tensor:
+        """What training minimises: reconstruction + beta * penalised KL."""
+        return self.recon + beta * self.kl_penalised
+
+    def elbo_loss(self, beta: float) -> torch.Tensor:
+        """What is reported: reconstruction + beta * KL (free bits not subtracted)."""
+        return self.recon + beta * self.kl
 
 
 def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor | None, pad: int) -> torch.Tensor:
@@ -280,10 +317,3 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float = 0.0
         return kl, per_dim.clamp(min=free_bits).sum()
     return kl, kl
 
-
-def sequence_accuracy(logits: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor | None, pad: int) -> float:
-    """Fraction of molecules whose every real position is the masked argmax (teacher forced)."""
-    if allowed is not None:
-        logits = logits.masked_fill(~allowed, float("-inf"))
-    ok = (logits.argmax(-1) == targets) | (targets == pad)
-    return float(ok.all(dim=1).float().mean())

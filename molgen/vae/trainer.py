@@ -10,7 +10,6 @@ the same ``log.csv`` as an uninterrupted run with the same seed.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -21,16 +20,17 @@ import numpy as np
 import torch
 
 from molgen import paths
-from molgen.checkpoint import load_checkpoint, save_checkpoint
-from molgen.config import load_config, to_dict
+from molgen.checkpoint import load_checkpoint
+from molgen.config import to_dict
 from molgen.errors import UsageError
-from molgen.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
-from molgen.runtime import pick_device, set_seed, versions
-from molgen.training import TrainOptions
+from molgen.runtime import pick_device, versions
+from molgen.training.options import TrainOptions
+from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
+from molgen.training.rundir import RunDir, resolve_config
+from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
 from molgen.vae.api import VAEModel, build_net, make_generator
 from molgen.vae.codec import Codec, GrammarCodec, TokenCodec, codec_from_checkpoint
 from molgen.vae.config import VAEConfig, from_checkpoint_dict
-from molgen.vae.model import kl_divergence, reconstruction_nll
 
 log = logging.getLogger("molgen.vae.train")
 
@@ -40,6 +40,9 @@ LOG_COLUMNS = (
 )
 
 Callback = Callable[["VAETrainer"], None]
+
+#: sub-seed streams of a run (see :func:`molgen.training.rng.derive_seed`)
+VAL_NOISE, VAL_PRIOR = 1, 2
 
 
 def cache_dir() -> Path:
@@ -73,26 +76,6 @@ def kl_weight(cfg: VAEConfig, step: int) -> float:
     return t.kl_weight * min(1.0, max(0.0, (step - t.kl_anneal_start) / t.kl_anneal_steps))
 
 
-def toml_text(data: dict[str, Any]) -> str:
-    """A flat-tables TOML rendering of a config dict (what ran, written to RUN_DIR/config.toml)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v) if not (isinstance(v, float) and math.isinf(v)) else ("inf" if v > 0 else "-inf")
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(f"cannot write {v!r} to TOML")
-
-    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for k, v in data.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]", *(f"{kk} = {value(vv)}" for kk, vv in v.items())]
-    return "\n".join(lines) + "\n"
-
 
 class VAETrainer:
     """Trains a :class:`~molgen.vae.model.SequenceVAE` on encoded sequences, with resumable state."""
@@ -105,6 +88,7 @@ class VAETrainer:
         self.config = config
         self.codec = codec
         self.out = Path(out)
+        self.run_dir = RunDir(out)
         self.device = torch.device(device)
         self.command = command
         self.progress = progress
@@ -124,7 +108,7 @@ class VAETrainer:
         total = t.epochs * self.n_batches
         self.total_steps = min(total, t.max_steps) if t.max_steps else total
 
-        self.net = build_net(config, codec).to(self.device)
+        self.net = build_net(config.model, codec).to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=t.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr,
@@ -138,19 +122,15 @@ class VAETrainer:
         self.stop_reason: str | None = None
         self.interrupt = GracefulInterrupt()
         self.last_val: dict[str, float] = {}
-        self.last_train: dict[str, float] = {}
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
         if resume is not None:
             self._restore(resume)
-        self.csv = CSVLogger(self.out / "log.csv", resume_step=self.step if resume is not None else None)
+        self.csv = CSVLogger(self.run_dir.log_csv, resume_step=self.step if resume is not None else None)
         self.tb = TensorBoardLogger(self.out / "tensorboard", enabled=t.tensorboard)
 
     # ----------------------------------------------------------------- state
     def payload(self) -> dict[str, Any]:
         """The self-describing checkpoint dict (plain data and tensors only)."""
-        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "kind": self.codec.kind,
             "config": to_dict(self.config),
@@ -169,7 +149,7 @@ class VAETrainer:
                 "bad_evals": self.bad_evals,
                 "sums": dict(self._sums),
                 "last_val": dict(self.last_val),
-                "rng": rng,
+                "rng": capture_rng({"generator": self.generator}),
                 "data": self.data_info,
                 "stop_reason": self.stop_reason,
             },
@@ -188,15 +168,12 @@ class VAETrainer:
         self._sums = dict(extra["sums"])
         self.last_val = dict(extra.get("last_val", {}))
         self.stop_reason = extra.get("stop_reason")
-        torch.set_rng_state(extra["rng"]["torch"])
-        self.generator.set_state(extra["rng"]["generator"])
-        if "cuda" in extra["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
+        restore_rng(extra["rng"], {"generator": self.generator})
         log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
 
     def save(self, name: str) -> Path:
         """Write ``checkpoints/<name>.pt`` atomically."""
-        return save_checkpoint(self.out / "checkpoints" / f"{name}.pt", self.payload())
+        return self.run_dir.save(name, self.payload())
 
     def request_stop(self) -> None:
         """Stop after the current step as if Ctrl-C had been pressed (checkpoint, exit 130)."""
@@ -207,18 +184,14 @@ class VAETrainer:
         """One optimisation step on a batch of symbol ids (B, max_len)."""
         t = self.config.train
         self.net.train()
-        steps = int((batch != self.codec.pad).sum(dim=1).max())
-        logits, mu, logvar = self.net(batch, steps=steps, generator=self.generator)
-        targets = batch[:, :steps]
-        recon = reconstruction_nll(logits, targets, self.codec.train_mask(targets), self.codec.pad)
-        kl, kl_penalised = kl_divergence(mu, logvar, t.free_bits)
+        terms = self.net.loss(batch, self.codec.train_mask, t.free_bits, generator=self.generator)
         beta = kl_weight(self.config, self.step)
-        loss = recon + beta * kl_penalised
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        terms.objective(beta).backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), t.grad_clip)
         self.optimizer.step()
-        return {"loss": float((recon + beta * kl).detach()), "recon": float(recon.detach()), "kl": float(kl.detach()), "beta": beta}
+        return {"loss": float(terms.elbo_loss(beta).detach()), "recon": float(terms.recon.detach()),
+                "kl": float(terms.kl.detach()), "beta": beta}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -231,22 +204,20 @@ class VAETrainer:
 
         t = self.config.train
         self.net.eval()
-        gen = make_generator(self.config.seed + 1, self.device)
+        gen = make_generator(derive_seed(self.config.seed, VAL_NOISE), self.device)
         recon_sum = kl_sum = 0.0
         for i in range(0, len(self.val_idx), t.batch_size):
             x = torch.from_numpy(self.ids[self.val_idx[i : i + t.batch_size]]).to(self.device)
-            steps = int((x != self.codec.pad).sum(dim=1).max())
-            logits, mu, logvar = self.net(x, steps=steps, generator=gen)
-            targets = x[:, :steps]
-            recon_sum += float(reconstruction_nll(logits, targets, self.codec.train_mask(targets), self.codec.pad)) * len(x)
-            kl_sum += float(kl_divergence(mu, logvar)[0]) * len(x)
+            terms = self.net.loss(x, self.codec.train_mask, generator=gen)
+            recon_sum += float(terms.recon) * len(x)
+            kl_sum += float(terms.kl) * len(x)
         n = len(self.val_idx)
-        model = VAEModel(self.net, self.codec, self.config, {}, device=str(self.device))
+        model = VAEModel(self.net, self.codec, self.config.model, {}, device=str(self.device))
         sub = self.val_idx[: t.val_decode]
         mu, _ = self.net.encoder(torch.from_numpy(self.ids[sub]).to(self.device))
         decoded = model.decode_details(mu, greedy=True).smiles
         recon_acc = float(np.mean([canonical_smiles(d) == self.smiles[j] if d else False for d, j in zip(decoded, sub)]))
-        prior = model.sample_details(t.val_decode, seed=self.config.seed + 2, batch_size=t.val_decode)
+        prior = model.sample_details(t.val_decode, seed=derive_seed(self.config.seed, VAL_PRIOR), batch_size=t.val_decode)
         valid = float(np.mean([bool(s) and canonical_smiles(s) is not None for s in prior.smiles]))
         self.net.train()
         return {
@@ -299,7 +270,6 @@ class VAETrainer:
                         for k in ("loss", "recon", "kl"):
                             self._sums[k] += metrics[k]
                         self._sums["n"] += 1
-                        self.last_train = metrics
                         end_of_epoch = self.batch_in_epoch >= self.n_batches
                         if end_of_epoch:
                             self.epoch += 1
@@ -308,7 +278,7 @@ class VAETrainer:
                         if self.step % t.val_every == 0 or end_of_epoch or self.step == self.total_steps:
                             val = self.validate()
                             self._after_validation(val)
-                        if val is not None or self.step % t.log_every == 0:
+                        if val is not None or self.step % self.config.log_every == 0:
                             self._log(val)
                         bar.update(1)
                         bar.set_postfix(
@@ -317,7 +287,7 @@ class VAETrainer:
                         )
                         for cb in self.callbacks:
                             cb(self)
-                        if self.step % t.checkpoint_every == 0 or end_of_epoch or self.step == self.total_steps:
+                        if self.step % self.config.checkpoint_every == 0 or end_of_epoch or self.step == self.total_steps:
                             self.save("last")
                         if self.interrupt.requested:
                             self.save("last")
@@ -338,7 +308,7 @@ def _read_training_smiles(opts: TrainOptions, cfg: VAEConfig) -> list[str]:
     from molgen.data import read_smiles
 
     mols = read_smiles(opts.data, column=opts.column, progress=opts.progress,
-                       max_records=cfg.train.max_molecules or None)
+                       max_records=cfg.max_molecules or None)
     log.info("read %s", mols.report.summary())
     return list(mols.smiles)
 
@@ -347,31 +317,6 @@ def _read_training_smiles(opts: TrainOptions, cfg: VAEConfig) -> list[str]:
 #: configured that long from the start (data order and schedules depend on the step only) when
 #: the old last step was a regular validation step (a multiple of ``val_every``).
 EXTENDABLE = ("train.max_steps", "train.epochs")
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _extended_config(stored: VAEConfig, given: VAEConfig, path: Path, out: Path) -> VAEConfig:
-    """The config to resume with: ``given`` if it differs from the run's only by training longer."""
-    a, b = _flat(to_dict(stored)), _flat(to_dict(given))
-    changed = sorted(k for k in a if a[k] != b.get(k))
-    if not changed:
-        return stored
-    if not set(changed) <= set(EXTENDABLE):
-        raise UsageError(f"{path} differs from the config of the run in {out} in {', '.join(changed)}; "
-                         f"on --resume only {', '.join(EXTENDABLE)} may change (or resume without --config)")
-    if any(b[k] and (not a[k] or b[k] < a[k]) for k in changed):
-        raise UsageError(f"{path}: on --resume {', '.join(changed)} may only grow")
-    log.info("extending the run: %s", ", ".join(f"{k} {a[k]} -> {b[k]}" for k in changed))
-    return given
 
 
 def _warm_start(trainer: VAETrainer, init: dict, path: str, config_path: Any) -> None:
@@ -392,25 +337,14 @@ def _warm_start(trainer: VAETrainer, init: dict, path: str, config_path: Any) ->
 
 def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -> int:
     """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint."""
-    out = Path(opts.out)
-    last = out / "checkpoints" / "last.pt"
-    resume = None
-    if opts.resume:
-        resume = load_checkpoint(last, kind=opts.kind)
-        config = from_checkpoint_dict(resume["config"])
-        if opts.config is not None:
-            given = load_config(VAEConfig, opts.config)
-            if opts.seed is not None:
-                given.seed = opts.seed
-            config = _extended_config(config, given, opts.config, out)
-        elif opts.seed is not None and opts.seed != config.seed:
-            raise UsageError(f"--seed {opts.seed} differs from the resumed run's seed {config.seed}")
-    else:
-        config = load_config(VAEConfig, opts.config)
-        if opts.seed is not None:
-            config.seed = opts.seed
-        if last.exists():
-            raise UsageError(f"{out} already holds a run (checkpoints/last.pt); use --resume or another --out")
+    run_dir = RunDir(opts.out)
+    resume = run_dir.load_last(opts.kind) if opts.resume else None
+    if resume is None:
+        run_dir.check_new()
+    config = resolve_config(
+        VAEConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
+        stored=from_checkpoint_dict(resume["config"]) if resume is not None else None,
+    )
     init = None  # checked before anything is written to the run folder
     if resume is None and config.train.init_checkpoint:
         init = load_checkpoint(config.train.init_checkpoint, kind=opts.kind)
@@ -420,8 +354,7 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
                              f"{stored!r}; a warm start keeps the checkpoint's grammar")
     device = pick_device(opts.device)
     set_seed(config.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(toml_text(to_dict(config)))
+    run_dir.write_config(config)
 
     smiles = _read_training_smiles(opts, config)
     if resume is not None:
@@ -443,12 +376,12 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     if resume is not None:  # what the run recorded at its start (its warm-start source) survives a resume
         data_info = {**resume.get("extra", {}).get("data", {}), **data_info}
     trainer = VAETrainer(
-        config, codec, enc.ids[enc.keep], kept, out, device=device, command=opts.command,
+        config, codec, enc.ids[enc.keep], kept, run_dir.path, device=device, command=opts.command,
         progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info,
     )
     if init is not None:
         _warm_start(trainer, init, config.train.init_checkpoint, opts.config)
     if resume is not None and (trainer.step >= trainer.total_steps or trainer.stop_reason):
-        log.info("run in %s is already complete (step %d)", out, trainer.step)
+        log.info("run in %s is already complete (step %d)", run_dir.path, trainer.step)
         return 0
     return trainer.run()

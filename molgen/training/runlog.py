@@ -1,12 +1,6 @@
-"""What every training run shares: the CSV step log, optional TensorBoard, and Ctrl-C/SIGTERM handling.
+"""The run log every family writes: the CSV step log, optional TensorBoard, and Ctrl-C/SIGTERM handling.
 
-A run directory looks like::
-
-    RUN_DIR/
-      config.toml        the validated config that ran
-      log.csv            one row per logged step (all metrics)
-      checkpoints/last.pt, checkpoints/best.pt
-      report.json        evaluation written at the end (optional)
+The run folder's layout is described in :mod:`molgen.training.rundir`.
 """
 
 from __future__ import annotations
