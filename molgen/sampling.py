@@ -14,15 +14,12 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from molgen.training.rng import derive_seed
+
 log = logging.getLogger(__name__)
 
 #: Columns always present, before any property columns.
 BASE_COLUMNS = ("smiles", "valid", "canonical_smiles")
-
-
-def chunk_seed(seed: int, index: int) -> int:
-    """Independent, reproducible seed for chunk ``index`` of a run seeded with ``seed``."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
 
 
 def annotate(smiles: list[str], properties: bool = True, n_jobs: int | None = 1) -> pd.DataFrame:
@@ -74,7 +71,7 @@ def iter_sample_tables(
             missing = n - kept
             want = missing if not (valid_only or unique) else max(missing, batch_size)
             size = min(chunk_size, want, max_draws - drawn)
-            raw = model.sample(size, temperature=temperature, seed=chunk_seed(seed, index), batch_size=batch_size)
+            raw = model.sample(size, temperature=temperature, seed=derive_seed(seed, index), batch_size=batch_size)
             index += 1
             drawn += size
             df = annotate(list(raw), properties=False)

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from molgen.data import write_table
     from molgen.sampling import annotate
+    from molgen.training.rng import derive_seed
 
     if args.temperature <= 0:
         raise UsageError(f"--temperature must be > 0, got {args.temperature}")
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     for k, i in enumerate(range(0, len(rows), args.batch_size)):
         idx = rows[i : i + args.batch_size]
         out = model.decode(torch.from_numpy(z[idx]), greedy=not args.sample, temperature=args.temperature,
-                           seed=args.seed + k)
+                           seed=derive_seed(args.seed, k))
         for j, s in zip(idx, out):
             decoded[j] = s
     df = annotate(decoded, properties=not args.no_props, n_jobs=None)

@@ -468,7 +468,10 @@ def train_from_options(opts: TrainOptions) -> int:
     state = None
     if ckpt is not None:
         state = state_from_checkpoint(ckpt, device)
+        done_steps = state.cfg.adversarial.steps
         state.cfg = cfg  # the stored config, or one that only trains longer
+        if state.stage == "done" and cfg.adversarial.steps > done_steps:  # a finished run trains on
+            state.stage, state.stage_step = "adversarial", done_steps
         log.info("resuming %s at stage %s step %d", run_dir.last, state.stage, state.step)
     set_seed(cfg.seed)
     smiles = _read_training(opts, cfg.max_molecules)
