@@ -184,29 +184,13 @@ def table_csv(table: pd.DataFrame) -> bytes:
 
 
 def table_sdf(table: pd.DataFrame) -> bytes:
-    """Valid molecules of the table as SDF bytes with 2D coordinates and every other column as an SD tag."""
-    from rdkit import Chem
-    from rdkit.Chem import rdDepictor
+    """Valid molecules of the table as SDF bytes (:func:`molgen.data.write_sdf`): 2D coordinates, the
+    name (or, without one, the SMILES) as title, every other column as an SD tag."""
+    from molgen.data import write_sdf
 
-    from molgen.chem.mol import quiet_rdkit, to_mol
-
+    smiles = table["smiles"].astype(str)
+    names = table["name"] if "name" in table.columns else [None] * len(table)
+    titled = table.assign(name=[n if isinstance(n, str) and n else s for n, s in zip(names, smiles)])
     buf = io.StringIO()
-    writer = Chem.SDWriter(buf)
-    cols = [c for c in table.columns if c != "smiles"]
-    with quiet_rdkit():
-        for row in table.to_dict("records"):
-            mol = to_mol(str(row.get("smiles") or ""))
-            if mol is None:
-                continue
-            rdDepictor.Compute2DCoords(mol)
-            name = row.get("name")
-            mol.SetProp("_Name", str(name) if isinstance(name, str) and name else str(row["smiles"]))
-            mol.SetProp("smiles", str(row["smiles"]))
-            for c in cols:
-                v = row[c]
-                if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-                    continue
-                mol.SetProp(c, f"{v:.4g}" if isinstance(v, float) else str(v))
-            writer.write(mol)
-    writer.close()
+    write_sdf(titled, buf, skip_invalid=True, float_format=".4g")
     return buf.getvalue().encode("utf-8")
