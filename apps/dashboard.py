@@ -2,7 +2,7 @@
 
     streamlit run apps/dashboard.py        (or: molgen dashboard, scripts/dashboard.sh)
 
-Each page is a thin layout over molgen.dashboard_support, molgen.depict and molgen.runs.
+Each page is a thin layout over molgen.dashboard (models, inputs, tables, charts, latent, runs, depict).
 """
 
 import streamlit as st

@@ -1,7 +1,7 @@
 """Widgets shared by the dashboard pages: model picker, molecule browser, cached wrappers.
 
-Layout only: the computations are in :mod:`molgen.dashboard_support`, :mod:`molgen.depict`
-and :mod:`molgen.runs`; this module adds Streamlit caching and widgets around them.
+Layout only: the computations are in :mod:`molgen.dashboard`; this module adds Streamlit
+caching and widgets around them.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from molgen import dashboard_support as ds
-from molgen import depict
-from molgen.checkpoint import CheckpointError
+from molgen.dashboard import charts, depict, inputs, models, runs, tables
 from molgen.errors import MolgenError
 
 log = logging.getLogger("molgen.dashboard")
@@ -40,7 +38,7 @@ def user_errors(what: str = "") -> Iterator[Outcome]:
     prefix = f"{what}: " if what else ""
     try:
         yield outcome
-    except (MolgenError, CheckpointError) as exc:
+    except MolgenError as exc:
         outcome.failed = True
         text = str(exc)
         if "\n" in text:  # filter expressions carry a caret line: keep it aligned
@@ -60,12 +58,12 @@ def user_errors(what: str = "") -> Iterator[Outcome]:
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
 def _load_model(path: str, mtime: float) -> Any:
-    return ds.load_generator(path)
+    return models.load_generator(path)
 
 
 def model_picker(key: str, latent_only: bool = False) -> Any | None:
     """Select box of shipped models plus a path field; returns the loaded model or ``None`` (error shown)."""
-    names = ds.shipped_model_names()
+    names = models.shipped_model_names()
     options = names + [OTHER_MODEL]
     choice = st.selectbox(
         "Model", options, key=f"{key}_model",
@@ -83,15 +81,15 @@ def model_picker(key: str, latent_only: bool = False) -> Any | None:
     else:
         text = choice
     with user_errors("Cannot load the model") as out:
-        path = ds.resolve_checkpoint(text)
-        model = _load_model(*ds.checkpoint_key(path))
+        path = models.resolve_checkpoint(text)
+        model = _load_model(*models.checkpoint_key(path))
     if out.failed:
         return None
-    if latent_only and not ds.is_latent(model):
+    if latent_only and not models.is_latent(model):
         st.warning(f"{text} is a {getattr(model, 'kind', '?')} model without an encoder: "
                    "the latent space needs a Grammar VAE or character VAE.")
         return None
-    summary = ds.model_summary(model)
+    summary = models.model_summary(model)
     st.caption(" · ".join(f"{k}: {v}" for k, v in summary.items() if k != "command"))
     return model
 
@@ -99,14 +97,14 @@ def model_picker(key: str, latent_only: bool = False) -> Any | None:
 # ----------------------------------------------------------------------------- input sets, properties
 
 # Input sets are parsed once, not on every rerun (errors are not cached: they raise again).
-read_pasted = st.cache_data(ds.parse_pasted, show_spinner=False, max_entries=8)
-read_upload = st.cache_data(ds.read_upload, show_spinner="Reading the file…", max_entries=4)
-read_shipped_data = st.cache_data(ds.read_shipped_data, show_spinner="Reading the data set…", max_entries=4)
+read_pasted = st.cache_data(inputs.parse_pasted, show_spinner=False, max_entries=8)
+read_upload = st.cache_data(inputs.read_upload, show_spinner="Reading the file…", max_entries=4)
+read_shipped_data = st.cache_data(inputs.read_shipped_data, show_spinner="Reading the data set…", max_entries=4)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _chunk_properties(smiles: tuple[str, ...], alerts: bool) -> pd.DataFrame:
-    return ds.chunk_properties(smiles, alerts=alerts, n_jobs=None if len(smiles) >= 2000 else 1)
+    return tables.chunk_properties(smiles, alerts=alerts, n_jobs=None if len(smiles) >= 2000 else 1)
 
 
 def properties_with_progress(smiles: list[str], alerts: bool = True) -> pd.DataFrame:
@@ -125,10 +123,10 @@ def properties_with_progress(smiles: list[str], alerts: bool = True) -> pd.DataF
 
 
 def _properties_in_chunks(smiles: list[str], alerts: bool) -> pd.DataFrame:
-    parts = ds.chunks(smiles, CHUNK)
+    parts = tables.chunks(smiles, CHUNK)
     if len(parts) <= 1:
         with st.spinner(f"Computing properties of {len(smiles):,} molecules…"):
-            return _chunk_properties(tuple(smiles), alerts) if smiles else ds.chunk_properties([], alerts=alerts)
+            return _chunk_properties(tuple(smiles), alerts) if smiles else tables.chunk_properties([], alerts=alerts)
     bar = st.progress(0.0, text="Computing properties…")
     frames = []
     for i, part in enumerate(parts):
@@ -142,27 +140,27 @@ def _properties_in_chunks(smiles: list[str], alerts: bool) -> pd.DataFrame:
 @st.cache_data(show_spinner="Computing training-set properties (once)…", max_entries=2, persist="disk")
 def reference_properties(n: int) -> pd.DataFrame:
     """Properties of a fixed random sample of the shipped MOSES training set."""
-    return ds.chunk_properties(ds.reference_smiles(n=n), alerts=False, n_jobs=None)
+    return tables.chunk_properties(charts.reference_smiles(n=n), alerts=False, n_jobs=None)
 
 
 # ----------------------------------------------------------------------------- molecule browser
 
 
-def _filter_widgets(table: pd.DataFrame, key: str) -> ds.FilterChoice:
-    choice = ds.FilterChoice()
+def _filter_widgets(table: pd.DataFrame, key: str) -> tables.FilterChoice:
+    choice = tables.FilterChoice()
     with st.expander("Filters", expanded=False):
-        cols = st.columns(len(ds.SLIDERS))
-        for col, (name, (label, _, _, step)) in zip(cols, ds.SLIDERS.items()):
-            lo, hi = ds.slider_bounds(table, name)
+        cols = st.columns(len(tables.SLIDERS))
+        for col, (name, (label, _, _, step)) in zip(cols, tables.SLIDERS.items()):
+            lo, hi = tables.slider_bounds(table, name)
             # The bounds are part of the key: new data with a wider range starts a fresh slider.
             value = col.slider(label, lo, hi, (lo, hi), step=step, key=f"{key}_rng_{name}_{lo:g}_{hi:g}")
             if tuple(value) != (lo, hi):
                 choice.ranges[name] = (float(value[0]), float(value[1]))
-        presets = ds.filter_presets()
+        presets = tables.filter_presets()
         pcols = st.columns(len(presets) + 1)
         choice.valid_only = pcols[0].checkbox("Valid only", key=f"{key}_valid")
         for pc, preset in zip(pcols[1:], presets):
-            if pc.checkbox(ds.preset_label(preset), key=f"{key}_preset_{preset}"):
+            if pc.checkbox(tables.preset_label(preset), key=f"{key}_preset_{preset}"):
                 choice.presets.append(preset)
         choice.expression = st.text_input(
             "Filter expression", key=f"{key}_expr",
@@ -184,27 +182,27 @@ def molecule_browser(table: pd.DataFrame, key: str, title: str = "molecules") ->
     shown = table
     if choice.is_active():
         with user_errors("Filter") as out:
-            shown = table[ds.filter_mask(table, choice)]
+            shown = table[tables.filter_mask(table, choice)]
         if out.failed:
             shown = table
     sortable = [c for c in ("qed", "sa", "mw", "logp", "tpsa", "similarity", "step") if c in table.columns]
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
     sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort")
     descending = c2.toggle("Descending", value=sort_by in ("qed", "similarity"), key=f"{key}_desc")
-    shown = ds.sort_table(shown, None if sort_by.startswith("(") else sort_by, ascending=not descending)
+    shown = tables.sort_table(shown, None if sort_by.startswith("(") else sort_by, ascending=not descending)
     per_page = c3.selectbox("Per page", [12, 24, 48, 96], index=1, key=f"{key}_per_page")
-    pages = ds.n_pages(len(shown), per_page)
+    pages = tables.n_pages(len(shown), per_page)
     page = c4.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page")
     st.caption(f"{len(shown):,} of {len(table):,} {title} shown"
                + (f" · {int(shown['valid'].sum()):,} valid" if "valid" in shown.columns else ""))
 
-    on_page = ds.page_slice(shown, int(page), int(per_page))
+    on_page = tables.page_slice(shown, int(page), int(per_page))
     grid_tab, table_tab, detail_tab = st.tabs(["Grid", "Table", "Molecule detail"])
     with grid_tab:
         st.html(depict.grid_html(on_page, columns=6))
     with table_tab:
         st.dataframe(
-            shown[ds.display_columns(shown)], height=420, key=f"{key}_table",
+            shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
             column_config={
                 "smiles": st.column_config.TextColumn("SMILES", width="large"),
                 "qed": st.column_config.NumberColumn("QED", format="%.3f"),
@@ -218,9 +216,9 @@ def molecule_browser(table: pd.DataFrame, key: str, title: str = "molecules") ->
     with detail_tab:
         molecule_detail(on_page, key)
     d1, d2, _ = st.columns([1, 1, 3])
-    d1.download_button("Download CSV", lambda: ds.table_csv(shown[ds.display_columns(shown)]),
+    d1.download_button("Download CSV", lambda: tables.table_csv(shown[tables.display_columns(shown)]),
                        file_name=f"{key}.csv", mime="text/csv", key=f"{key}_csv")
-    d2.download_button("Download SDF", lambda: ds.table_sdf(shown[ds.display_columns(shown)]),
+    d2.download_button("Download SDF", lambda: tables.table_sdf(shown[tables.display_columns(shown)]),
                        file_name=f"{key}.sdf", mime="chemical/x-mdl-sdfile", key=f"{key}_sdf")
     return shown
 
@@ -244,9 +242,9 @@ def molecule_detail(table: pd.DataFrame, key: str) -> None:
             st.html(depict.legend_html(legend))
         st.code(smiles, language=None)
     with right:
-        st.dataframe(ds.property_sheet(row), height=520, hide_index=True, width="stretch")
+        st.dataframe(tables.property_sheet(row), height=520, hide_index=True, width="stretch")
     if not row.get("valid", True):
-        st.warning("This SMILES does not parse: " + "; ".join(ds.invalid_messages([smiles])))
+        st.warning("This SMILES does not parse: " + "; ".join(inputs.invalid_messages([smiles])))
 
 
 # ----------------------------------------------------------------------------- runs
@@ -254,14 +252,10 @@ def molecule_detail(table: pd.DataFrame, key: str) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _read_run(path: str, name: str | None, stamp: tuple) -> Any:
-    from molgen import runs
-
     return runs.read_run(path, name)
 
 
 def run_info(path: str, name: str | None) -> Any:
-    """:func:`molgen.runs.read_run`, cached until one of the run's files changes."""
-    from molgen import runs
-
+    """:func:`molgen.dashboard.runs.read_run`, cached until one of the run's files changes."""
     p = runs.validate_run_dir(path)
     return _read_run(str(p), name, runs.run_stamp(p))

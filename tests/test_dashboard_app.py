@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from molgen import api
-from molgen import dashboard_support as ds
+from molgen import api, paths
+from molgen.dashboard import charts, models
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "apps" / "dashboard.py")
+APP = str(paths.APPS_DIR / "dashboard.py")
 TIMEOUT = 300
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def app(models_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setattr(api, "MODELS_DIR", models_dir)
-    monkeypatch.setattr(ds, "REFERENCE_SIZE", 60)  # keep the training-set histograms cheap here
+    monkeypatch.setattr(charts, "REFERENCE_SIZE", 60)  # keep the training-set histograms cheap here
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
@@ -108,7 +107,7 @@ def test_generate_reports_a_wrong_checkpoint(app, tmp_path):
     assert not at.exception
     errors = _errors(at)
     assert any("Cannot load the model" in e and "not a readable torch checkpoint" in e for e in errors), errors
-    at.text_input(key="gen_model_path").input(str(ROOT / "pyproject.toml")).run()
+    at.text_input(key="gen_model_path").input(str(paths.ROOT / "pyproject.toml")).run()
     assert any("only molgen checkpoints" in e for e in _errors(at)), _errors(at)
 
 
@@ -150,7 +149,7 @@ def test_inspect_upload_and_histograms(app):
     assert _caption(at, "shown").startswith("2 of 2")
     at.checkbox(key="insp_ref").check().run()
     assert not at.exception and not _errors(at)
-    assert len(at.get("vega_lite_chart")) == len(ds.HISTOGRAM_COLUMNS)
+    assert len(at.get("vega_lite_chart")) == len(charts.HISTOGRAM_COLUMNS)
 
 
 def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
@@ -190,14 +189,14 @@ def test_training_runs_page(app, models_dir, tmp_path):
 def test_generation_matches_the_command_line_sampler(models_dir):
     from molgen.sampling import sample_table
 
-    model = ds.load_generator(models_dir / "tiny-gvae" / "model.pt")
+    model = models.load_generator(models_dir / "tiny-gvae" / "model.pt")
     calls = []
-    got = ds.generate_table(model, 10, temperature=0.8, seed=5, progress=lambda f, msg: calls.append(f), chunk=4)
+    got = models.generate_table(model, 10, temperature=0.8, seed=5, progress=lambda f, msg: calls.append(f), chunk=4)
     expected = sample_table(model, 10, temperature=0.8, seed=5)
     assert got.equals(expected)  # same rows as `molgen sample --seed 5 --temperature 0.8 -n 10`
     assert calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
     with pytest.raises(Exception, match="at least 1"):
-        ds.generate_table(model, 0)
+        models.generate_table(model, 0)
 
 
 def test_latent_page_refuses_a_model_without_encoder(app, models_dir, tmp_path, monkeypatch):
@@ -210,7 +209,7 @@ def test_latent_page_refuses_a_model_without_encoder(app, models_dir, tmp_path, 
 
     ckpt = tmp_path / "organ.pt"
     shutil.copy(models_dir / "tiny-gvae" / "model.pt", ckpt)  # a new path: not in the model cache
-    monkeypatch.setattr(ds, "load_generator", lambda path: NoEncoder())
+    monkeypatch.setattr(models, "load_generator", lambda path: NoEncoder())
     at = _page(app, "views/latent.py")
     at.selectbox(key="lat_model").select(at.selectbox(key="lat_model").options[-1]).run()
     at.text_input(key="lat_model_path").input(str(ckpt)).run()

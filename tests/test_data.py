@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 
 import pandas as pd
 import pytest
 from rdkit import Chem
 
-from molgen.data import ReadReport, iter_records, read_smiles, write_table
+from molgen.data import ReadReport, iter_records, read_smiles, write_sdf, write_table
 from molgen.errors import InputError, UsageError
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -169,6 +170,17 @@ def test_write_smi_and_sdf_read_back(tmp_path):
     assert [m.GetProp("_Name") for m in mols] == ["aspirin", ""]
     assert mols[1].GetProp("pains") == "True" and float(mols[0].GetProp("mw")) == pytest.approx(180.159)
     assert read_smiles(tmp_path / "o.sdf").smiles == [Chem.CanonSmiles(ASPIRIN), Chem.CanonSmiles(CAFFEINE)]
+
+
+def test_write_sdf_to_a_stream_keeps_or_skips_invalid_rows():
+    table = pd.DataFrame({"smiles": [ASPIRIN, "C1CC"], "name": ["aspirin", "bad"], "mw": [180.159, 1.0]})
+    kept = io.StringIO()
+    assert write_sdf(table, kept) == 2
+    assert kept.getvalue().count("$$$$") == 2 and ">  <mw>\n180.159\n" in kept.getvalue()
+    skipped = io.StringIO()
+    assert write_sdf(table, skipped, skip_invalid=True, float_format=".4g") == 1
+    assert "aspirin" in skipped.getvalue() and "bad" not in skipped.getvalue()
+    assert ">  <mw>\n180.2\n" in skipped.getvalue()
 
 
 def test_write_is_atomic_on_failure(tmp_path):

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from shared import model_picker, molecule_browser, user_errors
-from molgen import dashboard_support as ds
+from molgen.dashboard import models, tables
 
 st.title("Generate molecules")
 
@@ -23,14 +23,14 @@ with st.form("gen_form"):
 if submitted and model is not None:
     bar = st.progress(0.0, text="Sampling…")
     with user_errors("Generation failed") as out:
-        table = ds.generate_table(
+        table = models.generate_table(
             model, int(n), temperature=float(temperature), seed=int(seed),
             progress=lambda fraction, message: bar.progress(min(max(float(fraction), 0.0), 1.0), text=message),
         )
     bar.empty()
     if not out.failed:
         st.session_state["gen_result"] = {
-            "table": ds.molecule_table(table), "model": getattr(model, "source", ""),
+            "table": tables.molecule_table(table), "model": getattr(model, "source", ""),
             "n": int(n), "temperature": float(temperature), "seed": int(seed),
         }
 
@@ -39,7 +39,7 @@ if result is None:
     st.info("Pick a model, choose how many molecules and press **Generate**.")
 else:
     table = result["table"]
-    for column, (label, value) in zip(st.columns(4), ds.generation_summary(table).items()):
+    for column, (label, value) in zip(st.columns(4), models.generation_summary(table).items()):
         column.metric(label, value)
     st.caption(f"{result['model']} · temperature {result['temperature']} · seed {result['seed']}")
     molecule_browser(table, "generated", title="generated strings")

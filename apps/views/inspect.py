@@ -6,7 +6,7 @@ from shared import (
     molecule_browser, properties_with_progress, read_pasted, read_shipped_data, read_upload, reference_properties,
     user_errors,
 )
-from molgen import dashboard_support as ds
+from molgen.dashboard import charts, inputs, tables
 
 EXAMPLE = """CC(=O)Oc1ccccc1C(=O)O aspirin
 CN1C=NC2=C1C(=O)N(C(=O)N2C)C caffeine
@@ -33,7 +33,7 @@ with user_errors("Cannot read the molecules") as out:
         if upload is not None:
             data = read_upload(upload.name, upload.getvalue(), column=column.strip() or None)
     else:
-        files = ds.shipped_data_files()
+        files = inputs.shipped_data_files()
         c1, c2 = st.columns([3, 1])
         name = c1.selectbox("File under data/moses/", list(files), key="insp_file")
         limit = c2.number_input("First N molecules", 100, 250_000, 2000, step=1000, key="insp_limit")
@@ -47,32 +47,32 @@ if data is None:
 
 for problem in data.problems:
     st.warning(problem)
-alerts = st.toggle("Structural alerts (PAINS, Brenk, NIH)", value=len(data.smiles) <= ds.ALERTS_DEFAULT_MAX,
+alerts = st.toggle("Structural alerts (PAINS, Brenk, NIH)", value=len(data.smiles) <= tables.ALERTS_DEFAULT_MAX,
                    key="insp_alerts",
-                   help=f"About 4 ms a molecule: off by default above {ds.ALERTS_DEFAULT_MAX:,} molecules.")
+                   help=f"About 4 ms a molecule: off by default above {tables.ALERTS_DEFAULT_MAX:,} molecules.")
 props = properties_with_progress(data.smiles, alerts=alerts)
-table = ds.molecule_table(props, data.names)
+table = tables.molecule_table(props, data.names)
 n_bad = int((~table["valid"]).sum())
 if n_bad == len(table):
-    reasons = ds.invalid_messages(data.smiles, 5, table["valid"])
+    reasons = inputs.invalid_messages(data.smiles, 5, table["valid"])
     st.error("None of these SMILES is a valid molecule: " + "; ".join(reasons))
 elif n_bad:
-    reasons = ds.invalid_messages(data.smiles, 3, table["valid"])
+    reasons = inputs.invalid_messages(data.smiles, 3, table["valid"])
     st.warning(f"{n_bad:,} of {len(table):,} SMILES do not parse: " + "; ".join(reasons))
 
 with st.expander("Property distributions against the training set", expanded=len(table) >= 50):
-    compare = st.checkbox(f"Overlay the MOSES training set ({ds.REFERENCE_SIZE:,}-molecule sample)",
+    compare = st.checkbox(f"Overlay the MOSES training set ({charts.REFERENCE_SIZE:,}-molecule sample)",
                           value=len(table) >= 50, key="insp_ref")
     reference = None
     if compare:
         with user_errors("Training set"):
-            reference = reference_properties(ds.REFERENCE_SIZE)
+            reference = reference_properties(charts.REFERENCE_SIZE)
     cols = st.columns(4)
     valid = table[table["valid"].astype(bool)]
-    for i, column in enumerate(ds.HISTOGRAM_COLUMNS):
-        frame = ds.histogram_frame(valid, reference, column)
+    for i, column in enumerate(charts.HISTOGRAM_COLUMNS):
+        frame = charts.histogram_frame(valid, reference, column)
         if len(frame):
-            chart = ds.histogram_chart(frame, ds.PROPERTY_LABELS.get(column, column))
+            chart = charts.histogram_chart(frame, tables.PROPERTY_LABELS.get(column, column))
             cols[i % 4].altair_chart(chart, width="stretch", height=300)
 
 molecule_browser(table, "inspect")

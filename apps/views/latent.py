@@ -3,8 +3,7 @@
 import streamlit as st
 
 from shared import model_picker, molecule_browser, user_errors
-from molgen import dashboard_support as ds
-from molgen import depict
+from molgen.dashboard import depict, latent, tables
 
 st.title("Latent space")
 
@@ -26,7 +25,7 @@ with neigh_tab:
         go = st.form_submit_button("Explore neighbours", type="primary", key="lat_neigh_go")
     if go:
         with user_errors("Neighbours") as out:
-            table = ds.neighbours_table(model, smiles, float(radius), int(n), int(seed))
+            table = latent.neighbours_table(model, smiles, float(radius), int(n), int(seed))
             st.session_state["lat_neigh"] = (smiles, table)
         if out.failed:
             st.session_state.pop("lat_neigh", None)
@@ -50,9 +49,9 @@ with interp_tab:
         go = st.form_submit_button("Interpolate", type="primary", key="lat_interp_go")
     if go:
         with user_errors("Interpolation") as out:
-            path = ds.interpolation_table(model, a, b, int(steps))
+            path = latent.interpolation_table(model, a, b, int(steps))
             st.session_state["lat_interp"] = path
-            st.session_state["lat_interp_ends"] = (ds.check_smiles(a), ds.check_smiles(b))
+            st.session_state["lat_interp_ends"] = (latent.check_smiles(a), latent.check_smiles(b))
         if out.failed:
             st.session_state.pop("lat_interp", None)
     if "lat_interp" in st.session_state:
@@ -67,4 +66,4 @@ with interp_tab:
         st.caption("Evenly spaced points on the line between the two latent means, decoded greedily; "
                    "sim A / sim B: Tanimoto similarity to each end.")
         st.html(depict.grid_html(path, columns=min(8, max(1, len(path)))))
-        st.dataframe(path[ds.display_columns(path)], height=300)
+        st.dataframe(path[tables.display_columns(path)], height=300)

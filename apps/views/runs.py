@@ -3,12 +3,11 @@
 import streamlit as st
 
 from shared import run_info, user_errors
-from molgen import dashboard_support as ds
-from molgen import runs
+from molgen.dashboard import charts, runs
 
 st.title("Training runs")
 
-shipped = ds.shipped_run_dirs()
+shipped = runs.shipped_run_dirs()
 c1, c2 = st.columns(2)
 chosen = c1.multiselect("Shipped models", list(shipped), default=list(shipped), key="runs_shipped")
 extra = c2.text_area("Run directories (one per line)", key="runs_extra", height=100,
@@ -51,7 +50,7 @@ with curves_tab:
         groups = runs.curve_groups(info.log)
         cols = st.columns(2)
         for i, (title, columns) in enumerate(groups.items()):
-            cols[i % 2].altair_chart(ds.line_chart(runs.curve_frame(info.log, columns), title, x),
+            cols[i % 2].altair_chart(charts.line_chart(runs.curve_frame(info.log, columns), title, x),
                                      width="stretch", height=320)
         with st.expander("Raw log"):
             st.dataframe(info.log, height=300)

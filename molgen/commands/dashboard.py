@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from molgen import paths
 from molgen.errors import MolgenError, UsageError
 
 NAME = "dashboard"
@@ -25,7 +26,7 @@ examples:
 
 Only this machine can connect (the server listens on the loopback address)."""
 
-APP = Path(__file__).resolve().parent.parent.parent / "apps" / "dashboard.py"
+APP = paths.APPS_DIR / "dashboard.py"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -21,12 +21,44 @@ from molgen.data.readers import detect_format
 from molgen.errors import InputError, UsageError
 
 
-def _sd_value(value) -> str:
+def _sd_value(value, float_format: str) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return format(value, float_format)
     return str(value)
+
+
+def write_sdf(
+    df: pd.DataFrame, fh: IO[str], smiles_col: str = "smiles", *, skip_invalid: bool = False,
+    float_format: str = ".6g",
+) -> int:
+    """Write the rows of ``df`` to the text stream ``fh`` as SDF records; returns how many were written.
+
+    The ``name`` column (when a non-empty string) is the record title; ``smiles_col`` and every
+    other column become SD data fields, floats formatted with ``float_format``. A SMILES that does
+    not parse gives an empty structure carrying its data fields, or no record with ``skip_invalid``.
+    Coordinates are 2D (RDKit computes them for a molecule without a conformer).
+    """
+    from rdkit import Chem
+
+    from molgen.chem.mol import to_mol
+
+    fields = [c for c in df.columns if c not in (smiles_col, "name")]
+    written = 0
+    for rec in df.to_dict("records"):
+        mol = to_mol(str(rec[smiles_col]))
+        if mol is None:
+            if skip_invalid:
+                continue
+            mol = Chem.Mol()  # keep the row (with its data fields) rather than lose it
+        name = rec.get("name")
+        mol.SetProp("_Name", name if isinstance(name, str) else "")
+        block = Chem.MolToMolBlock(mol)
+        extra = "".join(f">  <{f}>\n{_sd_value(rec[f], float_format)}\n\n" for f in [smiles_col, *fields])
+        fh.write(block + extra + "$$$$\n")
+        written += 1
+    return written
 
 
 class TableWriter:
@@ -81,7 +113,7 @@ class TableWriter:
                 name = row[1] if len(row) > 1 and isinstance(row[1], str) and row[1] else ""
                 self._fh.write(f"{row[0]} {name}".rstrip() + "\n")
         else:
-            self._write_sdf(df)
+            write_sdf(df, self._fh, self.smiles_col)
         self.rows += len(df)
 
     def _write_parquet(self, df: pd.DataFrame) -> None:
@@ -106,22 +138,6 @@ class TableWriter:
             if pa.types.is_null(f.type):
                 schema = schema.set(i, pa.field(f.name, pa.string()))
         return schema.remove_metadata()
-
-    def _write_sdf(self, df: pd.DataFrame) -> None:
-        from rdkit import Chem
-
-        from molgen.chem.mol import to_mol
-
-        fields = [c for c in df.columns if c not in (self.smiles_col, "name")]
-        for rec in df.to_dict("records"):
-            mol = to_mol(str(rec[self.smiles_col]))
-            if mol is None:
-                mol = Chem.Mol()  # keep the row (with its data fields) rather than lose it
-            name = rec.get("name")
-            mol.SetProp("_Name", name if isinstance(name, str) else "")
-            block = Chem.MolToMolBlock(mol)
-            extra = "".join(f">  <{f}>\n{_sd_value(rec[f])}\n\n" for f in [self.smiles_col, *fields])
-            self._fh.write(block + extra + "$$$$\n")
 
     def _finish(self) -> None:
         if self.format == "parquet":

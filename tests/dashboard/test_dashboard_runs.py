@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from molgen import runs
+from molgen.dashboard import runs
 from molgen.errors import InputError
 
 

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from molgen import depict
+from molgen.dashboard import depict
 
 CHALCONE = "O=C(C=Cc1ccccc1)c1ccc(O)cc1"  # Michael acceptor: a Brenk alert
 

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from molgen import api
 from molgen.errors import InputError
 
 #: The only files read from a run directory, with their size caps in bytes.
@@ -275,3 +276,8 @@ def list_run_dirs(root: str | os.PathLike) -> dict[str, Path]:
         if p.is_dir() and (any((p / n).is_file() for n in RUN_FILES) or (p / "model.pt").is_file()):
             out[p.name] = p
     return out
+
+
+def shipped_run_dirs() -> dict[str, Path]:
+    """Shipped model directories (``data/models/<name>/``, with their config, log and report) by name."""
+    return list_run_dirs(api.MODELS_DIR)

@@ -1,0 +1,100 @@
+"""Charts of the dashboard: property histograms against the training set, logged curves (Altair)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from molgen import paths
+from molgen.errors import InputError
+
+#: Properties with a histogram against the training set on the Inspect page.
+HISTOGRAM_COLUMNS = ("qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "rotatable_bonds")
+#: Training-set molecules sampled for the Inspect page's reference histograms.
+REFERENCE_SIZE = 2000
+
+
+def reference_smiles(path: str | os.PathLike | None = None, n: int = REFERENCE_SIZE, seed: int = 0) -> list[str]:
+    """A reproducible random sample of ``n`` training SMILES (default: the shipped MOSES train file)."""
+    p = Path(path) if path is not None else paths.MOSES_DIR / "train.csv.gz"
+    if not p.is_file():
+        raise InputError(f"{p}: training set not found")
+    df = pd.read_csv(p)
+    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
+    values = df[col].astype(str)
+    if len(values) > n:
+        values = values.sample(n=n, random_state=seed)
+    return values.tolist()
+
+
+def histogram_frame(
+    current: pd.DataFrame, reference: pd.DataFrame | None, column: str, bins: int = 30,
+    labels: tuple[str, str] = ("this set", "training set"),
+) -> pd.DataFrame:
+    """Density histograms of ``column`` for the set and the reference on common bins, long format
+    (``bin_start, bin_end, set, density``) ready for a layered bar chart."""
+    sets = [(labels[0], current)] + ([(labels[1], reference)] if reference is not None else [])
+    values = {name: pd.to_numeric(df[column], errors="coerce").dropna().to_numpy(float)
+              for name, df in sets if column in df.columns}
+    allv = np.concatenate([v for v in values.values() if len(v)] or [np.zeros(0)])
+    if len(allv) == 0:
+        return pd.DataFrame(columns=["bin_start", "bin_end", "set", "density"])
+    lo, hi = np.percentile(allv, [0.5, 99.5]) if len(allv) > 20 else (allv.min(), allv.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    integer = column in ("hbd", "hba", "rotatable_bonds", "rings", "aromatic_rings", "heavy_atoms")
+    edges = np.arange(math.floor(lo) - 0.5, math.ceil(hi) + 1.5) if integer else np.linspace(lo, hi, bins + 1)
+    rows = []
+    for name, v in values.items():
+        counts, _ = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)
+        total = counts.sum()
+        density = counts / total if total else counts.astype(float)
+        rows.append(pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "set": name, "density": density}))
+    return pd.concat(rows, ignore_index=True)
+
+
+#: Bar colours of the two sets in :func:`histogram_chart` (orange on blue-grey reads well overlaid).
+HISTOGRAM_COLOURS = {"this set": "#e4572e", "training set": "#4c78a8"}
+
+
+def histogram_chart(frame: pd.DataFrame, title: str) -> Any:
+    """Altair chart of :func:`histogram_frame`: overlaid translucent bars, one colour per set."""
+    import altair as alt
+
+    known = set(frame["set"]) <= set(HISTOGRAM_COLOURS)
+    scale = (alt.Scale(domain=list(HISTOGRAM_COLOURS), range=list(HISTOGRAM_COLOURS.values()))
+             if known else alt.Undefined)
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar(opacity=0.55, binSpacing=0)
+        .encode(
+            x=alt.X("bin_start:Q", title=title, bin="binned"),
+            x2="bin_end:Q",
+            y=alt.Y("density:Q", title="fraction", stack=None),
+            color=alt.Color("set:N", legend=alt.Legend(orient="top", title=None), scale=scale),
+            tooltip=["set:N", alt.Tooltip("bin_start:Q", format=".2f"), alt.Tooltip("density:Q", format=".3f")],
+        )
+        .properties(height=180)
+    )
+
+
+def line_chart(frame: pd.DataFrame, title: str, x_title: str = "step") -> Any:
+    """Altair line chart of a long ``(x, metric, value)`` frame (see :func:`molgen.dashboard.runs.curve_frame`)."""
+    import altair as alt
+
+    return (
+        alt.Chart(frame, title=title)
+        .mark_line(point=len(frame) < 60)
+        .encode(
+            x=alt.X("x:Q", title=x_title),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color("metric:N", legend=alt.Legend(orient="top", title=None)),
+            tooltip=["metric:N", "x:Q", alt.Tooltip("value:Q", format=".4g")],
+        )
+        .properties(height=240)
+    )

@@ -1,0 +1,123 @@
+"""Molecule sets a user gives the dashboard: pasted text, uploaded files, shipped data files.
+
+Uploads are parsed in memory with :func:`molgen.data.read_smiles` and never written to disk;
+shipped files are chosen by name under ``data/moses/``, never by path. Unreadable entries are
+counted and named in :attr:`SmilesInput.problems`, ready to show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from molgen import paths
+from molgen.errors import InputError
+
+#: Largest upload accepted (bytes); a 100k-SMILES file is ~5 MB.
+MAX_UPLOAD_BYTES = 200_000_000
+
+
+@dataclass
+class SmilesInput:
+    """SMILES read from a paste, an upload or a shipped file, with per-line problems for the user."""
+
+    smiles: list[str]
+    names: list[str] | None = None
+    source: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_pasted(text: str) -> SmilesInput:
+    """One SMILES per line, optionally followed by a name (whitespace, comma or tab separated).
+
+    Blank lines and ``#`` comments are skipped, as is a ``smiles`` header line.
+    """
+    smiles: list[str] = []
+    names: list[str] = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        for sep in ("\t", ",", " "):
+            if sep in line:
+                smi, _, name = line.partition(sep)
+                break
+        else:
+            smi, name = line, ""
+        smi, name = smi.strip(), name.strip().strip(",").strip()
+        if not smiles and smi.lower() == "smiles":
+            continue
+        smiles.append(smi)
+        names.append(name)
+    if not smiles:
+        raise InputError("no SMILES found: paste one SMILES per line (optionally followed by a name)")
+    return SmilesInput(smiles, names if any(names) else None, source="pasted")
+
+
+def read_upload(filename: str, data: bytes, column: str | None = None) -> SmilesInput:
+    """Parse an uploaded file in memory (``.smi``/``.txt``, ``.csv``, ``.tsv``, ``.sdf``, ``.parquet``,
+    text ones optionally gzipped) with :func:`molgen.data.read_smiles`; invalid records are
+    counted and named, as for files on disk."""
+    from molgen.data import read_smiles
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(f"{filename}: {len(data):,} bytes is larger than the {MAX_UPLOAD_BYTES:,} accepted")
+    return _from_molecule_set(read_smiles(filename, column=column, data=data), filename)
+
+
+def _from_molecule_set(ms: Any, source: str) -> SmilesInput:
+    names = list(ms.names) if getattr(ms, "names", None) is not None else None
+    if names is not None and not any(names):
+        names = None
+    problems = []
+    report = getattr(ms, "report", None)
+    n_invalid = getattr(report, "n_invalid", 0) or 0
+    if n_invalid:
+        problems.append(f"{n_invalid:,} {'entry' if n_invalid == 1 else 'entries'} could not be read and "
+                        f"{'was' if n_invalid == 1 else 'were'} skipped")
+        for example in list(getattr(report, "examples", []) or [])[:5]:
+            if isinstance(example, tuple) and len(example) == 3:
+                problems.append(f"line {example[1]}: {example[2]}")
+            else:
+                problems.append(str(example))
+    return SmilesInput(list(ms.smiles), names, source=source, problems=problems)
+
+
+def shipped_data_files() -> dict[str, Path]:
+    """The SMILES files shipped under ``data/moses/`` by file name."""
+    if not paths.MOSES_DIR.is_dir():
+        return {}
+    suffixes = (".csv.gz", ".csv", ".smi")
+    return {p.name: p for p in sorted(paths.MOSES_DIR.iterdir()) if p.is_file() and p.name.endswith(suffixes)}
+
+
+def read_shipped_data(name: str, limit: int | None = None) -> SmilesInput:
+    """First ``limit`` SMILES of a shipped data file chosen by name (never an arbitrary path)."""
+    files = shipped_data_files()
+    if name not in files:
+        raise InputError(f"{name}: not a shipped data file ({', '.join(files) or 'none'})")
+    df = pd.read_csv(files[name], nrows=limit)
+    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
+    return SmilesInput(df[col].astype(str).tolist(), None, source=name)
+
+
+def invalid_messages(smiles: Sequence[str], limit: int = 5, valid: Sequence[bool] | None = None) -> list[str]:
+    """Why the first ``limit`` unparsable SMILES fail (RDKit's reason, ``#`` position in the set).
+
+    With ``valid`` (the table's validity column) only the invalid entries are re-parsed, so a
+    100,000-molecule set costs nothing here.
+    """
+    from molgen.chem.mol import parse_smiles
+
+    candidates = range(len(smiles)) if valid is None else (i for i, ok in enumerate(valid) if not ok)
+    out = []
+    for i in candidates:
+        mol, reason = parse_smiles(smiles[i])
+        if mol is None:
+            out.append(f"#{i}: {reason}")
+            if len(out) >= limit:
+                break
+    return out

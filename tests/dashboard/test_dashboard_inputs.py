@@ -1,0 +1,69 @@
+"""Dashboard inputs: pasted SMILES, in-memory uploads of every format, shipped data by name only."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from rdkit import Chem
+
+from molgen.dashboard import inputs
+from molgen.errors import InputError
+
+
+def test_parse_pasted_names_comments_header():
+    got = inputs.parse_pasted("smiles name\n# comment\nCCO ethanol\n\nc1ccccc1,benzene\nCCN\n")
+    assert got.smiles == ["CCO", "c1ccccc1", "CCN"]
+    assert got.names == ["ethanol", "benzene", ""]
+    assert inputs.parse_pasted("CCO\nCCN").names is None
+    with pytest.raises(InputError, match="no SMILES"):
+        inputs.parse_pasted("\n# nothing\n")
+
+
+@pytest.mark.parametrize("name,data", [
+    ("m.smi", b"CCO ethanol\nxyz bad\nc1ccccc1 benzene\n"),
+    ("m.csv", b"id,SMILES\n1,CCO\n2,xyz\n3,c1ccccc1\n"),
+    ("m.tsv.gz", gzip.compress(b"smiles\tname\nCCO\tethanol\nxyz\tbad\nc1ccccc1\tbenzene\n")),
+])
+def test_read_upload_formats(name, data):
+    got = inputs.read_upload(name, data)
+    assert got.smiles == ["CCO", "c1ccccc1"]
+    assert got.problems[0].startswith("1 entry could not be read")
+    assert "line" in got.problems[1] and "xyz" in got.problems[1]
+
+
+def test_read_upload_sdf_in_memory():
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "c1ccccc1O")]
+    sdf = "".join(Chem.MolToMolBlock(m) + "$$$$\n" for m in mols).encode()
+    got = inputs.read_upload("x.sdf", sdf)
+    assert got.smiles == ["CCO", "Oc1ccccc1"]
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("x.png", b"abc", "unsupported file type"),
+    ("x.csv", b"a,b\n1,2\n", "no SMILES column"),
+    ("x.smi", b"", "empty"),
+    ("x.smi", b"\x00\x01\x02", "binary"),
+    ("x.smi", b"\xff\xfeC\x00C\x00", "binary|UTF-8"),
+    ("x.smi.gz", b"\x1f\x8bnot gzip", "corrupt gzip"),
+    ("x.smi", b"# only a comment\n", "no molecules"),
+])
+def test_read_upload_errors(name, data, message):
+    with pytest.raises(InputError, match=message):
+        inputs.read_upload(name, data)
+
+
+def test_read_upload_column_choice():
+    data = b"a,b\nCCO,CCN\n"
+    assert inputs.read_upload("x.csv", data, column="b").smiles == ["CCN"]
+    with pytest.raises(InputError, match="no column 'c'"):
+        inputs.read_upload("x.csv", data, column="c")
+
+
+def test_shipped_data_only_by_name():
+    files = inputs.shipped_data_files()
+    assert "train.csv.gz" in files
+    got = inputs.read_shipped_data("test.csv.gz", limit=5)
+    assert len(got.smiles) == 5
+    with pytest.raises(InputError):
+        inputs.read_shipped_data("../models/x.pt")

@@ -1,0 +1,52 @@
+"""Dashboard models: checkpoint paths typed by the user, safe loading, generation summaries."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from molgen import api
+from molgen.dashboard import models
+from molgen.errors import InputError
+
+
+def test_resolve_checkpoint_accepts_pt_and_run_dirs(tmp_path, monkeypatch):
+    monkeypatch.setattr(api, "MODELS_DIR", tmp_path / "models")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best.pt").write_bytes(b"x")
+    assert models.resolve_checkpoint(str(run)) == (run / "checkpoints" / "best.pt").resolve()
+    assert models.resolve_checkpoint(f"  {run}/checkpoints/best.pt ") == (run / "checkpoints" / "best.pt").resolve()
+    shipped = tmp_path / "models" / "tiny"
+    shipped.mkdir(parents=True)
+    (shipped / "model.pt").write_bytes(b"x")
+    assert models.resolve_checkpoint("tiny") == shipped / "model.pt"
+    assert models.shipped_model_names() == ["tiny"]
+
+
+@pytest.mark.parametrize("case", ["blank", "missing", "not-pt", "empty-dir", "nul"])
+def test_resolve_checkpoint_refuses(tmp_path, monkeypatch, case):
+    monkeypatch.setattr(api, "MODELS_DIR", tmp_path / "models")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    text = {"blank": " ", "missing": str(tmp_path / "nope.pt"), "not-pt": str(tmp_path / "notes.txt"),
+            "empty-dir": str(tmp_path / "empty"), "nul": "a\x00b"}[case]
+    with pytest.raises(InputError):
+        models.resolve_checkpoint(text)
+
+
+def test_load_generator_rejects_non_checkpoint(tmp_path):
+    from molgen.checkpoint import CheckpointError
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
+        models.load_generator(bad)
+
+
+def test_generation_summary():
+    table = pd.DataFrame({"smiles": ["CCO", "OCC", "x", "CCN"], "canonical_smiles": ["CCO", "CCO", "", "CCN"],
+                          "valid": [True, True, False, True], "qed": [0.4, 0.4, float("nan"), 0.7]})
+    got = models.generation_summary(table)
+    assert got == {"Generated": "4", "Valid": "75.0%", "Unique (of valid)": "66.7%", "Mean QED (valid)": "0.500"}
+    assert models.generation_summary(table.assign(valid=False))["Unique (of valid)"] == "–"
