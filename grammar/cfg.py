@@ -14,23 +14,17 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Sequence
 
 import nltk
 import numpy as np
 
 from grammar.errors import GrammarError
+from grammar.files import GRAMMAR_NAMES, grammar_text
 
-GRAMMAR_NAMES: tuple[str, ...] = ("smiles", "gvae-zinc")
+__all__ = ["GRAMMAR_NAMES", "PAD_LHS", "Grammar", "grammar_text", "load_grammar"]
+
 PAD_LHS = "Nothing"
-
-
-def grammar_text(name: str) -> str:
-    """The CFG text of a shipped grammar (``GRAMMAR_NAMES``)."""
-    if name not in GRAMMAR_NAMES:
-        raise ValueError(f"unknown grammar {name!r}; choose one of {', '.join(GRAMMAR_NAMES)}")
-    return resources.files("grammar").joinpath("grammars", f"{name}.cfg").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 import nltk
 
 from grammar.errors import GrammarError
+from grammar.files import grammar_text
 
 if TYPE_CHECKING:
     from grammar.cfg import Grammar
@@ -127,8 +128,6 @@ class GenericParser:
 
 @lru_cache(maxsize=None)
 def _shipped_rules(name: str) -> frozenset[str]:
-    from grammar.cfg import grammar_text
-
     return frozenset(str(p) for p in nltk.CFG.fromstring(grammar_text(name)).productions())
 
 
