@@ -61,7 +61,8 @@ def floor_us_per_mol(smiles: list[str]) -> tuple[dict[str, float], float]:
     and the CPU µs per molecule of all of them together (immune to other processes' load)."""
     from rdkit import Chem
 
-    from molgen.chem.properties import PROPERTIES, family_matches
+    from molgen.chem.alerts import family_matches
+    from molgen.chem.properties import PROPERTIES
 
     mols = [Chem.MolFromSmiles(s) for s in smiles]
     n = len(smiles)

@@ -28,11 +28,12 @@ import time
 
 import torch
 
-from molgen.organ.config import DiscriminatorConfig, GeneratorConfig, ObjectiveSpec
+from molgen.organ.config import DiscriminatorConfig, GeneratorConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
-from molgen.organ.rewards import ObjectiveContext, ObjectiveScorer, OrganReward
+from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
+from molgen.scoring import ObjectiveContext, ObjectiveScorer, ObjectiveSpec
 from molgen.vocab import Vocabulary
 
 MOSES_TOKENS = ["#", "(", ")", "-", "1", "2", "3", "4", "5", "6", "=", "Br", "C", "Cl", "F", "N", "O", "S",

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from rdkit import Chem, RDConfig
 
+from molgen.chem import alerts as A
 from molgen.chem import properties as P
 from molgen.chem.fingerprints import (
     fingerprints,
@@ -21,7 +22,8 @@ from molgen.chem.fingerprints import (
     to_numpy,
 )
 from molgen.chem.mol import canonical_smiles, parse_smiles, quiet_rdkit, standardize_mol, to_mol
-from molgen.chem.properties import PROPERTIES, alert_atoms, alert_matches, compute_properties, penalized_logp
+from molgen.chem.alerts import alert_atoms, alert_matches
+from molgen.chem.properties import PROPERTIES, compute_properties, penalized_logp
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 CAFFEINE = "Cn1c(=O)c2c(ncn2C)n(C)c1=O"
@@ -129,13 +131,13 @@ def test_alert_screen_equals_the_catalog(test_smiles):
     assert all(m is not None for m in mols)
     mols += [Chem.AddHs(m) for m in mols[:30]]
     pains_hits = 0
-    for family in P.ALERT_FAMILIES:
-        catalog, screen = P.alert_catalog(family), P.alert_screen(family)
+    for family in A.ALERT_FAMILIES:
+        catalog, screen = A.alert_catalog(family), A.alert_screen(family)
         assert screen._fps.any(axis=1).all(), f"{family}: an entry's query was not read, so it is never screened out"
         for m in mols if family == "pains" else mols[::3]:
-            expected = [P._entry_name(e) for e in catalog.GetMatches(m)]  # HasMatch is bool(GetMatches)
-            fp = P.pattern_fp(m)
-            assert [P._entry_name(e) for e in screen.matches(m, fp)] == expected, Chem.MolToSmiles(m)
+            expected = [A.entry_name(e) for e in catalog.GetMatches(m)]  # HasMatch is bool(GetMatches)
+            fp = A.pattern_fp(m)
+            assert [A.entry_name(e) for e in screen.matches(m, fp)] == expected, Chem.MolToSmiles(m)
             assert screen.has_match(m, fp) == bool(expected), Chem.MolToSmiles(m)
             pains_hits += family == "pains" and bool(expected)
     assert pains_hits > 450  # the PAINS side is really exercised

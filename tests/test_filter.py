@@ -1,4 +1,4 @@
-"""molgen.chem.filters: presets, ranges, SMARTS, similarity, staged evaluation, streaming files."""
+"""molgen.chem.filters and molgen.screening: presets, ranges, SMARTS, similarity, staged evaluation, streaming files."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from molgen.chem import filters as F
-from molgen.chem.filters import FilterSpec, apply_filters, compile_spec, filter_file, parse_range, run_chunk
+from molgen import screening as S
+from molgen.chem.filters import FilterSpec, apply_filters, compile_spec, parse_range
+from molgen.parallel import bounded_imap
 from molgen.chem.properties import compute_properties
 from molgen.data import Record, read_smiles
 from molgen.errors import InputError, UsageError
+from molgen.screening import filter_file, run_chunk
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 CAFFEINE = "Cn1c(=O)c2c(ncn2C)n(C)c1=O"
@@ -168,9 +170,9 @@ def test_bounded_imap_reads_ahead_a_bounded_number_of_chunks():
             consumed.append(i)
             yield ([Record(i + 1, "CCO")], False)
 
-    F._init_worker(FilterSpec(), False, False)
+    S._init_worker(FilterSpec(), False, False)
     with multiprocessing.pool.ThreadPool(2) as pool:
-        gen = F._bounded_imap(pool, tasks(), max_in_flight=3)
+        gen = bounded_imap(pool, S._work, tasks(), max_in_flight=3)
         first = next(gen)
         assert len(consumed) <= 4  # not the whole input
         rest = list(gen)

@@ -1,11 +1,10 @@
 """Filters for molecule libraries: rule presets, property ranges, expressions, SMARTS, similarity.
 
 A :class:`FilterSpec` compiles into a list of independent tests ("predicates"), each knowing
-which property columns it needs and what they cost. :func:`filter_file` streams the input
-in chunks over worker processes and, inside a chunk, runs the cheap tests first and computes
-an expensive column (QED, structural alerts) only for the molecules still in the running;
-kept molecules then get every output column. The result is identical to computing
-everything and filtering afterwards (:func:`apply_filters` does exactly that on a table).
+which property columns it needs and what they cost, cheapest first. :func:`apply_filters`
+runs them on a properties table; :func:`molgen.screening.filter_file` streams a file through
+them, computing an expensive column only for the molecules still in the running, with the
+same result.
 
 Presets (all bounds inclusive):
 
@@ -24,12 +23,8 @@ Presets (all bounds inclusive):
 from __future__ import annotations
 
 import difflib
-import logging
-import os
-import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,21 +32,8 @@ from rdkit import Chem
 
 from molgen.chem import expr
 from molgen.chem.mol import Mol, quiet_rdkit, to_mol
-from molgen.chem.properties import (
-    ALERT_COLUMNS,
-    BOOL_COLUMNS,
-    COST,
-    SCALAR_COLUMNS,
-    MolProperties,
-    frame_from_rows,
-    mp_context,
-    resolve_jobs,
-    warm_up,
-)
-from molgen.data.readers import ReadReport
+from molgen.chem.properties import BOOL_COLUMNS, COST, SCALAR_COLUMNS
 from molgen.errors import UsageError
-
-log = logging.getLogger("molgen.filter")
 
 
 @dataclass(frozen=True)
@@ -270,203 +252,3 @@ def apply_filters(df: pd.DataFrame, spec: FilterSpec | CompiledFilter, smiles_co
     for p in preds:
         mask &= p.test(frame, mols)
     return pd.Series(mask, index=df.index, name="keep")
-
-
-# --------------------------------------------------------------------------- streaming
-
-
-@dataclass
-class ChunkResult:
-    """What one chunk produced: kept rows and the counts/rejects behind them."""
-
-    kept: pd.DataFrame
-    n_records: int
-    n_invalid: int
-    examples: list[tuple[int, str]]
-
-
-def _output_columns(alerts: bool) -> list[str]:
-    return list(SCALAR_COLUMNS) + (list(ALERT_COLUMNS) if alerts else [])
-
-
-def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, standardize: bool = False,
-              alerts: bool = True) -> ChunkResult:
-    """Parse, test and describe one chunk of :class:`~molgen.data.Record` s (runs in a worker).
-
-    Tests run cheapest first on the molecules still alive; a column is computed only when a
-    test needs it, and every output column only for the kept molecules.
-    """
-    preds, sim = compiled.predicates, compiled.similarity
-    from molgen.data.readers import parse_record
-
-    mols: list[Mol] = []
-    lines: list[int] = []
-    names: list[str | None] = []
-    examples: list[tuple[int, str]] = []
-    n_invalid = 0
-    with quiet_rdkit():
-        for rec in records:
-            mol, reason = parse_record(rec, standardize)
-            if mol is None:
-                n_invalid += 1
-                if len(examples) < 10:
-                    examples.append((rec.line, reason or "invalid"))
-                continue
-            mols.append(mol)
-            lines.append(rec.line)
-            names.append(rec.name)
-        props = [MolProperties(m) for m in mols]
-        alive = np.arange(len(mols))
-        similarity = np.full(len(mols), np.nan)
-        for p in preds:
-            if len(alive) == 0:
-                break
-            cols = {c: [props[i].get(c) for i in alive] for c in sorted(p.columns) if c != "similarity"}
-            frame = frame_from_rows(cols) if cols else pd.DataFrame(index=range(len(alive)))
-            if "similarity" in p.columns and sim is not None:
-                todo = alive[np.isnan(similarity[alive])]
-                similarity[todo] = sim.similarities([mols[i] for i in todo])
-                frame["similarity"] = similarity[alive]
-            keep = p.test(frame, [mols[i] for i in alive])
-            alive = alive[np.asarray(keep, dtype=bool)]
-        out_cols = _output_columns(alerts)
-        data: dict[str, list] = {"smiles": [Chem.MolToSmiles(mols[i]) for i in alive]}
-        if with_names:
-            data["name"] = [names[i] for i in alive]
-        for c in out_cols:
-            data[c] = [props[i].get(c) for i in alive]
-    kept = frame_from_rows(data)
-    if sim is not None:
-        kept["similarity"] = similarity[alive]
-    return ChunkResult(kept, len(records), n_invalid, examples)
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(spec: FilterSpec, standardize: bool, alerts: bool) -> None:
-    # Each worker compiles the spec itself: RDKit query molecules do not cross processes.
-    _WORKER.update(compiled=compile_spec(spec), standardize=standardize, alerts=alerts)
-
-
-def _work(args: tuple[list, bool]) -> ChunkResult:
-    records, with_names = args
-    return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"])
-
-
-def _chunks(records: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for rec in records:
-        chunk.append(rec)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-@dataclass
-class FilterResult:
-    """Counts of a :func:`filter_file` run."""
-
-    n_records: int
-    n_invalid: int
-    n_kept: int
-    seconds: float
-    report: ReadReport
-
-    @property
-    def n_rejected(self) -> int:
-        """Valid molecules that failed a test."""
-        return self.n_records - self.n_invalid - self.n_kept
-
-    def summary(self) -> str:
-        return (
-            f"{self.n_records:,} records: kept {self.n_kept:,}, rejected {self.n_rejected:,}, "
-            f"invalid {self.n_invalid:,} ({self.seconds:.1f} s, {self.n_records / max(self.seconds, 1e-9):,.0f} mol/s)"
-        )
-
-
-def filter_file(
-    input_path: str | os.PathLike,
-    output_path: str | os.PathLike,
-    spec: FilterSpec,
-    column: str | None = None,
-    n_jobs: int | None = None,
-    chunk_size: int = 2000,
-    standardize: bool = False,
-    alerts: bool = True,
-    progress: bool = False,
-    desc: str = "filter",
-) -> FilterResult:
-    """Stream ``input_path`` through ``spec`` and write kept molecules with their properties.
-
-    Chunks of ``chunk_size`` records go to ``n_jobs`` worker processes (``None`` = all cores;
-    1 = in-process). At most two chunks per worker are in flight, so memory stays flat
-    however large the input. Output (canonical SMILES, name when the input has names, every
-    property column; alerts unless ``alerts=False``) is written atomically in input order.
-    """
-    from tqdm.auto import tqdm
-
-    from molgen.data.readers import RecordReader
-    from molgen.data.writers import TableWriter
-    from molgen.errors import InputError
-
-    if chunk_size < 1:
-        raise UsageError(f"--chunk-size must be at least 1, got {chunk_size}")
-    compiled = compile_spec(spec)  # validate in the parent so a typo fails before any work
-    reader = RecordReader(input_path, column)
-    jobs = resolve_jobs(n_jobs)
-    report = ReadReport(str(input_path))
-    n_kept = 0
-    start = time.perf_counter()
-    bar = tqdm(unit="mol", disable=not progress, desc=desc, mininterval=0.5)
-    pool = None
-    try:
-        with TableWriter(output_path) as writer:
-            tasks = ((chunk, reader.has_names) for chunk in _chunks(reader, chunk_size))
-            if jobs == 1:
-                results: Iterator[ChunkResult] = (
-                    run_chunk(c, compiled, names, standardize, alerts) for c, names in tasks
-                )
-            else:
-                warm_up(alerts or any(c in ALERT_COLUMNS for p in compiled.predicates for c in p.columns))
-                pool = mp_context().Pool(jobs, initializer=_init_worker, initargs=(spec, standardize, alerts))
-                results = _bounded_imap(pool, tasks, max_in_flight=2 * jobs)
-            for res in results:
-                report.n_records += res.n_records
-                report.n_invalid += res.n_invalid
-                report.n_valid += res.n_records - res.n_invalid
-                for line, reason in res.examples:
-                    if len(report.examples) < 10:
-                        report.examples.append((str(input_path), line, reason))
-                if len(res.kept) or writer.rows == 0:
-                    writer.write(res.kept)
-                n_kept += len(res.kept)
-                bar.update(res.n_records)
-            if report.n_records == 0:
-                raise InputError(f"{input_path}: no molecules found (only a header, blank lines or comments)")
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    if report.n_invalid:
-        # the caller gets the report in the result; the CLI prints it
-        log.debug("skipped invalid records: %s", report.summary())
-    return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report)
-
-
-def _bounded_imap(pool, tasks: Iterable, max_in_flight: int) -> Iterator[ChunkResult]:
-    """Ordered ``imap`` that reads ahead at most ``max_in_flight`` chunks.
-
-    ``Pool.imap`` consumes its input iterator as fast as it can, so a fast reader and slow
-    workers would queue the whole file in memory; this keeps memory flat in input size.
-    """
-    pending: deque = deque()
-    for task in tasks:
-        pending.append(pool.apply_async(_work, (task,)))
-        if len(pending) >= max_in_flight:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()

@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from molgen.chem.filters import FilterSpec, filter_file
+    from molgen.chem.filters import FilterSpec
+    from molgen.screening import filter_file
 
     spec = FilterSpec(
         presets=args.preset, ranges=args.ranges, expression=args.where,

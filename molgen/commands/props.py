@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from molgen.chem.filters import FilterSpec, filter_file
+    from molgen.chem.filters import FilterSpec
+    from molgen.screening import filter_file
 
     result = filter_file(
         args.input, args.output, FilterSpec(), column=args.column, n_jobs=args.jobs,

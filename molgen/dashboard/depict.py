@@ -128,7 +128,7 @@ def invalid_reason(smiles: str) -> str:
 
 def alert_matches(smiles: str) -> list[tuple[str, tuple[int, ...]]]:
     """Structural-alert matches of ``smiles`` as ``(alert name, atom indices)`` pairs (empty if none or invalid)."""
-    from molgen.chem.properties import alert_atoms
+    from molgen.chem.alerts import alert_atoms
 
     mol = to_mol(smiles) if smiles else None
     if mol is None:

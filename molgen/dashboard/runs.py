@@ -1,6 +1,6 @@
 """Read training run directories for display: logged curves, config, evaluation report.
 
-A run directory (see :mod:`molgen.runlog`) holds ``config.toml``, ``log.csv``,
+A run directory (see :mod:`molgen.training.rundir`) holds ``config.toml``, ``log.csv``,
 ``checkpoints/`` and optionally ``report.json`` / ``report.md``. Shipped models live in
 ``data/models/<name>/`` with the same files next to ``model.pt``.
 

@@ -4,7 +4,7 @@ Parsing dominates the cost of most metrics, so each SMILES is parsed once and ev
 the metrics need is taken from that molecule: canonical SMILES, Morgan bits (r=2, 2048 for
 SNN/IntDiv; 4096 for GuacaMol's internal similarity), BRICS fragments, Bemis–Murcko
 scaffold, QED/SA/logP/MW, the GuacaMol KL descriptors and the filter flags. Large inputs are
-split in chunks over worker processes (``molgen.chem.properties.mp_context``).
+split in chunks over worker processes (:func:`molgen.parallel.imap_chunks`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Iterable, Sequence
 import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
-from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from molgen.chem.scaffolds import scaffold
+from molgen.parallel import imap_chunks, resolve_jobs
 
 #: Fingerprint settings: MOSES uses Morgan r=2 (we use 2048 bits, DESIGN.md); GuacaMol's
 #: internal-similarity descriptor uses ECFP4 bit vectors of 4096 bits.
@@ -76,18 +78,6 @@ def brics_fragments(mol: Chem.Mol) -> list[str]:
     return Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split(".")
 
 
-def scaffold(mol: Chem.Mol, min_rings: int = 2) -> str | None:
-    """Bemis–Murcko scaffold SMILES, ``None`` if it has fewer than ``min_rings`` rings (MOSES)."""
-    try:
-        scaf = MurckoScaffold.GetScaffoldForMol(mol)
-    except Exception:  # RDKit raises on a few odd valence states
-        return None
-    smi = Chem.MolToSmiles(scaf)
-    if not smi or scaf.GetRingInfo().NumRings() < min_rings:
-        return None
-    return smi
-
-
 def passes_moses_filters(mol: Chem.Mol, pains: bool) -> bool:
     """MOSES ``Filters``: neutral, only C N S O F Cl Br H, no ring of 8+ atoms, no alert.
 
@@ -136,7 +126,7 @@ def _kl_descriptors(mol: Chem.Mol, props: list[float] | None) -> list[float]:
 def _chunk_features(args: tuple[list[str], tuple[str, ...]]) -> dict:
     """Worker: features of one chunk of SMILES as plain picklable lists."""
     from molgen.chem.mol import quiet_rdkit, to_mol
-    from molgen.chem.properties import alert_screen
+    from molgen.chem.alerts import alert_screen
 
     smiles, groups = args
     out: dict = {"canonical": [], "fps": [], "kl_fps": [], "desc": [], "props": [], "frag": [],
@@ -185,8 +175,6 @@ def compute_features(
     processes (``None`` = all cores).
     """
     from tqdm.auto import tqdm
-
-    from molgen.chem.properties import imap_chunks, resolve_jobs
 
     wanted = set(groups)
     if wanted - set(GROUPS):

@@ -8,15 +8,18 @@ Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where th
     [mle]            # stage 1: teacher-forced pretraining
     [dpretrain]      # stage 2: discriminator on real vs generated
     [adversarial]    # stage 3: SeqGAN/ORGAN policy gradient with MC rollouts
-    [reward]         # R = lambda * D + (1 - lambda) * O, O a weighted mix of objectives
+    [reward]         # R = lambda * D + (1 - lambda) * O, O a weighted mix of objectives (molgen.scoring)
     [reward.memory]  # optional diversity filter: O of molecules (or scaffolds) found often -> penalty
-    objectives = [{name = "qed", weight = 1.0}]
+    objectives = [{name = "qed", weight = 1.0, transform = {kind = "ramp", low = 0.5, high = 0.9}}]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from molgen.scoring.aggregate import AGGREGATES
+from molgen.scoring.spec import MemoryConfig, ObjectiveSpec
 
 #: SeqGAN's discriminator (Yu et al. 2017): filter widths and the number of filters of each width.
 SEQGAN_FILTERS: tuple[tuple[int, ...], tuple[int, ...]] = (
@@ -140,34 +143,6 @@ class AdversarialConfig:
 
 
 @dataclass
-class ObjectiveSpec:
-    """One term of O(Y): a registry name or ``package.module:function``, its weight and parameters."""
-
-    name: str
-    weight: float = field(default=1.0, metadata={"gt": 0})
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class MemoryConfig:
-    """A diversity filter across steps (REINVENT's "diversity filter", Blaschke et al. 2020).
-
-    Every sampled molecule whose objective O reaches ``min_score`` is counted in a bucket keyed by
-    the molecule (``kind = "molecule"``: canonical SMILES) or its Bemis-Murcko scaffold
-    (``"scaffold"``; acyclic molecules share the bucket ""). Once a bucket holds ``bucket_size``
-    molecules, later molecules of it get O multiplied by ``penalty``, so the policy cannot keep
-    cashing in on a molecule (or scaffold) it already found. ORGAN's per-batch duplicate rule
-    only sees repeats within one batch; the memory sees them across the whole run and is saved
-    in the checkpoint.
-    """
-
-    kind: str = field(default="none", metadata={"choices": ("none", "molecule", "scaffold")})
-    bucket_size: int = field(default=25, metadata={"ge": 1})
-    min_score: float = field(default=0.4, metadata={"ge": 0})
-    penalty: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
-
-
-@dataclass
 class RewardConfig:
     """R(Y) = lambda * D(Y) + (1 - lambda) * O(Y); ``mode`` names SeqGAN (lambda=1) and naive RL (lambda=0)."""
 
@@ -179,6 +154,8 @@ class RewardConfig:
     cache_size: int = field(default=500_000, metadata={"ge": 0})
     reference_size: int = field(default=1000, metadata={"ge": 1})  # training sample for diversity
     memory: MemoryConfig = field(default_factory=MemoryConfig)  # diversity filter across steps (O only)
+    #: how O combines the transformed objectives: weighted "arithmetic" (ORGAN) or "geometric" mean
+    aggregate: str = field(default="arithmetic", metadata={"choices": AGGREGATES})
 
     def validate(self) -> None:
         if self.mode in MODE_LAMBDA and self.lam is not None and self.lam != MODE_LAMBDA[self.mode]:
@@ -221,7 +198,7 @@ class OrganConfig:
             raise ValueError("reward.memory scales the objectives O, which lambda = 1 (SeqGAN) does not use; "
                              "remove [reward.memory] or lower lambda")
         if self.reward.weight_d < 1.0:
-            from molgen.organ.rewards import check_objectives  # late: rewards imports RDKit
+            from molgen.scoring.components import check_objectives  # late: components import RDKit
 
             check_objectives(self.objectives)
 

@@ -30,9 +30,12 @@ from molgen.errors import InputError, UsageError
 from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
-from molgen.organ.rewards import DiversityMemory, ObjectiveContext, ObjectiveScorer, OrganReward
+from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.runtime import pick_device, versions
+from molgen.scoring.components import ObjectiveContext
+from molgen.scoring.memory import DiversityMemory
+from molgen.scoring.scorer import ObjectiveScorer
 from molgen.training.options import TrainOptions
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
@@ -184,7 +187,7 @@ class Run:
         self.logger = logger
         cfg = state.cfg
         self.scorer = (ObjectiveScorer(cfg.objectives, context, cfg.reward.n_jobs, cfg.reward.parallel_min,
-                                       cfg.reward.cache_size) if cfg.reward.weight_d < 1 else None)
+                                       cfg.reward.cache_size, cfg.reward.aggregate) if cfg.reward.weight_d < 1 else None)
         self.memory = None
         if cfg.reward.memory.kind != "none" and self.scorer is not None:
             # the counts live in state.extra (saved with every checkpoint), so a resumed run goes on exactly

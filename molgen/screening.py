@@ -1,0 +1,191 @@
+"""File-level screening: stream a molecule file through a filter spec and write the kept molecules.
+
+The file side of :mod:`molgen.chem.filters` (which knows molecules and tables only): records
+come from :mod:`molgen.data` readers, go in chunks over worker processes
+(:func:`molgen.parallel.imap_chunks`), and inside a chunk the cheap tests run first while an
+expensive column (QED, structural alerts) is computed only for the molecules still in the
+running; kept molecules then get every output column. The result is identical to computing
+everything and filtering afterwards (:func:`molgen.chem.filters.apply_filters`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+
+from molgen.chem.filters import CompiledFilter, FilterSpec, compile_spec
+from molgen.chem.mol import Mol, quiet_rdkit
+from molgen.chem.properties import ALERT_COLUMNS, SCALAR_COLUMNS, MolProperties, frame_from_rows, warm_up
+from molgen.data.readers import ReadReport, RecordReader, parse_record
+from molgen.data.writers import TableWriter
+from molgen.errors import InputError, UsageError
+from molgen.parallel import chunked, imap_chunks, resolve_jobs
+
+log = logging.getLogger("molgen.filter")
+
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk produced: kept rows and the counts/rejects behind them."""
+
+    kept: pd.DataFrame
+    n_records: int
+    n_invalid: int
+    examples: list[tuple[int, str]]
+
+
+def _output_columns(alerts: bool) -> list[str]:
+    return list(SCALAR_COLUMNS) + (list(ALERT_COLUMNS) if alerts else [])
+
+
+def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, standardize: bool = False,
+              alerts: bool = True) -> ChunkResult:
+    """Parse, test and describe one chunk of :class:`~molgen.data.Record` s (runs in a worker).
+
+    Tests run cheapest first on the molecules still alive; a column is computed only when a
+    test needs it, and every output column only for the kept molecules.
+    """
+    preds, sim = compiled.predicates, compiled.similarity
+    mols: list[Mol] = []
+    lines: list[int] = []
+    names: list[str | None] = []
+    examples: list[tuple[int, str]] = []
+    n_invalid = 0
+    with quiet_rdkit():
+        for rec in records:
+            mol, reason = parse_record(rec, standardize)
+            if mol is None:
+                n_invalid += 1
+                if len(examples) < 10:
+                    examples.append((rec.line, reason or "invalid"))
+                continue
+            mols.append(mol)
+            lines.append(rec.line)
+            names.append(rec.name)
+        props = [MolProperties(m) for m in mols]
+        alive = np.arange(len(mols))
+        similarity = np.full(len(mols), np.nan)
+        for p in preds:
+            if len(alive) == 0:
+                break
+            cols = {c: [props[i].get(c) for i in alive] for c in sorted(p.columns) if c != "similarity"}
+            frame = frame_from_rows(cols) if cols else pd.DataFrame(index=range(len(alive)))
+            if "similarity" in p.columns and sim is not None:
+                todo = alive[np.isnan(similarity[alive])]
+                similarity[todo] = sim.similarities([mols[i] for i in todo])
+                frame["similarity"] = similarity[alive]
+            keep = p.test(frame, [mols[i] for i in alive])
+            alive = alive[np.asarray(keep, dtype=bool)]
+        out_cols = _output_columns(alerts)
+        data: dict[str, list] = {"smiles": [Chem.MolToSmiles(mols[i]) for i in alive]}
+        if with_names:
+            data["name"] = [names[i] for i in alive]
+        for c in out_cols:
+            data[c] = [props[i].get(c) for i in alive]
+    kept = frame_from_rows(data)
+    if sim is not None:
+        kept["similarity"] = similarity[alive]
+    return ChunkResult(kept, len(records), n_invalid, examples)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(spec: FilterSpec, standardize: bool, alerts: bool) -> None:
+    # Each worker compiles the spec itself: RDKit query molecules do not cross processes.
+    _WORKER.update(compiled=compile_spec(spec), standardize=standardize, alerts=alerts)
+
+
+def _work(args: tuple[list, bool]) -> ChunkResult:
+    records, with_names = args
+    return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"])
+
+
+@dataclass
+class FilterResult:
+    """Counts of a :func:`filter_file` run."""
+
+    n_records: int
+    n_invalid: int
+    n_kept: int
+    seconds: float
+    report: ReadReport
+
+    @property
+    def n_rejected(self) -> int:
+        """Valid molecules that failed a test."""
+        return self.n_records - self.n_invalid - self.n_kept
+
+    def summary(self) -> str:
+        return (
+            f"{self.n_records:,} records: kept {self.n_kept:,}, rejected {self.n_rejected:,}, "
+            f"invalid {self.n_invalid:,} ({self.seconds:.1f} s, {self.n_records / max(self.seconds, 1e-9):,.0f} mol/s)"
+        )
+
+
+def filter_file(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    spec: FilterSpec,
+    column: str | None = None,
+    n_jobs: int | None = None,
+    chunk_size: int = 2000,
+    standardize: bool = False,
+    alerts: bool = True,
+    progress: bool = False,
+    desc: str = "filter",
+) -> FilterResult:
+    """Stream ``input_path`` through ``spec`` and write kept molecules with their properties.
+
+    Chunks of ``chunk_size`` records go to ``n_jobs`` worker processes (``None`` = all cores;
+    1 = in-process). At most two chunks per worker are in flight, so memory stays flat
+    however large the input. Output (canonical SMILES, name when the input has names, every
+    property column; alerts unless ``alerts=False``) is written atomically in input order.
+    """
+    from tqdm.auto import tqdm
+
+    if chunk_size < 1:
+        raise UsageError(f"--chunk-size must be at least 1, got {chunk_size}")
+    compiled = compile_spec(spec)  # validate in the parent so a typo fails before any work
+    reader = RecordReader(input_path, column)
+    jobs = resolve_jobs(n_jobs)
+    report = ReadReport(str(input_path))
+    n_kept = 0
+    start = time.perf_counter()
+    bar = tqdm(unit="mol", disable=not progress, desc=desc, mininterval=0.5)
+    if jobs > 1:  # forked workers inherit the SA table and alert catalogs
+        warm_up(alerts or any(c in ALERT_COLUMNS for p in compiled.predicates for c in p.columns))
+    try:
+        with TableWriter(output_path) as writer:
+            tasks = ((chunk, reader.has_names) for chunk in chunked(reader, chunk_size))
+            # in-process (jobs = 1) the initializer runs here; closing() ends the workers on an error too
+            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker, initargs=(spec, standardize, alerts))
+            with contextlib.closing(results):
+                for res in results:
+                    report.n_records += res.n_records
+                    report.n_invalid += res.n_invalid
+                    report.n_valid += res.n_records - res.n_invalid
+                    for line, reason in res.examples:
+                        if len(report.examples) < 10:
+                            report.examples.append((str(input_path), line, reason))
+                    if len(res.kept) or writer.rows == 0:
+                        writer.write(res.kept)
+                    n_kept += len(res.kept)
+                    bar.update(res.n_records)
+            if report.n_records == 0:
+                raise InputError(f"{input_path}: no molecules found (only a header, blank lines or comments)")
+    finally:
+        bar.close()
+    if report.n_invalid:
+        # the caller gets the report in the result; the CLI prints it
+        log.debug("skipped invalid records: %s", report.summary())
+    return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report)
