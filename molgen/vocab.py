@@ -27,6 +27,7 @@ class OOVReport:
     n_molecules: int = 0
     n_with_oov: int = 0
     n_untokenizable: int = 0
+    n_too_long: int = 0  # encoded, but longer than the batch's max_len (with BOS/EOS): not kept
     tokens: Counter = field(default_factory=Counter)
 
     def summary(self) -> str:
@@ -35,6 +36,7 @@ class OOVReport:
             f"{self.n_with_oov} of {self.n_molecules} molecules contain tokens outside the vocabulary"
             + (f" ({top})" if top else "")
             + (f"; {self.n_untokenizable} could not be tokenized" if self.n_untokenizable else "")
+            + (f"; {self.n_too_long} longer than max_len" if self.n_too_long else "")
         )
 
 
@@ -109,6 +111,7 @@ class Vocabulary:
                 continue
             seq = ([self.bos] if add_bos else []) + ids + ([self.eos] if add_eos else [])
             if len(seq) > max_len:
+                report.n_too_long += 1
                 continue
             out[i, : len(seq)] = seq
             keep[i] = True

@@ -19,7 +19,6 @@ from molgen.chem.fingerprints import (
     morgan_fp,
     tanimoto_matrix,
     tanimoto_max_to_reference,
-    to_numpy,
 )
 from molgen.chem.mol import canonical_smiles, parse_smiles, quiet_rdkit, standardize_mol, to_mol
 from molgen.chem.alerts import alert_atoms, alert_matches
@@ -180,5 +179,3 @@ def test_fingerprints_and_similarity():
     assert mat.shape == (2, 2) and np.allclose(np.diag(mat), 1.0) and mat[0, 1] == pytest.approx(sims[0])
     # mean over ordered pairs including self-pairs: (1 + 1 + 2 s) / 4
     assert mean_pairwise_similarity([fps[0], fps[3]]) == pytest.approx((2 + 2 * sims[0]) / 4)
-    arr = to_numpy([fps[0], fps[3]])
-    assert arr.shape == (2, 2048) and arr[0].sum() == fps[0].GetNumOnBits()

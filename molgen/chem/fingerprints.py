@@ -81,12 +81,3 @@ def mean_pairwise_similarity(fps: Sequence[ExplicitBitVect | None], power: int =
         total += float(np.sum(row**power))
     return total / (n * n)
 
-
-def to_numpy(fps: Sequence[ExplicitBitVect], n_bits: int | None = None) -> np.ndarray:
-    """Stack fingerprints into a ``(n, n_bits)`` uint8 array (for vectorised or torch use)."""
-    fps = _valid(fps)
-    n_bits = n_bits or (fps[0].GetNumBits() if fps else 0)
-    out = np.zeros((len(fps), n_bits), dtype=np.uint8)
-    for i, fp in enumerate(fps):
-        DataStructs.ConvertToNumpyArray(fp, out[i])
-    return out

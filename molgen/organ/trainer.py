@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from molgen.checkpoint import load_checkpoint
 from molgen.config import from_dict, quiet_renames, to_dict
-from molgen.errors import InputError, UsageError
+from molgen.errors import UsageError
 from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
@@ -36,7 +36,7 @@ from molgen.runtime import pick_device, versions
 from molgen.scoring.components import ObjectiveContext
 from molgen.scoring.memory import DiversityMemory
 from molgen.scoring.scorer import ObjectiveScorer
-from molgen.training.options import TrainOptions
+from molgen.training.options import TrainOptions, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt
@@ -420,22 +420,11 @@ def encode_training_set(vocab: Vocabulary, smiles: list[str], max_len: int) -> n
     ids, keep, report = vocab.encode_batch(smiles, max_len, add_bos=False, add_eos=True)
     if report.n_with_oov or report.n_untokenizable:
         log.warning("training data: %s", report.summary())
-    n_long = int((~keep).sum()) - report.n_untokenizable
-    if n_long:
-        log.warning("training data: %d molecules longer than generator.max_len = %d tokens were skipped", n_long, max_len)
+    if report.n_too_long:
+        log.warning("training data: %d molecules longer than generator.max_len = %d tokens were skipped",
+                    report.n_too_long, max_len)
     ids = ids[keep]
     return ids.astype(np.uint8) if len(vocab) <= 256 else ids
-
-
-def _read_training(opts: TrainOptions, limit: int) -> list[str]:
-    from molgen.data import read_smiles
-
-    mols = read_smiles(opts.data, column=opts.column, progress=opts.progress)
-    log.info("read %d molecules from %s (%s)", len(mols.smiles), opts.data, mols.report.summary())
-    smiles = mols.smiles[:limit] if limit else mols.smiles
-    if len(smiles) < 2:
-        raise InputError(f"{opts.data}: need at least 2 valid molecules to train, found {len(smiles)}")
-    return smiles
 
 
 def _init_generator(state: OrganState, path: str) -> None:
@@ -477,7 +466,7 @@ def train_from_options(opts: TrainOptions) -> int:
             state.stage, state.stage_step = "adversarial", done_steps
         log.info("resuming %s at stage %s step %d", run_dir.last, state.stage, state.step)
     set_seed(cfg.seed)
-    smiles = _read_training(opts, cfg.max_molecules)
+    smiles = read_training_smiles(opts, cfg.max_molecules)
     if state is None:
         vocab = Vocabulary.build(smiles)
         if cfg.mle.init_checkpoint:

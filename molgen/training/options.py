@@ -5,10 +5,13 @@ returns the exit code: 0 done, 130 stopped by Ctrl-C/SIGTERM after saving a chec
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from molgen.families import family
+
+log = logging.getLogger("molgen.train")
 
 
 @dataclass
@@ -25,6 +28,19 @@ class TrainOptions:
     column: str | None = None      # SMILES column for csv/tsv/parquet input
     command: str = ""              # exact command line, stored in checkpoints
     progress: bool = True
+
+
+def read_training_smiles(opts: TrainOptions, limit: int = 0) -> list[str]:
+    """The valid, canonical SMILES of ``opts.data`` (the first ``limit`` records when > 0); invalid
+    records are skipped and counted in the logged report. Fewer than 2 molecules is an input error."""
+    from molgen.data import read_smiles
+    from molgen.errors import InputError
+
+    mols = read_smiles(opts.data, column=opts.column, progress=opts.progress, max_records=limit or None)
+    log.info("read %s", mols.report.summary())
+    if len(mols.smiles) < 2:
+        raise InputError(f"{opts.data}: need at least 2 valid molecules to train, found {len(mols.smiles)}")
+    return list(mols.smiles)
 
 
 def train(opts: TrainOptions) -> int:

@@ -24,7 +24,7 @@ from molgen.checkpoint import load_checkpoint
 from molgen.config import to_dict
 from molgen.errors import UsageError
 from molgen.runtime import pick_device, versions
-from molgen.training.options import TrainOptions
+from molgen.training.options import TrainOptions, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
@@ -304,15 +304,6 @@ class VAETrainer:
             self.tb.close()
 
 
-def _read_training_smiles(opts: TrainOptions, cfg: VAEConfig) -> list[str]:
-    from molgen.data import read_smiles
-
-    mols = read_smiles(opts.data, column=opts.column, progress=opts.progress,
-                       max_records=cfg.max_molecules or None)
-    log.info("read %s", mols.report.summary())
-    return list(mols.smiles)
-
-
 #: Settings ``--resume --config`` may change. Training longer gives the same result as a run
 #: configured that long from the start (data order and schedules depend on the step only) when
 #: the old last step was a regular validation step (a multiple of ``val_every``).
@@ -356,7 +347,7 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     set_seed(config.seed)
     run_dir.write_config(config)
 
-    smiles = _read_training_smiles(opts, config)
+    smiles = read_training_smiles(opts, config.max_molecules)
     if resume is not None:
         codec = codec_from_checkpoint(resume)
     elif init is not None:
