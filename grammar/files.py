@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-GRAMMAR_NAMES: tuple[str, ...] = ("smiles", "gvae-zinc")
+GRAMMAR_NAMES: tuple[str, ...] = ("smiles", "gvae-zinc", "kekule")
 
 
 def grammar_text(name: str) -> str:
