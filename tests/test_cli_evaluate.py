@@ -149,15 +149,15 @@ def test_report_dir_of_a_vae_has_the_vae_section(tmp_path, refs, tiny_models_dir
     report = load_report(out)
     assert report["schema"] == "molgen-report" and report["version"] == 1 and "converted_from" not in report
     assert report["settings"]["n_samples"] == 16 and report["settings"]["n_stochastic"] == 1
-    entry = report["models"][str(run)]
+    entry = report["models"]["tiny-gvae"]  # a path's label is its run folder's name
     assert entry["kind"] == "gvae" and entry["source"].endswith("model.pt")
     assert entry["metrics"]["n_generated"] == 16
     assert entry["vae"]["n_recon"] == 5 and entry["vae"]["n_prior"] == 16 and 0 <= entry["vae"]["reconstruction_stochastic"] <= 1
     assert "goals" not in entry
-    flat = flat_metrics(report)[str(run)]
+    flat = flat_metrics(report)["tiny-gvae"]
     assert flat["prior_validity"] == entry["vae"]["prior_validity"] and flat["valid"] == entry["metrics"]["valid"]
     md = (out / "report.md").read_text()
-    assert md.startswith(f"| metric | {run} |") and "| prior_validity |" in md and "Command: `" in md
+    assert md.startswith("| metric | tiny-gvae |") and "| prior_validity |" in md and "Command: `" in md
 
 
 def test_report_dir_of_organ_with_goals(tmp_path, refs):

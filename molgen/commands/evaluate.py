@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         inputs[_unique_label(Path(path).name, inputs)] = (path, evaluation.read_raw_smiles(path, args.column))
     models = {}
     for name in args.model:
-        models[_unique_label(str(name), {**inputs, **models})] = load_model(name, device=args.device)
+        models[_unique_label(evaluation.model_label(name), {**inputs, **models})] = load_model(name, device=args.device)
     refs = evaluation.References.read(args.train, args.test, args.test_scaffolds).compute(settings)
 
     entries = {label: evaluation.score_file(path, refs, settings, smiles=smiles) for label, (path, smiles) in inputs.items()}

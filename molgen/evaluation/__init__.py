@@ -46,6 +46,7 @@ from molgen.evaluation.report import (
     flat_metrics,
     format_markdown,
     load_report,
+    model_label,
     new_report,
     normalize_report,
     render_markdown,
@@ -64,6 +65,6 @@ from molgen.evaluation.scoring import (
 
 __all__ = [
     "DEFAULT_REFERENCES", "GOAL_SETS", "References", "SCHEMA", "Settings", "VERSION", "add_goals", "flat_metrics",
-    "format_markdown", "load_report", "new_report", "normalize_report", "read_raw_smiles", "render_markdown",
+    "format_markdown", "load_report", "model_label", "new_report", "normalize_report", "read_raw_smiles", "render_markdown",
     "score_file", "score_model", "score_smiles", "settings_section", "training_qed", "write_report",
 ]

@@ -92,12 +92,15 @@ def flat_metrics(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:
 # --- old shapes -------------------------------------------------------------------------------
 
 
-def _model_label(source: str) -> str:
-    """``data/models/gvae/model.pt`` -> ``gvae``; ``runs/x/checkpoints/best.pt`` -> ``x``."""
+def model_label(source: str) -> str:
+    """A model's column label: a shipped name as is; a path by its run folder's name
+    (``data/models/gvae`` and ``data/models/gvae/model.pt`` -> ``gvae``; ``runs/x/checkpoints/best.pt`` -> ``x``; ``x/step-100.pt`` -> ``step-100``)."""
     p = Path(source)
     if p.suffix == ".pt":
+        if p.stem not in ("model", "best", "last"):
+            return p.stem
         p = p.parent.parent if p.parent.name == "checkpoints" else p.parent
-    return p.name or str(source)
+    return p.resolve().name if p.name in ("", ".", "..") else p.name
 
 
 def _numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -128,7 +131,7 @@ def _from_vae(data: Mapping[str, Any]) -> dict[str, Any]:
     entry = {"source": data["model"], "kind": data.get("kind"), "metrics": dict(data.get("distribution") or {}),
              "vae": dict(data["vae"])}
     settings = {"n_samples": (data["vae"] or {}).get("n_prior"), "seed": data.get("seed"), "test": data.get("test")}
-    return {"settings": settings, "models": {_model_label(str(data["model"])): entry},
+    return {"settings": settings, "models": {model_label(str(data["model"])): entry},
             "converted_from": "python -m molgen.vae.evaluate"}
 
 
