@@ -6,7 +6,7 @@ A run directory looks like::
       config.toml        the validated config that ran
       log.csv            one row per logged step (all metrics)
       checkpoints/last.pt, checkpoints/best.pt
-      report.json        evaluation written at the end (optional)
+      report.json/.md    evaluation (optional): molgen evaluate --model RUN_DIR --report-dir RUN_DIR
 """
 
 from __future__ import annotations

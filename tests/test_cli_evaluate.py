@@ -57,6 +57,23 @@ def test_help_has_examples(capsys):
     assert "examples:" in out and "--model" in out and "fcd-torch 1.0.7" in out
 
 
+def test_help_examples_parse_and_name_shipped_models():
+    """Every example of ``--help`` is a valid command line whose models exist."""
+    import shlex
+
+    from molgen.api import resolve_model_path
+    from molgen.cli import build_parser
+    from molgen.commands import evaluate
+
+    examples = [line.strip() for line in evaluate.DESCRIPTION.split("examples:")[1].splitlines() if line.strip()]
+    assert len(examples) >= 5
+    for line in examples:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        evaluate._check_args(args)
+        for name in args.model:
+            assert resolve_model_path(name).is_file()
+
+
 def test_file_report_json_counts_invalid_records(tmp_path, refs, gen_file, capsys):
     report = tmp_path / "report.json"
     assert main(["evaluate", str(gen_file), *refs, "--no-fcd", "-o", str(report)]) == 0
@@ -168,6 +185,7 @@ def test_report_dir_of_organ_with_goals(tmp_path, refs):
     report = load_report(out / "report.json")
     entry = report["models"]["organ-mle"]
     assert entry["kind"] == "organ" and "vae" not in entry and entry["sampling_seconds"] > 0
+    assert report["settings"]["n_samples"] == 40 and "n_recon" not in report["settings"]
     goals = entry["goals"]
     assert goals["set"] == "organ-qed" and 0.5 < goals["train_qed_mean"] < 1
     assert set(goals["checks"]) == {"valid", "unique@10k", "novelty", "intdiv1", "qed"}

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         entries[label] = evaluation.score_model(model, refs, settings, label)
     if args.goals:
         evaluation.add_goals(args.goals, entries, refs.smiles["train"])
-    report = evaluation.new_report(entries, evaluation.settings_section(settings, refs, bool(models), args.goals))
+    report = evaluation.new_report(entries, evaluation.settings_section(settings, refs, entries, args.goals))
 
     print(evaluation.render_markdown(report), end="")
     for target in (args.output, args.report_dir):

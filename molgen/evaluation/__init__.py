@@ -31,7 +31,8 @@ shipped model and training run has this one shape::
       }
     }
 
-``settings.n_samples`` … ``n_stochastic`` are present when models were sampled; a model's
+``settings.n_samples`` … ``temperature`` are present when models were sampled, ``n_recon``
+and ``n_stochastic`` when a VAE was measured; a model's
 ``vae`` only for latent models (VAEs), ``goals`` only with ``--goals``, ``sampling_seconds``
 only for models; a file of SMILES has ``"kind": "file"``. Undefined values (NaN) are null.
 A run folder's report holds the one model of that run; ``molgen evaluate -o x.json`` may

@@ -164,15 +164,17 @@ def score_model(model, refs: References, settings: Settings, label: str = "model
     return entry
 
 
-def settings_section(settings: Settings, refs: References, models: bool, goals: str | None = None) -> dict[str, Any]:
-    """The report's ``settings``: sampling settings (when models were sampled), reference
-    files, FCD implementation and goal set."""
+def settings_section(settings: Settings, refs: References, entries: dict[str, dict[str, Any]],
+                     goals: str | None = None) -> dict[str, Any]:
+    """The report's ``settings``: sampling settings (when ``entries`` hold a model; the VAE
+    ones when they hold a VAE's measures), reference files, FCD implementation and goal set."""
     from molgen.metrics import FCD_PACKAGE
 
     out: dict[str, Any] = {}
-    if models:
-        out.update(n_samples=settings.n_samples, seed=settings.seed, temperature=settings.temperature,
-                   n_recon=settings.n_recon, n_stochastic=settings.n_stochastic)
+    if any(e.get("kind") != "file" for e in entries.values()):
+        out.update(n_samples=settings.n_samples, seed=settings.seed, temperature=settings.temperature)
+    if any("vae" in e for e in entries.values()):
+        out.update(n_recon=settings.n_recon, n_stochastic=settings.n_stochastic)
     out.update(refs.files)
     out["fcd"] = f"{FCD_PACKAGE} (shipped ChemNet weights)" if settings.fcd else None
     out["goals"] = goals
