@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from molgen.commands.evaluate import format_markdown, read_raw_smiles
+    from molgen.evaluation import format_markdown, read_raw_smiles
     from molgen.metrics import evaluate, reference_stats
     from molgen.metrics.reference import cache_dir
 

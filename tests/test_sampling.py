@@ -83,7 +83,7 @@ def test_interpolate_and_neighbours(cvae, train_smiles):
 
 
 def test_vae_measures_keys_and_ranges(cvae, test_smiles):
-    from molgen.vae.evaluate import vae_measures
+    from molgen.evaluation.vae import vae_measures
 
     m = vae_measures(cvae, test_smiles[:20], seed=0, n_prior=40, n_recon=10, stochastic=True, n_stochastic=1)
     for key in ("reconstruction", "reconstruction_stochastic", "prior_validity", "prior_out_of_length", "prior_uniqueness"):

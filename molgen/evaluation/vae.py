@@ -1,23 +1,17 @@
 """VAE-specific measures: reconstruction, prior validity, out-of-length decodes.
 
-``molgen evaluate`` calls :func:`vae_measures` for models with a latent space; the
-distribution metrics (uniqueness, novelty, FCD …) live in :mod:`molgen.metrics`.
-``python -m molgen.vae.evaluate`` writes a shipped model's ``report.json`` / ``report.md``.
+:func:`molgen.evaluation.score_model` adds :func:`vae_measures` for models with a latent
+space (the report's ``vae`` section); the distribution metrics (uniqueness, novelty, FCD …)
+live in :mod:`molgen.metrics`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import math
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def _canonical_inputs(model, smiles: Sequence[str], limit: int) -> tuple[list[str], torch.Tensor, int]:
@@ -107,77 +101,3 @@ def vae_measures(
     out["prior_out_of_length"] = float(np.mean(prior.out_of_length)) if n_prior else math.nan
     out["prior_overflow"] = float(np.mean(prior.overflow)) if n_prior else math.nan
     return out
-
-
-def _read_column(path: Path) -> list[str]:
-    """SMILES of a file as written (no canonicalisation: the measures canonicalise what they use)."""
-    from molgen.commands.evaluate import read_raw_smiles
-
-    return [s for s in read_raw_smiles(path) if s]
-
-
-def write_report(
-    model_path: str, test_path: Path, train_path: Path, out_dir: Path, seed: int = 0, n_prior: int = 10000,
-    n_recon: int = 1000, stochastic: bool = True, n_stochastic: int = 20, test_scaffolds_path: Path | None = None,
-) -> dict:
-    """Evaluate a checkpoint on test SMILES and write ``report.json`` and ``report.md`` into ``out_dir``."""
-    from molgen.api import load_model
-    from molgen.atomic import atomic_open
-
-    model = load_model(model_path)
-    test = _read_column(test_path)
-    report: dict = {
-        "model": str(model_path), "kind": model.kind, "test": str(test_path), "seed": seed,
-        "vae": vae_measures(model, test, seed=seed, n_prior=n_prior, n_recon=n_recon, stochastic=stochastic,
-                            n_stochastic=n_stochastic, progress=True),
-    }
-    try:
-        from molgen.metrics import evaluate as distribution_metrics
-    except ImportError:
-        distribution_metrics = None
-    if distribution_metrics is not None:
-        try:
-            samples = model.sample(n_prior, seed=seed)  # the same draws as the prior measures above
-            train = _read_column(train_path)
-            scaffolds = _read_column(test_scaffolds_path) if test_scaffolds_path else None
-            metrics = distribution_metrics(samples, train=train, test=test, test_scaffolds=scaffolds, cache=True,
-                                           progress=True)
-            report["distribution"] = {k: float(v) for k, v in dict(metrics).items() if isinstance(v, (int, float))}
-        except (TypeError, ValueError) as exc:
-            log.warning("distribution metrics failed: %s", exc)
-            report["distribution_error"] = str(exc)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out_dir / "report.json", "w") as fh:
-        json.dump(report, fh, indent=2)
-    lines = [f"# {model.kind} evaluation", "", f"Test set: `{test_path}`, seed {seed}.", "",
-             "| measure | value |", "|---|---|"]
-    for section in ("vae", "distribution"):
-        for k, v in report.get(section, {}).items():
-            lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) and not float(v).is_integer() else f"| {k} | {v:g} |")
-    with atomic_open(out_dir / "report.md", "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m molgen.vae.evaluate --model CKPT --test TEST --train TRAIN --out DIR``."""
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", required=True)
-    p.add_argument("--test", type=Path, required=True)
-    p.add_argument("--train", type=Path, required=True)
-    p.add_argument("--test-scaffolds", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-prior", type=int, default=10000)
-    p.add_argument("--n-recon", type=int, default=1000)
-    p.add_argument("--n-stochastic", type=int, default=20)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    report = write_report(args.model, args.test, args.train, args.out, seed=args.seed, n_prior=args.n_prior,
-                          n_recon=args.n_recon, n_stochastic=args.n_stochastic, test_scaffolds_path=args.test_scaffolds)
-    print(json.dumps(report, indent=2))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
