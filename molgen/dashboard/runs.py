@@ -195,61 +195,33 @@ def curve_frame(log: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-#: Report sections whose metrics are listed without the section prefix, so that models of
-#: different families line up (ORGAN reports put them under ``metrics``, VAE reports under
-#: ``vae`` and ``distribution``).
-METRIC_SECTIONS = ("metrics", "distribution", "vae")
-#: Report keys that are not this model's metrics (``compared`` repeats the other models' figures).
-SKIPPED_REPORT_KEYS = ("compared",)
-
-
-def _split_report(report: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, float], dict[str, float]]:
-    """``(section metrics, other entries)`` of a report, both flat."""
-    head: dict[str, float] = {}
-    tail: dict[str, float] = {}
-    if not prefix:  # sections in METRIC_SECTIONS order: shared distribution metrics before VAE-only ones
-        for section in METRIC_SECTIONS:
-            if isinstance(report.get(section), Mapping):
-                head.update(flatten_report(report[section]))
-    for key, value in report.items():
-        k = f"{prefix}{key}"
-        if not prefix and (key in SKIPPED_REPORT_KEYS or key in METRIC_SECTIONS):
-            continue
-        if isinstance(value, Mapping):
-            tail.update(flatten_report(value, prefix=k + "."))
-        elif isinstance(value, (bool, int, float)):
-            tail[k] = float(value)
-    return head, tail
-
-
-def flatten_report(report: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """A ``report.json`` as ``{metric: value}``: numbers, and booleans as 0/1.
-
-    Metrics inside :data:`METRIC_SECTIONS` keep their own names; other nested dicts become
-    dotted keys (``goals.validity``). Lists and strings (names, paths) are left out: they do not
-    belong in a numeric comparison table. Section metrics come first.
-    """
-    head, tail = _split_report(report, prefix)
-    return {**head, **tail}
-
-
 def compare_reports(runs: Mapping[str, RunInfo | Mapping[str, Any]]) -> pd.DataFrame:
-    """Metric table: one row per metric, one column per run; missing metrics empty.
+    """Metric table: one row per metric, one column per run (``run/model`` when a report holds
+    several models); missing metrics empty.
 
-    Section metrics of every run come first (in order of first appearance), then the rest
-    (sample counts, seeds, goals), so related figures stay together.
+    Every report is read through :func:`molgen.evaluation.flat_metrics` (the one report schema,
+    old shapes converted), so models of both families line up: distribution metrics, then the
+    VAE measures, then the goal rows (``goal/<name>``: 1 met, 0 not). A report that cannot be
+    read is left out (:func:`read_run` lists the problem).
     """
+    from molgen.evaluation import flat_metrics
+
     flats: dict[str, dict[str, float]] = {}
-    heads: list[str] = []
-    tails: list[str] = []
     for name, run in runs.items():
         report = run.report if isinstance(run, RunInfo) else run
-        head, tail = _split_report(report or {})
-        flats[name] = {**head, **tail}
-        heads.extend(k for k in head if k not in heads)
-        tails.extend(k for k in tail if k not in tails)
-    order = heads + [k for k in tails if k not in heads]
-    table = pd.DataFrame({name: [flat.get(k) for k in order] for name, flat in flats.items()}, index=order)
+        if not report:
+            continue
+        try:
+            per_model = flat_metrics(report)
+        except InputError:
+            continue
+        for label, metrics in per_model.items():
+            flats[name if len(per_model) == 1 else f"{name}/{label}"] = metrics
+    order: list[str] = []
+    for metrics in flats.values():
+        order.extend(k for k in metrics if k not in order)
+    order = [k for k in order if not k.startswith("goal/")] + [k for k in order if k.startswith("goal/")]
+    table = pd.DataFrame({name: [flat.get(k) for k in order] for name, flat in flats.items()}, index=order, dtype=float)
     table.index.name = "metric"
     return table
 

@@ -62,8 +62,9 @@ def _goal_figures(goals: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in goals.items():
         if key == "checks" and isinstance(value, Mapping):
-            out.update({f"goal/{name}": float(bool(check.get("met"))) for name, check in value.items()
-                        if isinstance(check, Mapping)})
+            # a check is {"target", "value", "met"}; a bare true/false (hand-written reports) is its "met"
+            out.update({f"goal/{name}": float(bool(check.get("met") if isinstance(check, Mapping) else check))
+                        for name, check in value.items() if isinstance(check, (Mapping, bool))})
         elif isinstance(value, (bool, int, float)):
             out[f"goal/{key}"] = float(value)
     return out

@@ -116,7 +116,7 @@ def test_compare_reports_flattens_and_aligns(run_dir, tmp_path):
     assert table.loc["novelty", "a"] is None or math.isnan(table.loc["novelty", "a"])
     assert "samples" not in table.index  # lists are not metrics
     assert "model" not in table.index  # nor names and paths
-    assert runs.flatten_report({"x": True, "y": {"z": 2}}) == {"x": 1.0, "y.z": 2.0}
+    assert runs.compare_reports({"x": {"x": True, "y": {"z": 2}}})["x"].to_dict() == {"x": 1.0, "y.z": 2.0}
 
 
 def test_reports_of_both_families_line_up():
@@ -127,9 +127,23 @@ def test_reports_of_both_families_line_up():
     table = runs.compare_reports({"organ-qed": organ, "gvae": vae})
     assert table.loc["validity"].tolist() == [0.9, 0.3]
     assert "kind" not in table.index and table.dtypes.map(lambda d: d.kind == "f").all()
-    assert table.loc["goals.validity", "organ-qed"] == 1.0
+    assert table.loc["goal/validity", "organ-qed"] == 1.0
     assert "organ-mle.validity" not in table.index and "compared.organ-mle.validity" not in table.index
     assert list(table.index[:3]) == ["validity", "qed_mean", "prior_validity"]  # metrics before bookkeeping
+    assert table.index[-1] == "goal/validity"
+
+
+def test_reports_in_the_one_schema_show_every_model(tmp_path):
+    """A ``molgen evaluate --report-dir`` report of two models gives a column per model."""
+    from molgen.evaluation import new_report
+
+    report = new_report({"gvae": {"source": "gvae", "kind": "gvae", "metrics": {"valid": 0.5}, "vae": {"reconstruction": 0.6}},
+                         "organ-qed": {"source": "organ-qed", "kind": "organ", "metrics": {"valid": 0.9}}},
+                        settings={"n_samples": 10}, command="test")
+    table = runs.compare_reports({"run": report})
+    assert list(table.columns) == ["run/gvae", "run/organ-qed"]
+    assert table.loc["valid"].tolist() == [0.5, 0.9]
+    assert table.loc["reconstruction", "run/gvae"] == 0.6 and math.isnan(table.loc["reconstruction", "run/organ-qed"])
 
 
 def test_list_run_dirs_and_stamp(run_dir, tmp_path):
