@@ -201,6 +201,11 @@ class SmilesParser(_SkeletonParser):
     TOKEN_RE = re.compile(r"(?s)\[[^\[\]]*\]|Cl|Br|%[0-9][0-9]|->|<-|.")
     LEAVES = ((ATOM, "atom"), (BOND, "bond"), (RING, "ring_label"))
     LITERALS = {"(": OPEN, ")": CLOSE, ".": DOT}
+    BRANCH = "branch -> '(' chain ')'"
+    BRANCH_BOND = "branch -> '(' bond chain ')'"
+    RINGBOND_BOND = "ringbond -> bond ring_label"
+    CLOSE: str | None = None  # the rule deriving ')' when the grammar has one
+    RING_BOND_NT: str | None = None  # the non-terminal of ring bonds when it is not 'bond'
 
     def __init__(self, grammar: "Grammar") -> None:
         super().__init__(grammar)
@@ -217,9 +222,18 @@ class SmilesParser(_SkeletonParser):
         self.tail_branch = r("tail -> branch")
         self.tail_branch_more = r("tail -> branch tail")
         self.ringbond = r("ringbond -> ring_label")
-        self.ringbond_bond = r("ringbond -> bond ring_label")
-        self.branch = r("branch -> '(' chain ')'")
-        self.branch_bond = r("branch -> '(' bond chain ')'")
+        self.branch = r(self.BRANCH)
+        self.branch_bond = r(self.BRANCH_BOND)
+        self.ringbond_bond = r(self.RINGBOND_BOND)
+        # grammars that give a branch's ')' and a ring bond their own non-terminal (kekule)
+        self.close = r(self.CLOSE) if self.CLOSE else None
+        self.ring_bond_of: dict[int, int] = {}
+        if self.RING_BOND_NT:
+            bond_nt = grammar.nonterminals.index("bond")
+            ring_nt = grammar.nonterminals.index(self.RING_BOND_NT)
+            by_rhs = {grammar.rhs_symbols[k]: k for k in range(grammar.n_rules) if int(grammar.lhs[k]) == ring_nt}
+            self.ring_bond_of = {k: by_rhs[grammar.rhs_symbols[k]] for k in range(grammar.n_rules)
+                                 if int(grammar.lhs[k]) == bond_nt}
 
     def parse(self, smiles: str) -> list[int]:
         toks, kinds, leaf = self._scan(smiles)
@@ -274,7 +288,10 @@ class SmilesParser(_SkeletonParser):
                 i += 1
             elif k == BOND:  # the caller checked that a ring label follows
                 out.append(self.ringbond_bond)
-                out.extend(leaf[i])
+                if self.ring_bond_of:
+                    out.extend(self.ring_bond_of.get(x, x) for x in leaf[i])
+                else:
+                    out.extend(leaf[i])
                 out.extend(leaf[i + 1])
                 i += 2
             else:
@@ -289,6 +306,8 @@ class SmilesParser(_SkeletonParser):
                 i = self._chain(smiles, toks, kinds, leaf, out, i)
                 if kinds[i] != CLOSE:
                     raise self._error(smiles, toks, i, "an atom, a bond, a ring label, '(' or ')'")
+                if self.close is not None:
+                    out.append(self.close)
                 i += 1
             k = kinds[i]
             more = k == RING or k == OPEN or (k == BOND and kinds[i + 1] == RING)
@@ -414,9 +433,22 @@ class ZincParser(_SkeletonParser):
         return i
 
 
+class KekuleParser(SmilesParser):
+    """The ``kekule`` grammar: ``smiles``' skeleton, with ring bonds under ``rbond`` and each branch
+    ending in the non-terminal ``close`` (what the semantic machine reads)."""
+
+    SHIPPED = "kekule"
+    TOKEN_RE = re.compile(r"(?s)\[[^\[\]]*\]|Cl|Br|%[0-9][0-9]|.")
+    BRANCH = "branch -> '(' chain close"
+    BRANCH_BOND = "branch -> '(' bond chain close"
+    RINGBOND_BOND = "ringbond -> rbond ring_label"
+    CLOSE = "close -> ')'"
+    RING_BOND_NT = "rbond"
+
+
 def make_parser(grammar: "Grammar") -> SmilesParser | ZincParser | GenericParser:
     """The fast skeleton parser matching ``grammar``'s productions, else the generic one."""
-    for cls in (SmilesParser, ZincParser):
+    for cls in (SmilesParser, ZincParser, KekuleParser):
         if cls.supports(grammar):
             return cls(grammar)
     return GenericParser(grammar)

@@ -73,3 +73,20 @@ def standardize_mol(mol: Mol) -> tuple[Mol | None, str | None]:
         except Exception as exc:
             return None, f"standardisation failed: {str(exc).strip()}"
     return out, None
+
+
+def kekule_smiles(smiles: str) -> tuple[str | None, str | None]:
+    """Canonical Kekulé SMILES of ``smiles`` (explicit single/double bonds, no aromatic atoms, no
+    stereo), or ``(None, reason)`` when it does not parse or RDKit cannot kekulise it.
+
+    The representation of semantic grammar models: valence is exact arithmetic on it.
+    """
+    mol, reason = parse_smiles(smiles)
+    if mol is None:
+        return None, reason
+    with quiet_rdkit():
+        try:
+            Chem.Kekulize(mol, clearAromaticFlags=True)
+        except Exception as exc:  # RDKit's KekulizeException (a MolSanitizeException)
+            return None, f"cannot be kekulised ({str(exc).strip()})"
+        return Chem.MolToSmiles(mol, kekuleSmiles=True, isomericSmiles=False), None

@@ -4,7 +4,10 @@ A *codec* is the only place where the Grammar VAE and the character VAE differ:
 
 - :class:`GrammarCodec` (kind ``"gvae"``): symbols are production rules of a
   :mod:`grammar` grammar; a sequence is a leftmost derivation padded with the grammar's
-  ``Nothing -> None`` rule; decoding is constrained by the grammar's stack machine.
+  ``Nothing -> None`` rule; decoding is constrained by the grammar's stack machine, and with
+  ``constraints = "semantic"`` (a Kekulé grammar) also by ring, valence and length state
+  (:mod:`molgen.masking.semantic`), in training (masks replayed from the true sequence) as in
+  decoding, so every decoded derivation is a valid molecule.
 - :class:`TokenCodec` (kind ``"cvae"``): symbols are :class:`molgen.vocab.Vocabulary`
   tokens; a sequence is the SMILES tokens + ``<eos>``, padded; no grammar mask.
 
@@ -22,13 +25,17 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from molgen.vae.decoding import GrammarMachine, TokenMachine
+from molgen.masking.stack import GrammarMachine, TokenMachine
 from molgen.vocab import Vocabulary
+
+#: How a Grammar VAE constrains its choices: the context-free stack alone, or rings, valence and length too.
+CONSTRAINTS = ("grammar", "semantic")
 
 
 @dataclass
 class EncodedSet:
-    """Symbol ids of a batch of SMILES: ``ids`` (n, max_len) int64, ``keep`` marks encodable rows."""
+    """Symbol ids of a batch of SMILES: ``ids`` (n, max_len) int64, one row per input (padding where
+    not encodable), ``keep`` marks encodable rows; ``failures`` are (input row, reason) pairs."""
 
     ids: np.ndarray
     keep: np.ndarray
@@ -41,9 +48,23 @@ class GrammarCodec:
 
     kind = "gvae"
 
-    def __init__(self, grammar, max_len: int) -> None:
+    def __init__(self, grammar, max_len: int, constraints: str = "grammar") -> None:
+        from molgen.masking.tables import SemanticTables, UnsupportedGrammar
+
+        if constraints not in CONSTRAINTS:
+            raise ValueError(f"constraints {constraints!r} is not one of {', '.join(CONSTRAINTS)}")
         self.grammar = grammar
         self.max_len = int(max_len)
+        self.constraints = constraints
+        try:  # a Kekulé-shaped grammar: its strings are Kekulé SMILES, and semantic masks are possible
+            self.semantic_tables = SemanticTables.from_grammar(grammar)
+        except UnsupportedGrammar as exc:
+            if constraints == "semantic":
+                raise ValueError(f"semantic constraints need a Kekulé grammar: {exc}") from None
+            self.semantic_tables = None
+        #: "kekule": inputs are kekulised before parsing and decodes shown as canonical aromatic SMILES
+        self.representation = "kekule" if self.semantic_tables is not None else "smiles"
+        self._device_tables: dict[str, object] = {}
         self.n_symbols = int(grammar.n_rules)
         self.pad = int(grammar.pad_rule)
         self.start = int(grammar.start)
@@ -70,11 +91,26 @@ class GrammarCodec:
         self.rhs_len = rhs_len
 
     @classmethod
-    def from_data(cls, grammar_name: str) -> "GrammarCodec":
+    def from_data(cls, grammar_name: str, constraints: str = "grammar") -> "GrammarCodec":
         """Codec for ``grammar_name`` before the data fixes ``max_len`` (set by :meth:`encode`)."""
         from grammar import load_grammar
 
-        return cls(load_grammar(grammar_name), max_len=0)
+        return cls(load_grammar(grammar_name), max_len=0, constraints=constraints)
+
+    def _to_representation(self, smiles: Sequence[str]) -> tuple[list[str], list[tuple[int, str]]]:
+        """The strings the grammar reads: Kekulé SMILES for a Kekulé grammar ("" and a reason where
+        RDKit cannot kekulise), else the input as is."""
+        if self.representation != "kekule":
+            return list(smiles), []
+        from molgen.chem.mol import kekule_smiles
+
+        out, failures = [], []
+        for i, s in enumerate(smiles):
+            k, reason = kekule_smiles(s)
+            out.append(k or "")
+            if k is None:
+                failures.append((i, reason or "cannot be kekulised"))
+        return out, failures
 
     def encode(
         self, smiles: Sequence[str], cache_dir: str | os.PathLike | None = None, progress: bool = False,
@@ -83,42 +119,110 @@ class GrammarCodec:
         """Parse ``smiles`` to padded rule ids (cached by the grammar package); sets ``max_len`` on first use."""
         from grammar import encode_dataset
 
+        strings, kekule_failures = self._to_representation(smiles)
         enc = encode_dataset(
-            list(smiles), self.grammar, max_len=self.max_len or None, margin=margin, n_jobs=n_jobs,
+            strings, self.grammar, max_len=self.max_len or None, margin=margin, n_jobs=n_jobs,
             cache_dir=cache_dir, progress=progress,
         )
         if not self.max_len:
             self.max_len = int(enc.max_len)
-        ids = np.asarray(enc.ids).astype(np.int64)
-        return EncodedSet(ids, np.asarray(enc.keep, dtype=bool), int(enc.n_failed), list(enc.failures)[:20])
+        keep = np.asarray(enc.keep, dtype=bool)
+        ids = np.zeros((len(strings), self.max_len), dtype=np.int64) + self.pad
+        ids[keep] = np.asarray(enc.ids).astype(np.int64)
+        failures = [(i, r) for i, r in kekule_failures] + [f for f in enc.failures if strings[f[0]]]
+        if self.constraints == "semantic":
+            rejected = self.replay_rejects(ids[keep])
+            rows = np.flatnonzero(keep)[rejected[0]]
+            keep[rows] = False
+            failures += [(int(i), why) for i, why in zip(rows, rejected[1])]
+        failures.sort()
+        # one row per input (padding where not encodable), like TokenCodec: callers index with keep
+        ids[~keep] = self.pad
+        return EncodedSet(ids, keep, int((~keep).sum()), failures[:20])
+
+    def replay_rejects(self, ids: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, list[str]]:
+        """Rows of ``ids`` whose derivation the semantic machine does not accept step by step, and why.
+
+        Real molecules in canonical Kekulé form pass (the replay test checks the shipped data);
+        what is left out is counted and reported, never trained on with a mask that forbids it.
+        """
+        bad_rows: list[int] = []
+        reasons: list[str] = []
+        for lo in range(0, len(ids), batch_size):
+            x = torch.from_numpy(ids[lo : lo + batch_size])
+            allowed = self.semantic_masks(x)
+            ok = allowed.gather(2, x.unsqueeze(2)).squeeze(2)
+            for r in (~ok.all(1)).nonzero().squeeze(1).tolist():
+                step = int((~ok[r]).nonzero()[0])
+                bad_rows.append(lo + r)
+                reasons.append(f"outside the semantic constraints at step {step} "
+                               f"({self.grammar.rules[int(x[r, step])]}; multi-fragment, or longer than max_len allows)")
+        return np.asarray(bad_rows, dtype=np.int64), reasons
 
     def encode_one(self, smiles: str) -> list[int]:
         """Rule ids of one SMILES; raises ``GrammarError`` if it does not parse, ``ValueError`` if too long."""
+        if self.representation == "kekule":
+            from molgen.chem.mol import kekule_smiles
+
+            kekule, reason = kekule_smiles(smiles)
+            if kekule is None:
+                raise ValueError(f"{smiles}: {reason}")
+            smiles = kekule
         ids = self.grammar.parse(smiles)
         if len(ids) > self.max_len:
             raise ValueError(f"{smiles}: needs {len(ids)} rules, the model handles at most {self.max_len}")
         return list(ids)
 
     def to_smiles(self, ids: Sequence[int]) -> str:
-        """SMILES of a complete derivation (trailing padding ignored)."""
-        return self.grammar.to_smiles([int(i) for i in ids])
+        """SMILES of a complete derivation (trailing padding ignored); a Kekulé derivation is shown
+        as RDKit's canonical aromatic SMILES of the molecule (the string itself if it does not parse)."""
+        text = self.grammar.to_smiles([int(i) for i in ids])
+        if self.representation == "kekule":
+            from molgen.chem.mol import canonical_smiles
+
+            return canonical_smiles(text) or text
+        return text
 
     def train_mask(self, targets: torch.Tensor) -> torch.Tensor:
-        """Allowed rules at each position, from the true sequence: the rules of the true rule's LHS."""
+        """Allowed rules at each position, from the true sequence: the rules of the true rule's LHS,
+        and with semantic constraints the machine's mask replayed along the true sequence."""
+        if self.constraints == "semantic":
+            return self.semantic_masks(targets) | torch.nn.functional.one_hot(targets, self.n_symbols).bool()
         lhs = self.lhs.to(targets.device)[targets]
         return self.mask_table.to(targets.device)[lhs]
 
-    def machine(self, batch_size: int, device: torch.device | str) -> GrammarMachine:
-        """A fresh vectorised stack machine for decoding ``batch_size`` sequences."""
+    def semantic_masks(self, targets: torch.Tensor) -> torch.Tensor:
+        """``(B, T, n_rules)``: what the semantic machine allows at each step of the true sequences."""
+        machine = self.machine(targets.shape[0], targets.device, semantic=True)
+        masks = []
+        for t in range(targets.shape[1]):
+            masks.append(machine.allowed())
+            machine.advance(targets[:, t])
+        return torch.stack(masks, dim=1)
+
+    def machine(self, batch_size: int, device: torch.device | str, semantic: bool | None = None):
+        """A fresh vectorised machine for decoding ``batch_size`` sequences: the stack machine, or the
+        semantic machine when the codec's constraints are semantic."""
+        if semantic if semantic is not None else self.constraints == "semantic":
+            from molgen.masking.semantic import DeviceTables, SemanticMachine
+
+            key = str(device)
+            if key not in self._device_tables:
+                self._device_tables[key] = DeviceTables(self.semantic_tables, device)
+            return SemanticMachine(
+                batch_size, self._device_tables[key], self.mask_table, self.rhs_table, self.rhs_len, self.start,
+                self.pad_nonterminal, self.pad, self.max_len, device=device,
+            )
         return GrammarMachine(
             batch_size, self.mask_table, self.rhs_table, self.rhs_len, self.start, self.pad_nonterminal,
             depth=self.max_len + self.max_rhs, device=device,
         )
 
     def to_checkpoint(self) -> dict:
-        """Checkpoint entries that identify the grammar (``max_len`` goes in ``extra``)."""
+        """Checkpoint entries that identify the grammar and how it constrains (``max_len`` goes in ``extra``)."""
         g = self.grammar
-        return {"grammar": {"name": g.name, "text": g.text, "hash": g.hash}}
+        return {"grammar": {"name": g.name, "text": g.text, "hash": g.hash}, "constraints": self.constraints,
+                "representation": self.representation}
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> "GrammarCodec":
@@ -142,7 +246,8 @@ class GrammarCodec:
                     f"grammar {info['name']!r} stored in the checkpoint does not match its hash "
                     f"({g.hash} != {info['hash']}): corrupted checkpoint?"
                 )
-        return cls(g, max_len=int(ckpt["extra"]["max_len"]))
+        # checkpoints written before semantic constraints existed decode exactly as they did
+        return cls(g, max_len=int(ckpt["extra"]["max_len"]), constraints=ckpt.get("constraints", "grammar"))
 
 
 class TokenCodec:
@@ -181,7 +286,7 @@ class TokenCodec:
                     continue
             self.max_len = int(np.ceil((longest + 1) * margin))
         ids, keep, report = self.vocab.encode_batch(list(smiles), self.max_len, add_bos=False, add_eos=True)
-        failures = [(s, "untokenizable or too long") for s, k in zip(smiles, keep) if not k][:20]
+        failures = [(int(i), f"untokenizable or longer than {self.max_len} tokens") for i in np.flatnonzero(~keep)[:20]]
         return EncodedSet(ids, keep, int((~keep).sum()), failures)
 
     def encode_one(self, smiles: str) -> list[int]:

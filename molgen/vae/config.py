@@ -76,7 +76,9 @@ class TrainConfig:
     min_lr: float = field(default=1e-5, metadata={"ge": 0.0})
     early_stop_patience: int = field(default=6, metadata={"ge": 1})  # validations without improvement
     max_len: int = field(default=0, metadata={"ge": 0})  # sequence length; 0: from the data (x margin)
-    len_margin: float = field(default=1.1, metadata={"ge": 1.0})
+    #: max_len = longest training sequence x len_margin; 0: 1.1, or 1.25 with semantic constraints
+    #: (whose length budget is conservative: the longest molecules need the room to pass the replay)
+    len_margin: float = field(default=0.0, metadata={"ge": 0.0})
     tensorboard: bool = True
     # warm start: a gvae/cvae checkpoint whose weights (and grammar or vocabulary, and max_len)
     # the run starts from; optimizer, schedules and step start afresh. Same [model] sizes needed.
@@ -91,10 +93,37 @@ class VAEConfig:
     log_every: int = field(default=50, metadata={"ge": 1})  # steps between log.csv rows
     checkpoint_every: int = field(default=500, metadata={"ge": 1})  # steps between checkpoints/last.pt
     max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
-    grammar: str = "smiles"  # grammar package name; ignored by the character VAE
+    grammar: str = "kekule"  # grammar package name; ignored by the character VAE
+    #: "semantic": rings, valence and length masked too (every decode a valid molecule; needs a Kekulé
+    #: grammar); "grammar": the context-free mask alone; "auto": semantic for a Kekulé grammar
+    constraints: str = field(default="auto", metadata={"choices": ("auto", "grammar", "semantic")})
     min_token_count: int = field(default=1, metadata={"ge": 1})  # character VAE vocabulary cut-off
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def resolved_constraints(self) -> str:
+        """``constraints`` with "auto" resolved by the grammar (semantic for a Kekulé grammar)."""
+        if self.constraints != "auto":
+            return self.constraints
+        from molgen.masking.tables import is_kekule_grammar
+
+        return "semantic" if is_kekule_grammar(self.grammar) else "grammar"
+
+    def len_margin(self, kind: str = "gvae") -> float:
+        """The length margin actually used (see ``train.len_margin``); the character VAE has no constraints."""
+        if self.train.len_margin:
+            return self.train.len_margin
+        return 1.25 if kind == "gvae" and self.resolved_constraints() == "semantic" else 1.1
+
+    def validate(self) -> None:
+        from molgen.masking.tables import is_kekule_grammar
+
+        try:
+            kekule = is_kekule_grammar(self.grammar)
+        except ValueError as exc:  # grammar_text's "unknown grammar ..., choose one of ..."
+            raise ValueError(f"grammar: {exc}") from None
+        if self.constraints == "semantic" and not kekule:
+            raise ValueError(f"constraints = 'semantic' needs a Kekulé grammar such as 'kekule', not {self.grammar!r}")
 
     #: run-level keys now at the top, as in every family (old places still read, with a warning)
     RENAMED: ClassVar[dict[str, str]] = {

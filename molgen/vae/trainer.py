@@ -353,16 +353,16 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     elif init is not None:
         codec = codec_from_checkpoint(init)
     elif opts.kind == "gvae":
-        codec = GrammarCodec.from_data(config.grammar)
+        codec = GrammarCodec.from_data(config.grammar, constraints=config.resolved_constraints())
         codec.max_len = config.train.max_len
     else:
         codec = TokenCodec.from_data(smiles, min_count=config.min_token_count)
         codec.max_len = config.train.max_len
-    enc = codec.encode(smiles, cache_dir=cache_dir(), progress=opts.progress, margin=config.train.len_margin)
+    enc = codec.encode(smiles, cache_dir=cache_dir(), progress=opts.progress, margin=config.len_margin(opts.kind))
     kept = [s for s, k in zip(smiles, enc.keep) if k]
     log.info("encoded %d of %d molecules for %s (max_len %d); %d not encodable%s",
              len(kept), len(smiles), opts.kind, codec.max_len, enc.n_failed,
-             f", e.g. {enc.failures[0][0]!r}" if enc.failures else "")
+             f", e.g. {smiles[enc.failures[0][0]]!r}: {enc.failures[0][1]}" if enc.failures else "")
     data_info = {"path": str(opts.data), "n_molecules": len(smiles), "n_encoded": len(kept), "n_failed": int(enc.n_failed)}
     if resume is not None:  # what the run recorded at its start (its warm-start source) survives a resume
         data_info = {**resume.get("extra", {}).get("data", {}), **data_info}
