@@ -1,4 +1,5 @@
-"""Shared fixtures: CPU only, deterministic torch, small real SMILES from the shipped data."""
+"""Shared fixtures: CPU only, deterministic torch, small real SMILES from the shipped data, tiny
+trained models and tiny VAE runs, one torch thread on request."""
 
 from __future__ import annotations
 
@@ -101,3 +102,81 @@ def tiny_models_dir(tmp_path_factory) -> Path:
     for name in ("config.toml", "log.csv"):
         shutil.copy(run / name, model / name)
     return tmp / "models"
+
+
+TINY_VAE = """
+seed = {seed}
+log_every = 2
+checkpoint_every = 3
+[model]
+latent_size = 8
+conv_channels = [4, 4]
+conv_kernels = [5, 5]
+dense_size = 32
+decoder_input_size = 8
+hidden_size = 32
+num_layers = 1
+embedding_size = 8
+[train]
+batch_size = 32
+lr = 3e-3
+epochs = 2
+max_steps = {steps}
+val_every = 4
+val_max = 32
+val_decode = 8
+kl_anneal_steps = 4
+tensorboard = false
+"""
+
+
+def _write_tiny_vae_inputs(tmp: Path, smiles: list[str], steps: int = 8, seed: int = 0) -> tuple[Path, Path]:
+    """A SMILES CSV and a tiny-model TOML config in ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    data = tmp / "train.csv"
+    data.write_text("SMILES\n" + "\n".join(smiles) + "\n")
+    config = tmp / "tiny.toml"
+    config.write_text(TINY_VAE.format(seed=seed, steps=steps))
+    return data, config
+
+
+def _tiny_vae_run(tmp: Path, kind: str, smiles: list[str], steps: int = 8, callbacks=(), seed: int = 0) -> tuple[int, Path]:
+    """Train a tiny ``kind`` model for ``steps`` steps; returns (exit code, run directory)."""
+    from molgen.training import TrainOptions
+    from molgen.vae.trainer import train_from_options
+
+    data, config = _write_tiny_vae_inputs(tmp, smiles, steps=steps, seed=seed)
+    out = tmp / f"run-{kind}"
+    opts = TrainOptions(kind=kind, data=data, out=out, config=config, progress=False, command="test")
+    old = os.environ.get("MOLGEN_CACHE_DIR")
+    os.environ["MOLGEN_CACHE_DIR"] = str(tmp / "cache")  # keep encoded-data caches out of the user's home
+    try:
+        return train_from_options(opts, callbacks=callbacks), out
+    finally:
+        if old is None:
+            del os.environ["MOLGEN_CACHE_DIR"]
+        else:
+            os.environ["MOLGEN_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_inputs():
+    """``tiny_vae_inputs(tmp, smiles, steps=8, seed=0) -> (data, config)``: a SMILES CSV and a
+    tiny VAE TOML config (:data:`TINY_VAE`) written in ``tmp``."""
+    return _write_tiny_vae_inputs
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run():
+    """``tiny_vae_run(tmp, kind, smiles, steps=8, callbacks=(), seed=0) -> (exit code, run dir)``:
+    trains a tiny ``gvae``/``cvae`` in ``tmp`` (shared by the VAE, sampling and CLI tests)."""
+    return _tiny_vae_run
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test (``_torch_state`` restores the count afterwards):
+    on a shared, busy machine OpenMP spinning makes tiny ops far slower."""
+    import torch
+
+    torch.set_num_threads(1)

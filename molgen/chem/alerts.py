@@ -103,7 +103,7 @@ class AlertScreen:
     cost: PAINS asks ~35 of its 480 entries on a drug-like molecule. An entry whose query cannot
     be read gets an empty fingerprint, so it is always asked. Checked against the catalogs on
     the MOSES test sets, 20k training molecules and RDKit's PAINS test molecules (also with
-    explicit hydrogens); ``tests/test_chem.py`` keeps a sample of that check.
+    explicit hydrogens); ``tests/chem/test_chem.py`` keeps a sample of that check.
     """
 
     def __init__(self, catalog: FilterCatalog):

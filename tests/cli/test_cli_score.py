@@ -11,10 +11,10 @@ from rdkit.Chem import QED, Crippen
 
 from molgen.chem.mol import to_mol
 from molgen.cli import main
+from molgen.paths import ROOT
 from molgen.scoring.components import MolBatch, ObjectiveContext, sa
 from molgen.scoring.transforms import ramp, sigmoid
 
-ROOT = Path(__file__).resolve().parent.parent
 SMILES = ["CC(=O)Nc1ccc(O)cc1", "c1ccccc1", "C1CC", "CC(C)Cc1ccc(cc1)C(C)C(=O)O"]
 
 

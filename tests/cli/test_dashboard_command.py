@@ -10,8 +10,8 @@ import pytest
 
 from molgen.cli import build_parser, main
 from molgen.commands import dashboard
+from molgen.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_streamlit_command_is_headless_and_loopback_only():

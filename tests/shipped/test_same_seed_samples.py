@@ -1,6 +1,6 @@
 """Every shipped model samples exactly the recorded SMILES for a fixed seed.
 
-The record (``tests/data/golden_samples.json``) was made by ``tests/golden_samples.py``
+The record (``tests/fixtures/golden_samples.json``) was made by ``tests/shipped/golden_samples.py``
 before the architecture refactor; any change to loading, decoding or sampling that alters
 what a shipped model draws fails here.
 """

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grammar import GRAMMAR_NAMES, Grammar, GrammarError, load_grammar
 from grammar.testing import nltk_derivations, random_derivation
+from molgen.paths import MOSES_DIR
 
 # characters that make the mutations land on interesting near-misses
 MUTATION_ALPHABET = "CNOSFIBclnos()[]=#-+@H123456789%0./\\:.>*"
@@ -54,7 +54,7 @@ def assert_same_as_nltk(g: Grammar, strings: list[str]) -> tuple[int, int]:
 
 
 def read_moses(name: str, n: int) -> list[str]:
-    with gzip.open(Path(__file__).resolve().parent.parent / "data" / "moses" / name, "rt") as fh:
+    with gzip.open(MOSES_DIR / name, "rt") as fh:
         next(fh)
         return [line.strip().split(",")[0] for _, line in zip(range(n), fh)]
 

@@ -11,8 +11,9 @@ import pytest
 
 import grammar.dataset as dataset
 from grammar import GrammarError, encode_dataset, load_grammar
+from molgen.paths import MOSES_DIR
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "moses"
+DATA = MOSES_DIR
 
 
 def read_all(name: str) -> list[str]:

@@ -7,12 +7,11 @@ import pytest
 
 from molgen.api import load_model
 from molgen.sampling import BASE_COLUMNS, sample_table
-from test_vae_support import tiny_run
 
 
 @pytest.fixture(scope="module")
-def cvae(tmp_path_factory, train_smiles):
-    rc, out = tiny_run(tmp_path_factory.mktemp("cvae"), "cvae", train_smiles[:400], steps=12)
+def cvae(tmp_path_factory, train_smiles, tiny_vae_run):
+    rc, out = tiny_vae_run(tmp_path_factory.mktemp("cvae"), "cvae", train_smiles[:400], steps=12)
     assert rc == 0
     return load_model(out)
 

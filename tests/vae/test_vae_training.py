@@ -10,12 +10,11 @@ import torch
 from molgen.api import LatentGenerator, load_model
 from molgen.checkpoint import CheckpointError, load_checkpoint
 from molgen.errors import UsageError
-from test_vae_support import tiny_run
 
 
 @pytest.fixture(scope="module")
-def gvae_run(tmp_path_factory, train_smiles):
-    rc, out = tiny_run(tmp_path_factory.mktemp("gvae"), "gvae", train_smiles[:400], steps=10)
+def gvae_run(tmp_path_factory, train_smiles, tiny_vae_run):
+    rc, out = tiny_vae_run(tmp_path_factory.mktemp("gvae"), "gvae", train_smiles[:400], steps=10)
     assert rc == 0
     return out
 
@@ -74,16 +73,16 @@ def test_encode_decode_shapes_and_errors(gvae_run, train_smiles):
         model.decode(torch.zeros(2, model.latent_size + 1))
 
 
-def test_resume_equals_uninterrupted(tmp_path, train_smiles):
+def test_resume_equals_uninterrupted(tmp_path, train_smiles, tiny_vae_run):
     smiles = train_smiles[:300]
-    rc, full = tiny_run(tmp_path / "full", "cvae", smiles, steps=9)
+    rc, full = tiny_vae_run(tmp_path / "full", "cvae", smiles, steps=9)
     assert rc == 0
 
     def stop_at_5(trainer):
         if trainer.step == 5:
             trainer.request_stop()
 
-    rc, part = tiny_run(tmp_path / "part", "cvae", smiles, steps=9, callbacks=[stop_at_5])
+    rc, part = tiny_vae_run(tmp_path / "part", "cvae", smiles, steps=9, callbacks=[stop_at_5])
     assert rc == 130
     assert load_checkpoint(part / "checkpoints" / "last.pt")["step"] == 5
     from molgen.training import TrainOptions
@@ -163,15 +162,14 @@ def test_paper_style_decoder_sees_only_z(train_smiles, tmp_path):
     assert len(out.smiles) == 4
 
 
-def test_resume_with_more_steps_equals_a_longer_run(tmp_path, train_smiles):
+def test_resume_with_more_steps_equals_a_longer_run(tmp_path, train_smiles, tiny_vae_run, tiny_vae_inputs):
     from molgen.training import TrainOptions
     from molgen.vae.trainer import train_from_options
-    from test_vae_support import write_tiny_inputs
 
     smiles = train_smiles[:300]
-    rc, longer = tiny_run(tmp_path / "long", "cvae", smiles, steps=12)
-    rc, short = tiny_run(tmp_path / "short", "cvae", smiles, steps=8)
-    data, config = write_tiny_inputs(tmp_path / "more", smiles, steps=12)
+    rc, longer = tiny_vae_run(tmp_path / "long", "cvae", smiles, steps=12)
+    rc, short = tiny_vae_run(tmp_path / "short", "cvae", smiles, steps=8)
+    data, config = tiny_vae_inputs(tmp_path / "more", smiles, steps=12)
     opts = TrainOptions(kind="cvae", data=data, out=short, config=config, resume=True, progress=False)
     assert train_from_options(opts) == 0
     a = load_checkpoint(longer / "checkpoints" / "last.pt")
@@ -192,11 +190,9 @@ def _train(kind: str, data, config, out):
     return train_from_options(TrainOptions(kind=kind, data=data, out=out, config=config, progress=False, command="test"))
 
 
-def test_gru_encoder_trains_and_encodes_each_molecule_on_its_own(tmp_path, train_smiles, monkeypatch):
-    from test_vae_support import write_tiny_inputs
-
+def test_gru_encoder_trains_and_encodes_each_molecule_on_its_own(tmp_path, train_smiles, monkeypatch, tiny_vae_inputs):
     monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
-    data, config = write_tiny_inputs(tmp_path, train_smiles[:300], steps=12)
+    data, config = tiny_vae_inputs(tmp_path, train_smiles[:300], steps=12)
     config.write_text(config.read_text().replace("latent_size = 8", 'latent_size = 8\nencoder = "gru"\nencoder_size = 16'))
     assert _train("gvae", data, config, tmp_path / "run") == 0
     recon = [float(r["recon"]) for r in _rows(tmp_path / "run" / "log.csv")]
@@ -210,12 +206,10 @@ def test_gru_encoder_trains_and_encodes_each_molecule_on_its_own(tmp_path, train
     assert not torch.allclose(together[0], together[1], atol=1e-3)
 
 
-def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_path, train_smiles, monkeypatch):
-    from test_vae_support import write_tiny_inputs
-
+def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_path, train_smiles, monkeypatch, tiny_vae_inputs):
     monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
     source = gvae_run / "checkpoints" / "last.pt"
-    data, config = write_tiny_inputs(tmp_path, train_smiles[400:600], steps=1)
+    data, config = tiny_vae_inputs(tmp_path, train_smiles[400:600], steps=1)
     text = config.read_text().replace("lr = 3e-3", "lr = 1e-12")  # one step that moves nothing measurable
     config.write_text(text.replace("[train]\n", f'[train]\ninit_checkpoint = "{source}"\n'))
     assert _train("gvae", data, config, tmp_path / "warm") == 0

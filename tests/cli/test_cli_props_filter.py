@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from molgen.cli import main
+from molgen.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RHODANINE = "O=C1C(=Cc2ccccc2)SC(=S)N1"
 
 

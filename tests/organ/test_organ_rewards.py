@@ -13,12 +13,6 @@ from molgen.scoring import DiversityMemory, ObjectiveContext, ObjectiveScorer
 from molgen.vocab import Vocabulary
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, busy machine OpenMP spinning makes tiny ops far slower."""
-    torch.set_num_threads(1)
-
-
 def _stub_discriminator(values: dict[str, float], vocab: Vocabulary) -> torch.nn.Module:
     class Stub(torch.nn.Module):
         def reward(self, seqs):

@@ -1,6 +1,6 @@
 """Record what the shipped models sample with a fixed seed, for ``test_same_seed_samples``.
 
-Run once before a refactor (``python tests/golden_samples.py``); the test then checks that
+Run once before a refactor (``python tests/shipped/golden_samples.py``); the test then checks that
 every shipped model still samples exactly these strings. Regenerate only when a model is
 retrained or sampling is meant to change, and say so in the commit.
 """
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden_samples.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden_samples.json"
 SHIPPED = ("gvae", "cvae", "organ-mle", "organ-qed")
 N, SEED, TEMPERATURE, BATCH = 300, 0, 1.0, 128
 

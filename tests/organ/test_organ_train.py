@@ -48,12 +48,6 @@ g_lr = {g_lr}
 """
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, busy machine OpenMP spinning makes tiny ops far slower."""
-    torch.set_num_threads(1)
-
-
 def short(batch) -> list[float]:
     """Test objective defined on raw strings (invalid ones too): shorter is better."""
     return [max(0.0, 1.0 - len(s) / 40) for s in batch.smiles]

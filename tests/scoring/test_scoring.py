@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from molgen.errors import ConfigError
 from molgen.scoring import (
@@ -14,12 +13,6 @@ from molgen.scoring import (
 )
 
 SMILES = ["CCO", "c1ccccc1", "CCO", "not a smiles", "CC(=O)O", "c1ccccc1", "CCO"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, busy machine OpenMP spinning makes tiny ops far slower."""
-    torch.set_num_threads(1)
 
 
 def test_validity_qed_and_invalid_scores_zero():

@@ -16,12 +16,6 @@ VOCAB = Vocabulary(["<pad>", "<bos>", "<eos>", "<unk>", "C", "N"])
 C, N, EOS, PAD = VOCAB.index["C"], VOCAB.index["N"], VOCAB.eos, VOCAB.pad
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, busy machine OpenMP spinning makes tiny ops far slower."""
-    torch.set_num_threads(1)
-
-
 def fixed_generator(p_c: float, p_n: float, p_eos: float, max_len: int = 10, cell: str = "lstm") -> GeneratorNet:
     """A generator whose next-token distribution is the same at every step, whatever the prefix:
     zero recurrent weights give a zero hidden state, and the head's bias holds log-probabilities."""

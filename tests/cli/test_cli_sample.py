@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 
 from molgen.cli import main
-from test_vae_support import tiny_run
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory, train_smiles):
-    rc, out = tiny_run(tmp_path_factory.mktemp("cli"), "gvae", train_smiles[:300], steps=6)
+def ckpt(tmp_path_factory, train_smiles, tiny_vae_run):
+    rc, out = tiny_vae_run(tmp_path_factory.mktemp("cli"), "gvae", train_smiles[:300], steps=6)
     assert rc == 0
     return out / "checkpoints" / "last.pt"
 
