@@ -60,17 +60,18 @@ def read_moses(name: str, n: int) -> list[str]:
 
 
 @pytest.mark.parametrize("name", GRAMMAR_NAMES)
-def test_same_as_nltk_on_real_smiles(name: str, train_smiles: list[str]) -> None:
+def test_same_as_nltk_on_real_smiles(name: str, train_smiles: list[str], as_input) -> None:
     g = load_grammar(name)
-    accepted, _ = assert_same_as_nltk(g, train_smiles[:120])
+    accepted, _ = assert_same_as_nltk(g, [as_input(name, s) for s in train_smiles[:120]])
     assert accepted == 120
 
 
 @pytest.mark.parametrize("name", GRAMMAR_NAMES)
-def test_same_as_nltk_on_mutated_smiles(name: str, train_smiles: list[str]) -> None:
+def test_same_as_nltk_on_mutated_smiles(name: str, train_smiles: list[str], as_input) -> None:
     g = load_grammar(name)
     rng = random.Random(1234)
-    mutants = [mutate(rng.choice(train_smiles[:500]), rng) for _ in range(150)]
+    real = [as_input(name, s) for s in train_smiles[:500]]
+    mutants = [mutate(rng.choice(real), rng) for _ in range(150)]
     mutants += [mutate(mutate(s, rng), rng) for s in mutants[:30]]
     accepted, rejected = assert_same_as_nltk(g, mutants)
     assert accepted > 20 and rejected > 20  # both outcomes exercised
@@ -78,9 +79,9 @@ def test_same_as_nltk_on_mutated_smiles(name: str, train_smiles: list[str]) -> N
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", GRAMMAR_NAMES)
-def test_same_as_nltk_on_thousands(name: str) -> None:
+def test_same_as_nltk_on_thousands(name: str, as_input) -> None:
     g = load_grammar(name)
-    real = read_moses("train.csv.gz", 1500) + read_moses("test.csv.gz", 500)
+    real = [as_input(name, s) for s in read_moses("train.csv.gz", 1500) + read_moses("test.csv.gz", 500)]
     assert_same_as_nltk(g, real)
     rng = random.Random(99)
     assert_same_as_nltk(g, [mutate(rng.choice(real), rng) for _ in range(2000)])
