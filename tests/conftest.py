@@ -57,8 +57,11 @@ def data_dir() -> Path:
     return DATA
 
 
+# the tiny models use the context-free SMILES grammar: the tests built on them check how invalid
+# decodes are handled (tests/semantic/ covers the semantic grammar)
 TINY_GVAE = """
 seed = 0
+grammar = "smiles"
 checkpoint_every = 2
 log_every = 1
 max_molecules = 200
@@ -106,6 +109,7 @@ def tiny_models_dir(tmp_path_factory) -> Path:
 
 TINY_VAE = """
 seed = {seed}
+grammar = "smiles"
 log_every = 2
 checkpoint_every = 3
 [model]
