@@ -41,6 +41,9 @@ LOG_COLUMNS = (
 
 Callback = Callable[["VAETrainer"], None]
 
+#: batches whose semantic training masks are replayed together (see VAETrainer._batch_masks)
+MASK_AHEAD = 16
+
 #: sub-seed streams of a run (see :func:`molgen.training.rng.derive_seed`)
 VAL_NOISE, VAL_PRIOR = 1, 2
 
@@ -122,6 +125,7 @@ class VAETrainer:
         self.stop_reason: str | None = None
         self.interrupt = GracefulInterrupt()
         self.last_val: dict[str, float] = {}
+        self._masks: dict[int, torch.Tensor] = {}
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
         if resume is not None:
             self._restore(resume)
@@ -180,11 +184,32 @@ class VAETrainer:
         self.interrupt.requested = True
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
-        """One optimisation step on a batch of symbol ids (B, max_len)."""
+    def _batch_masks(self, batches: list[np.ndarray], k: int) -> torch.Tensor | None:
+        """The training mask of batch ``k`` of the epoch, for codecs whose masks need the semantic
+        machine: replayed for :data:`MASK_AHEAD` batches at once (one machine run over many rows
+        costs about what one over a single batch does), then handed out batch by batch."""
+        if getattr(self.codec, "constraints", "grammar") != "semantic":
+            return None
+        if k not in self._masks:
+            self._masks = {}
+            ahead = range(k, min(k + MASK_AHEAD, len(batches)))
+            rows = [self.ids[self.train_idx[batches[j]]] for j in ahead]
+            steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows)
+            x = torch.from_numpy(np.concatenate([r[:, :steps] for r in rows])).to(self.device)
+            masks = self.codec.train_mask(x)
+            lo = 0
+            for j, r in zip(ahead, rows):
+                self._masks[j] = masks[lo : lo + len(r)]
+                lo += len(r)
+        return self._masks.pop(k)
+
+    def train_step(self, batch: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on a batch of symbol ids (B, max_len); ``masks`` (B, >= steps, n_symbols)
+        when they were computed ahead (else the codec's ``train_mask`` gives them)."""
         t = self.config.train
         self.net.train()
-        terms = self.net.loss(batch, self.codec.train_mask, t.free_bits, generator=self.generator)
+        mask_fn = self.codec.train_mask if masks is None else (lambda targets: masks[:, : targets.shape[1]])
+        terms = self.net.loss(batch, mask_fn, t.free_bits, generator=self.generator)
         beta = kl_weight(self.config, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         terms.objective(beta).backward()
@@ -264,7 +289,8 @@ class VAETrainer:
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
                         idx = self.train_idx[batches[self.batch_in_epoch]]
-                        metrics = self.train_step(torch.from_numpy(self.ids[idx]).to(self.device))
+                        masks = self._batch_masks(batches, self.batch_in_epoch)
+                        metrics = self.train_step(torch.from_numpy(self.ids[idx]).to(self.device), masks)
                         self.step += 1
                         self.batch_in_epoch += 1
                         for k in ("loss", "recon", "kl"):
