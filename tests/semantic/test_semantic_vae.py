@@ -9,43 +9,6 @@ from rdkit import Chem
 
 from molgen.api import load_model
 from molgen.checkpoint import load_checkpoint
-from molgen.cli import main
-
-TINY = """
-seed = 0
-grammar = "kekule"
-constraints = "semantic"
-log_every = 2
-checkpoint_every = 4
-max_molecules = 300
-[model]
-latent_size = 8
-encoder = "gru"
-encoder_size = 16
-dense_size = 16
-decoder_input_size = 8
-hidden_size = 32
-embedding_size = 8
-[train]
-batch_size = 32
-epochs = 1
-max_steps = 6
-val_every = 3
-val_max = 32
-val_decode = 16
-tensorboard = false
-"""
-
-
-@pytest.fixture(scope="module")
-def semantic_run(tmp_path_factory, data_dir):
-    tmp = tmp_path_factory.mktemp("semantic")
-    (tmp / "c.toml").write_text(TINY)
-    code = main(["train", "gvae", "--data", str(data_dir / "moses" / "test.csv.gz"), "--config", str(tmp / "c.toml"),
-                 "--out", str(tmp / "run"), "--no-progress", "--device", "cpu"])
-    assert code == 0
-    return tmp / "run"
-
 
 def test_a_tiny_semantic_model_samples_only_valid_molecules(semantic_run):
     model = load_model(semantic_run)
@@ -82,14 +45,14 @@ def test_shipped_context_free_models_keep_decoding_as_before():
     assert load_model("gvae").codec.constraints == "grammar"
 
 
-def test_semantic_training_resumes_to_the_same_weights(tmp_path, data_dir):
+def test_semantic_training_resumes_to_the_same_weights(tmp_path, data_dir, tiny_semantic_toml):
     """The masks replayed ahead for several batches depend on the data order alone: a run stopped
     between two replays and resumed ends where an uninterrupted one does."""
     from molgen.training import TrainOptions
     from molgen.vae import trainer
 
     config = tmp_path / "c.toml"
-    config.write_text(TINY.replace("max_steps = 6", "max_steps = 8").replace("val_every = 3", "val_every = 4"))
+    config.write_text(tiny_semantic_toml.replace("max_steps = 6", "max_steps = 8").replace("val_every = 3", "val_every = 4"))
     data = data_dir / "moses" / "test.csv.gz"
 
     def opts(out, resume=False):
