@@ -1,4 +1,5 @@
-"""Latent space (GVAE / CVAE): neighbours of a molecule and interpolation between two."""
+"""Latent space (GVAE / CVAE): neighbours of a molecule, interpolation between two, and
+Bayesian optimisation of a property."""
 
 import streamlit as st
 
@@ -13,7 +14,7 @@ if model is None:
     st.info("Pick a Grammar VAE or character VAE model in the sidebar.")
     st.stop()
 
-neigh_tab, interp_tab = st.tabs(["Neighbours", "Interpolation"])
+neigh_tab, interp_tab, opt_tab = st.tabs(["Neighbours", "Interpolation", "Optimise"])
 
 with neigh_tab:
     with st.form("lat_neigh_form"):
@@ -67,3 +68,37 @@ with interp_tab:
                    "sim A / sim B: Tanimoto similarity to each end.")
         st.html(depict.grid_html(path, columns=min(8, max(1, len(path)))))
         st.dataframe(path[tables.display_columns(path)], height=300)
+
+with opt_tab:
+    with st.form("lat_opt_form"):
+        c1, c2, c3, c4 = st.columns(4)
+        objective = c1.selectbox("Objective", list(latent.OPTIMISE_OBJECTIVES), key="lat_opt_obj")
+        budget = c2.number_input("Evaluations", 5, 2000, 50, key="lat_opt_budget")
+        n_init = c3.number_input("Seed molecules", 10, 2000, 100, key="lat_opt_init")
+        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="lat_opt_seed")
+        go = st.form_submit_button("Optimise", type="primary", key="lat_opt_go")
+    st.caption("Bayesian optimisation (BoTorch, expected improvement) in the latent space, starting from "
+               "shipped training molecules: propose latent points, decode, score, repeat.")
+    if go:
+        bar = st.progress(0.0, text="Encoding the seed molecules…")
+        with user_errors("Optimisation") as out:
+            best, traj, summary = latent.optimise_table(
+                model, latent.OPTIMISE_OBJECTIVES[objective], int(budget), int(n_init), int(seed),
+                progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} evaluations"))
+            st.session_state["lat_opt"] = (objective, best, traj, summary)
+        bar.empty()
+        if out.failed:
+            st.session_state.pop("lat_opt", None)
+    if "lat_opt" in st.session_state:
+        objective, best, traj, summary = st.session_state["lat_opt"]
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Best", f"{summary['best']:.3f}")
+        c2.metric("Mean of the top 10", f"{summary['top10_mean']:.3f}")
+        c3.metric("Invalid proposals", int(summary["invalid"]))
+        c4.metric("Time", f"{summary['seconds']:.0f} s")
+        curve = traj[traj.source == "proposal"].reset_index(drop=True)
+        st.line_chart(curve[["best_so_far"]], x_label="evaluation", y_label=f"best {objective}")
+        if best.empty:
+            st.warning("No valid molecule was proposed: try more evaluations.")
+        else:
+            molecule_browser(best, "optimised", title="best molecules found")

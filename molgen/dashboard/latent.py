@@ -68,3 +68,29 @@ def _with_properties(df: pd.DataFrame) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = props[c].to_numpy()
     return out
+
+
+#: objectives the dashboard's optimise panel offers (label -> molgen.vae.optimize objective name)
+OPTIMISE_OBJECTIVES = {"QED (drug-likeness)": "qed", "Penalised logP (GVAE benchmark)": "plogp"}
+
+
+def optimise_table(model: Any, objective: str, budget: int, n_init: int, seed: int,
+                   progress: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Bayesian optimisation in ``model``'s latent space (:func:`molgen.vae.optimize.optimize`) from
+    shipped training molecules: the best distinct molecules (with properties), the trajectory and
+    a summary; ``progress(done, budget)`` is called after every round."""
+    from molgen.data import read_smiles
+    from molgen.paths import MOSES_DIR
+    from molgen.vae.optimize import OptimizeConfig, make_objective, optimize
+
+    label, fn = make_objective(objective)
+    seeds = read_smiles(MOSES_DIR / "train.csv.gz", max_records=max(20 * n_init, 2000)).smiles
+    cfg = OptimizeConfig(budget=int(budget), n_init=int(n_init), batch_size=min(10, int(budget)), seed=int(seed))
+    res = optimize(model, fn, seeds, cfg, label=label, callback=progress)
+    best = res.best[["smiles", "score", "round"]].rename(columns={"score": label}).reset_index(drop=True)
+    props = chunk_properties(best.smiles.tolist(), alerts=False, n_jobs=1).drop(columns=["smiles"], errors="ignore")
+    best = pd.concat([best, props.drop(columns=[c for c in (label, "valid") if c in props.columns])], axis=1)
+    summary = {"best": float(best[label].iloc[0]) if len(best) else float("nan"),
+               "top10_mean": float(best[label].head(10).mean()) if len(best) else float("nan"),
+               "invalid": float(res.n_invalid), "seconds": res.seconds}
+    return best, res.trajectory, summary

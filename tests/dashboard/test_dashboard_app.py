@@ -173,6 +173,20 @@ def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
     assert any(h.proto.body.count("molgen-card") == 4 for h in at.get("html"))
 
 
+def test_latent_space_optimise_panel(app):
+    """The optimise tab runs Bayesian optimisation over the same function as ``molgen optimize``."""
+    at = _page(app, "views/latent.py")
+    at.number_input(key="lat_opt_budget").set_value(6)
+    at.number_input(key="lat_opt_init").set_value(12)
+    at.button(key="lat_opt_go").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    objective, best, traj, summary = at.session_state["lat_opt"]
+    assert objective.startswith("QED") and (traj.source == "proposal").sum() == 6
+    assert summary["invalid"] == (~traj[traj.source == "proposal"].valid).sum()
+    assert "qed" in best.columns and best["qed"].is_monotonic_decreasing
+    assert [m.label for m in at.metric][:2] == ["Best", "Mean of the top 10"]
+
+
 def test_training_runs_page(app, models_dir, tmp_path):
     at = _page(app, "views/runs.py")
     assert at.multiselect(key="runs_shipped").value == ["tiny-gvae"]
