@@ -84,21 +84,33 @@ tensorboard = false
 """
 
 
+def _train_cli(tmp: Path, config_text: str, kind: str = "gvae") -> Path:
+    """Train ``kind`` with ``molgen train`` on the shipped MOSES test sample and ``config_text``; the run folder."""
+    from molgen.cli import main
+
+    cfg = tmp / f"{kind}.toml"
+    cfg.write_text(config_text)
+    run = tmp / "run"
+    code = main(["train", kind, "--data", str(DATA / "moses" / "test.csv.gz"), "--config", str(cfg),
+                 "--out", str(run), "--no-progress", "--device", "cpu"])
+    assert code == 0, f"training the tiny {kind} failed"
+    return run
+
+
+@pytest.fixture(scope="session")
+def train_tiny_cli():
+    """``train_tiny_cli(tmp, config_text, kind="gvae") -> run folder``: a tiny model trained by the CLI."""
+    return _train_cli
+
+
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     """A models folder (``<name>/model.pt`` + config.toml + log.csv, like data/models) holding one
     tiny Grammar VAE trained for 4 steps with ``molgen train``: a stand-in for the shipped models."""
     import shutil
 
-    from molgen.cli import main
-
     tmp = tmp_path_factory.mktemp("tiny-models")
-    cfg = tmp / "tiny.toml"
-    cfg.write_text(TINY_GVAE)
-    run = tmp / "run"
-    code = main(["train", "gvae", "--data", str(DATA / "moses" / "test.csv.gz"), "--config", str(cfg),
-                 "--out", str(run), "--no-progress", "--device", "cpu"])
-    assert code == 0, "training the tiny GVAE failed"
+    run = _train_cli(tmp, TINY_GVAE)
     model = tmp / "models" / "tiny-gvae"
     model.mkdir(parents=True)
     shutil.copy(run / "checkpoints" / "last.pt", model / "model.pt")

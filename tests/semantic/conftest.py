@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from molgen.cli import main
-
 TINY = """
 seed = 0
 grammar = "kekule"
@@ -33,13 +31,9 @@ tensorboard = false
 
 
 @pytest.fixture(scope="session")
-def semantic_run(tmp_path_factory, data_dir):
-    tmp = tmp_path_factory.mktemp("semantic")
-    (tmp / "c.toml").write_text(TINY)
-    code = main(["train", "gvae", "--data", str(data_dir / "moses" / "test.csv.gz"), "--config", str(tmp / "c.toml"),
-                 "--out", str(tmp / "run"), "--no-progress", "--device", "cpu"])
-    assert code == 0
-    return tmp / "run"
+def semantic_run(tmp_path_factory, train_tiny_cli):
+    """A tiny Grammar VAE trained 6 steps with semantic constraints (its run folder)."""
+    return train_tiny_cli(tmp_path_factory.mktemp("semantic"), TINY)
 
 
 @pytest.fixture(scope="session")
