@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("grammar", "molgen", "apps")
-MODEL_CODE = ("molgen.vae", "molgen.organ", "molgen.training", "molgen.families", "molgen.api", "molgen.sampling",
+MODEL_CODE = ("molgen.vae", "molgen.organ", "molgen.masking", "molgen.training", "molgen.families", "molgen.api", "molgen.sampling",
               "molgen.scoring", "molgen.evaluation", "molgen.dashboard", "torch")
 
 
