@@ -71,3 +71,23 @@ def test_semantic_training_resumes_to_the_same_weights(tmp_path, data_dir, tiny_
     b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 8
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_training_goes_on_when_some_molecules_cannot_be_encoded(tmp_path, tiny_semantic_toml, test_smiles, caplog):
+    """Molecules outside the grammar or the machine are counted and reported, and training runs on
+    the rest (the trainer used to index the encoded rows wrongly and crash with an IndexError)."""
+    import logging
+
+    from molgen.training import TrainOptions
+    from molgen.vae import trainer
+
+    data = tmp_path / "mixed.smi"
+    data.write_text("\n".join(test_smiles[:100] + ["C[Sn](C)(C)C", "CC.O", "[Na+].[Cl-]"]) + "\n")
+    config = tmp_path / "c.toml"
+    config.write_text(tiny_semantic_toml.replace("max_steps = 6", "max_steps = 2"))
+    with caplog.at_level(logging.INFO, logger="molgen.vae.train"):
+        code = trainer.train_from_options(TrainOptions(kind="gvae", data=data, out=tmp_path / "run", config=config,
+                                                       progress=False))
+    assert code == 0
+    assert any("encoded 100 of 103 molecules" in r.getMessage() and "3 not encodable" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
