@@ -79,6 +79,10 @@ def model_summary(model: Any) -> dict[str, Any]:
     """Short description of a loaded model for display: kind, source, step, training command."""
     ckpt = getattr(model, "checkpoint", {}) or {}
     out = {"kind": getattr(model, "kind", ckpt.get("kind", "?")), "checkpoint": getattr(model, "source", "")}
+    codec = getattr(model, "codec", None)
+    if getattr(codec, "grammar", None) is not None:
+        # a Grammar VAE: which grammar, and whether its decodes are valid by construction
+        out["grammar"] = f"{codec.grammar.name} ({codec.constraints} constraints)"
     for key in ("step", "epoch"):
         if key in ckpt:
             out[key] = ckpt[key]

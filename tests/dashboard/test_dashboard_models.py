@@ -50,3 +50,12 @@ def test_generation_summary():
     got = models.generation_summary(table)
     assert got == {"Generated": "4", "Valid": "75.0%", "Unique (of valid)": "66.7%", "Mean QED (valid)": "0.500"}
     assert models.generation_summary(table.assign(valid=False))["Unique (of valid)"] == "–"
+
+
+def test_model_summary_says_how_a_grammar_vae_decodes(semantic_run, tiny_models_dir):
+    from molgen.dashboard import models
+
+    semantic = models.model_summary(models.load_generator(semantic_run / "checkpoints" / "last.pt"))
+    assert semantic["kind"] == "gvae" and semantic["grammar"] == "kekule (semantic constraints)"
+    plain = models.model_summary(models.load_generator(tiny_models_dir / "tiny-gvae" / "model.pt"))
+    assert plain["grammar"] == "smiles (grammar constraints)" and "command" in plain
