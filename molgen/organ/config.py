@@ -16,7 +16,7 @@ Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from molgen.scoring.aggregate import AGGREGATES
 from molgen.scoring.spec import MemoryConfig, ObjectiveSpec

@@ -3,7 +3,6 @@ first steps of training on; the checkpoint says how it decodes."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from rdkit import Chem
 
