@@ -102,11 +102,13 @@ class SemanticMachine:
     def _ring_cost(self, is_open: torch.Tensor, n_open: torch.Tensor) -> torch.Tensor:
         """Steps the finishing policy may need to close the open rings (see :data:`~molgen.masking.tables.RING_COST`)."""
         cost = self.tb.ring_cost[self.ring_order]
-        # rings after the first of one opener need a closer each
-        same = (self.ring_atom.unsqueeze(2) == self.ring_atom.unsqueeze(1)) & is_open.unsqueeze(2) & is_open.unsqueeze(1)
-        earlier = torch.ones(same.shape[1:], dtype=torch.bool, device=same.device).tril(-1)
-        shared = (same & earlier).any(2)
-        cost = torch.where(shared, torch.maximum(cost, torch.full_like(cost, T.SHARED_OPENER_COST)), cost)
+        # rings after the first (lowest label) of one opener need a closer each
+        opener = self.ring_atom.clamp(min=0)
+        labels = self.tb.label_index.expand_as(opener)
+        first = torch.full_like(self.rem, self.tb.n_labels).scatter_reduce_(
+            1, opener, torch.where(is_open, labels, self.tb.n_labels), "amin")
+        shared = is_open & (first.gather(1, opener) != labels)
+        cost = torch.where(shared, cost.clamp(min=T.SHARED_OPENER_COST), cost)
         return (cost * is_open.long()).sum(1) + self.tb.ring_base * (n_open > 0).long()
 
     def _rings(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -132,41 +134,48 @@ class SemanticMachine:
         # closing without a ring-bond symbol: the opener's order, one unit already reserved
         close_plain = closable & (self.ring_order - 1 <= rem.unsqueeze(1))
         # a ring bond of order o (rbond) before the label: closing needs an open ring of that order
-        close_order = torch.stack([(closable & (self.ring_order == o)).any(1) for o in (1, 2, 3)], 1)  # (B, 3)
+        close_order = (closable.unsqueeze(1) & (self.ring_order.unsqueeze(1) == tb.orders.view(1, 3, 1))).any(2)  # (B, 3)
         rbond_fits = torch.arange(1, 4, device=cf.device).unsqueeze(0) - 1 <= rem.unsqueeze(1)  # (B, 3)
         can_open_now = has_free & (self.hosts >= 1)
         steps_left = self.max_len - self.t
 
-        ok = torch.ones_like(cf)
         # every rule: the estimate E after it (stack weights, ring costs, and the ring a pending
-        # ring operation would have to open) must fit in the steps left
+        # ring operation would have to open) must fit in the steps left, i.e. its change of E must
+        # fit in this row's slack; most rules change only the stack weight (one broadcast compare)
         r = tb.rule
         rc = tb.ring_cost  # (4,) per open ring by order
         first = tb.ring_base * (n_open == 0).long()  # the fixed part, paid by the first open ring
-        e_after = (self.weight + self._ring_cost(is_open, n_open)).unsqueeze(1) + tb.weight_delta.unsqueeze(0)
+        slack = steps_left - 1 - self.weight - self._ring_cost(is_open, n_open)  # (B,)
+        ok = tb.weight_delta.unsqueeze(0) <= slack.unsqueeze(1)
+        # while a ring is open some host must stay on the stack (ring ops and labels check it below)
+        ok &= (n_open == 0).unsqueeze(1) | (tb.host_delta.unsqueeze(0) >= (1 - self.hosts).unsqueeze(1)) \
+            | tb.own_host_check.unsqueeze(0)
         # a ring opened now costs its order's share, or a closer of its own if this atom opened another
         cur_opened = (is_open & (self.ring_atom == self.cur.unsqueeze(1))).any(1)
         new_cost = torch.where(cur_opened.unsqueeze(1), rc.clamp(min=T.SHARED_OPENER_COST).unsqueeze(0), rc.unsqueeze(0))
         open1 = new_cost[:, 1] + first
         no_plain = ~close_plain.any(1)
         plain_after_reserve = closable & (self.ring_order - 1 <= rem.unsqueeze(1) - 1)
-        e_after[:, r[T.TAIL_RING]] += torch.where(no_plain, open1, 0)
-        e_after[:, r[T.TAIL_RING_MORE]] += torch.where(~plain_after_reserve.any(1), open1, 0)
-        e_after[:, r[T.RINGBOND]] += torch.where(no_plain, open1, 0)
-        e_after[:, r[T.RINGBOND_BOND]] += torch.where(~(close_order & rbond_fits).any(1), open1, 0)
-        e_after[:, tb.rbond_rules] += torch.where(~close_order, new_cost[:, 1:] + first.unsqueeze(1), 0)
-        # labels change the open rings: closing frees the ring's cost, opening adds one
+        wd = tb.weight_delta
+
+        def fits(rule: int, extra: torch.Tensor) -> torch.Tensor:
+            return wd[rule] + extra <= slack
+
+        ok[:, r[T.TAIL_RING]] = fits(r[T.TAIL_RING], torch.where(no_plain, open1, 0))
+        ok[:, r[T.TAIL_RING_MORE]] = fits(r[T.TAIL_RING_MORE], torch.where(~plain_after_reserve.any(1), open1, 0))
+        ok[:, r[T.RINGBOND]] = fits(r[T.RINGBOND], torch.where(no_plain, open1, 0))
+        ok[:, r[T.RINGBOND_BOND]] = fits(r[T.RINGBOND_BOND], torch.where(~(close_order & rbond_fits).any(1), open1, 0))
+        ok[:, tb.rbond_rules] = (wd[tb.rbond_rules].unsqueeze(0)
+                                 + torch.where(~close_order, new_cost[:, 1:] + first.unsqueeze(1), 0)) <= slack.unsqueeze(1)
+        # labels change the open rings: closing frees the ring's cost, opening adds one (and needs a host)
         lab = tb.label_rules
         o_eff = torch.where(self.rpend > 0, self.rpend, torch.ones_like(self.rpend))
         closing_gain = rc[self.ring_order] + tb.ring_base * (n_open == 1).long().unsqueeze(1)
         opening_cost = (new_cost.gather(1, o_eff.unsqueeze(1)).squeeze(1) + first).unsqueeze(1)
-        e_after[:, lab] += torch.where(is_open, -closing_gain, opening_cost)
-        ok &= e_after <= (steps_left - 1)
-        # while a ring is open some host must stay on the stack (ring ops check it themselves below)
-        n_open_after = n_open.unsqueeze(1).expand(B, cf.shape[1]).clone()
-        n_open_after[:, lab] += torch.where(is_open, -1, 1)
-        hosts_after = self.hosts.unsqueeze(1) + tb.host_delta.unsqueeze(0)
-        ok &= (n_open_after == 0) | (hosts_after >= 1) | tb.ring_op.unsqueeze(0)
+        label_fits = wd[lab].unsqueeze(0) + torch.where(is_open, -closing_gain, opening_cost) <= slack.unsqueeze(1)
+        label_hosts = torch.where(is_open, (n_open == 1).unsqueeze(1), torch.zeros_like(is_open)) \
+            | (self.hosts.unsqueeze(1) + tb.host_delta[lab].unsqueeze(0) >= 1)
+        ok[:, lab] = label_fits & label_hosts
 
         # atoms: the capacity must cover what the stack commits the atom to
         needs = self._atom_needs()
@@ -406,10 +415,14 @@ class DeviceTables:
         self.max_capacity = int(t.capacity[t.atom_rules].max())
         self.rule = {k: int(v) for k, v in t.rule_of_kind.items()}
         self.ring_cost = tensor(T.RING_COST)
+        self.label_index = torch.arange(t.n_labels, device=device).unsqueeze(0)
+        self.orders = torch.arange(1, 4, device=device)
         self.ring_base = T.RING_BASE_COST
-        ring_ops = [self.rule[T.TAIL_RING], self.rule[T.RINGBOND], self.rule[T.RINGBOND_BOND], *t.rbond_rules[1:]]
-        self.ring_op = torch.zeros(len(t.kind), dtype=torch.bool, device=device)
-        self.ring_op[ring_ops] = True
+        # rules whose host condition allowed() checks itself: the ring operations and the labels
+        own = [self.rule[T.TAIL_RING], self.rule[T.RINGBOND], self.rule[T.RINGBOND_BOND], *t.rbond_rules[1:],
+               *t.label_rules]
+        self.own_host_check = torch.zeros(len(t.kind), dtype=torch.bool, device=device)
+        self.own_host_check[own] = True
         # the finishing policy's atoms: carbon first, then the others by capacity, largest first
         caps = t.capacity[t.atom_rules]
         order = sorted(range(len(t.atom_rules)), key=lambda i: (caps[i] != 4, -caps[i], i))
