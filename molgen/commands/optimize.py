@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from molgen.errors import UsageError
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     seeds_path = args.seeds or MOSES_DIR / "train.csv.gz"
     seeds = read_smiles(seeds_path, column=args.column, max_records=max(20 * cfg.n_init, 5000)).smiles
     log.info("optimising %s with %s: %d seed molecules from %s, budget %d, seed %d",
-             label, args.model, cfg.n_init, seeds_path, cfg.budget, cfg.seed)
+             label, args.model, cfg.n_init, os.path.relpath(seeds_path), cfg.budget, cfg.seed)
     res = optimize(model, objective, seeds, cfg, label=label, progress=not args.no_progress)
     best = res.best.head(args.top)[["smiles", "score", "round"]].rename(columns={"score": label})
     write_table(best, args.out)

@@ -39,9 +39,16 @@ def test_encode_and_decode_go_through_kekule_form(semantic_run):
 
 
 def test_shipped_context_free_models_keep_decoding_as_before():
-    ckpt = load_checkpoint(load_model("gvae").source)
+    ckpt = load_checkpoint(load_model("gvae-cf").source)
     assert "constraints" not in ckpt  # written before semantic constraints: the context-free machine
-    assert load_model("gvae").codec.constraints == "grammar"
+    assert load_model("gvae-cf").codec.constraints == "grammar"
+
+
+def test_the_shipped_gvae_decodes_under_semantic_constraints():
+    model = load_model("gvae")
+    assert model.codec.constraints == "semantic" and model.codec.grammar.name == "kekule"
+    details = model.sample_details(200, seed=11)
+    assert details.complete.all() and all(Chem.MolFromSmiles(s) is not None for s in details.smiles)
 
 
 def test_semantic_training_resumes_to_the_same_weights(tmp_path, data_dir, tiny_semantic_toml):

@@ -1,8 +1,9 @@
 """Every shipped model samples exactly the recorded SMILES for a fixed seed.
 
 The record (``tests/fixtures/golden_samples.json``) was made by ``tests/shipped/golden_samples.py``
-before the architecture refactor; any change to loading, decoding or sampling that alters
-what a shipped model draws fails here.
+before the architecture refactor (the context-free Grammar VAE, shipped then as ``gvae``, is
+recorded under its new name ``gvae-cf``; the semantic ``gvae`` was added when it shipped); any
+change to loading, decoding or sampling that alters what a shipped model draws fails here.
 """
 
 from __future__ import annotations
