@@ -1,18 +1,24 @@
 """Seeds and random-number state: one seed for every RNG, one way to derive sub-seeds, and
 capture/restore of every RNG a run uses so that ``--resume`` continues the same streams.
+
+torch is imported where it is used, so :func:`derive_seed` (sampling, decoding) costs no torch import.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (CPU and CUDA) so a run is reproducible."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -33,6 +39,8 @@ def derive_seed(seed: int, *keys: int) -> int:
 def capture_rng(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, Any]:
     """The state of Python's, NumPy's and torch's global RNGs and of named generators, as plain
     types and tensors (loadable with ``weights_only=True``)."""
+    import torch
+
     py = random.getstate()
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
@@ -49,6 +57,8 @@ def capture_rng(generators: Mapping[str, torch.Generator] | None = None) -> dict
 
 def restore_rng(state: Mapping[str, Any], generators: Mapping[str, torch.Generator] | None = None) -> None:
     """Put back what :func:`capture_rng` saved (parts a checkpoint lacks are left as they are)."""
+    import torch
+
     if "python" in state:
         py = state["python"]
         random.setstate((py[0], tuple(py[1]), py[2]))
