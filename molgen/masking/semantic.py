@@ -125,7 +125,6 @@ class SemanticMachine:
         """``(B, n_rules)`` bool: the rules that keep each derivation finishable as a valid molecule."""
         tb = self.tb
         cf = self.stack.allowed()
-        B = cf.shape[0]
         top = self.stack.top()
         rem = self._rem_cur()
         is_open, closable, n_open = self._rings()
@@ -205,7 +204,7 @@ class SemanticMachine:
 
         allowed = cf & ok
         # the finishing policy's rule is always allowed (it needs no budget check: E bounds it)
-        policy = self.policy(top, rem, closable, close_plain, n_open)
+        policy = self.policy(top, rem, closable, close_plain, n_open, needs)
         allowed[self.rows, policy] = True
         return allowed
 
@@ -217,7 +216,7 @@ class SemanticMachine:
     # ---------------------------------------------------------------- finishing policy
     def policy(self, top: torch.Tensor | None = None, rem: torch.Tensor | None = None,
                closable: torch.Tensor | None = None, close_plain: torch.Tensor | None = None,
-               n_open: torch.Tensor | None = None) -> torch.Tensor:
+               n_open: torch.Tensor | None = None, needs: torch.Tensor | None = None) -> torch.Tensor:
         """Π: the rule that finishes each row soonest while closing its open rings (see the module docstring)."""
         tb = self.tb
         if top is None:
@@ -235,7 +234,8 @@ class SemanticMachine:
         out = torch.where(top == nt["smiles"], r[T.SMILES_END], out)
         out = torch.where(top == nt["chain"], r[T.CHAIN_END], out)
         out = torch.where(top == nt["branched_atom"], torch.where(n_open > 0, r[T.BA_TAIL], r[T.BA_ATOM]), out)
-        needs = self._atom_needs()
+        if needs is None:
+            needs = self._atom_needs()
         atom = tb.atom_by_preference[(tb.atom_pref_capacity.unsqueeze(0) >= needs.unsqueeze(1)).long().argmax(1)]
         # with rings to close, the atom of largest capacity: it can close a ring and keep a tail
         atom = torch.where(n_open > 0, tb.atom_max_capacity, atom)
