@@ -35,6 +35,8 @@ model learns among the choices it will have when decoding).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -46,8 +48,12 @@ class SemanticMachine:
     """A batch of derivations under context-free and semantic constraints (see the module docstring).
 
     Same interface as :class:`~molgen.masking.stack.GrammarMachine`: ``penalty()``, ``allowed()``,
-    ``advance(rules)``, ``select(rows)``, ``finished``, ``stopped``, ``overflow``.
+    ``advance(rules)``, ``select(rows)``, ``take(rows)``, ``extend(other)``, ``finished``, ``stopped``, ``overflow``.
     """
+
+    #: the per-row state beside the stack (batch is dim 0)
+    _ROW_STATE = ("rem", "adj", "n_atoms", "cur", "pending", "anchors", "n_anchor", "ring_atom", "ring_order",
+                  "rpend", "weight", "hosts", "t")
 
     def __init__(
         self, batch_size: int, tables: "DeviceTables", mask_table: torch.Tensor, rhs_table: torch.Tensor,
@@ -59,7 +65,7 @@ class SemanticMachine:
                                     depth=max_len + rhs_table.shape[1], device=device)
         self.pad_rule = int(pad_rule)
         self.max_len = int(max_len)
-        self.t = 0
+        self.t = torch.zeros(batch_size, dtype=torch.long, device=device)  # steps taken, per row
         B, dev = batch_size, device
         self.n_atoms_max = max_len // 3 + 2
         A = self.n_atoms_max
@@ -136,7 +142,7 @@ class SemanticMachine:
         close_order = (closable.unsqueeze(1) & (self.ring_order.unsqueeze(1) == tb.orders.view(1, 3, 1))).any(2)  # (B, 3)
         rbond_fits = torch.arange(1, 4, device=cf.device).unsqueeze(0) - 1 <= rem.unsqueeze(1)  # (B, 3)
         can_open_now = has_free & (self.hosts >= 1)
-        steps_left = self.max_len - self.t
+        steps_left = self.max_len - self.t  # (B,): rows of a rollout batch started at different steps
 
         # every rule: the estimate E after it (stack weights, ring costs, and the ring a pending
         # ring operation would have to open) must fit in the steps left, i.e. its change of E must
@@ -336,10 +342,26 @@ class SemanticMachine:
     def select(self, rows: torch.Tensor) -> None:
         """Keep only the given rows (in that order)."""
         self.stack.select(rows)
-        for name in ("rem", "adj", "n_atoms", "cur", "pending", "anchors", "n_anchor", "ring_atom", "ring_order",
-                     "rpend", "weight", "hosts"):
+        for name in self._ROW_STATE:
             setattr(self, name, getattr(self, name).index_select(0, rows))
         self.rows = torch.arange(len(rows), device=rows.device)
+
+    def take(self, rows: torch.Tensor) -> "SemanticMachine":
+        """A new machine holding a copy of the given rows' whole state (repeats allowed); this one is unchanged.
+        Rollouts use it to continue many completions from the state after one prefix."""
+        new = copy.copy(self)
+        new.stack = self.stack.take(rows)
+        for name in self._ROW_STATE:
+            setattr(new, name, getattr(self, name).index_select(0, rows))
+        new.rows = torch.arange(len(rows), device=rows.device)
+        return new
+
+    def extend(self, *others: "SemanticMachine") -> None:
+        """Append the rows of ``others`` (same grammar and ``max_len``) after this machine's rows."""
+        self.stack.extend(*(m.stack for m in others))
+        for name in self._ROW_STATE:
+            setattr(self, name, torch.cat([getattr(m, name) for m in (self, *others)]))
+        self.rows = torch.arange(len(self.n_atoms), device=self.n_atoms.device)
 
     @property
     def overflow(self) -> torch.Tensor:

@@ -4,7 +4,8 @@
 of the Grammar VAE and the character VAE; :class:`molgen.masking.semantic.SemanticMachine` adds
 ring, valence and length state beside the stack. They share one interface: ``penalty()`` /
 ``allowed()`` for the current step, ``advance(symbols)``, ``select(rows)`` to compact the batch,
-and the ``finished`` / ``stopped`` / ``overflow`` flags.
+``take(rows)`` / ``extend(other)`` to copy and join rows (rollouts), and the ``finished`` /
+``stopped`` / ``overflow`` flags.
 
 The Grammar VAE decoder may only emit a rule whose left-hand side is the non-terminal
 on top of the derivation stack. :class:`GrammarMachine` keeps all the stacks of a batch
@@ -20,6 +21,8 @@ A row is *complete* when its stack empties (a whole derivation). A row that reac
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -77,6 +80,17 @@ class GrammarMachine:
         self.stack = self.stack.index_select(0, rows)
         self.ptr = self.ptr.index_select(0, rows)
         self.overflow = self.overflow.index_select(0, rows)
+
+    def take(self, rows: torch.Tensor) -> "GrammarMachine":
+        """A new machine holding a copy of the given rows (repeats allowed); this one is unchanged."""
+        new = copy.copy(self)
+        new.select(rows)  # select rebinds the row tensors, so the two machines share none
+        return new
+
+    def extend(self, *others: "GrammarMachine") -> None:
+        """Append the rows of ``others`` (same tables and depth) after this machine's rows."""
+        for name in ("stack", "ptr", "overflow"):
+            setattr(self, name, torch.cat([getattr(m, name) for m in (self, *others)]))
 
     @property
     def finished(self) -> torch.Tensor:

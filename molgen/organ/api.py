@@ -8,20 +8,22 @@ from tqdm.auto import tqdm
 from molgen.config import from_dict
 from molgen.organ.config import GeneratorConfig
 from molgen.organ.generator import GeneratorNet
-from molgen.vocab import Vocabulary
+from molgen.organ.symbols import symbols_from_checkpoint
 
 
 class OrganSampler:
-    """A trained ORGAN (or MLE-only) generator: ``sample(n)`` returns raw decoded strings, possibly invalid."""
+    """A trained ORGAN (or MLE-only) generator: ``sample(n)`` returns decoded strings; over tokens
+    possibly invalid, over rules under semantic constraints always molecules."""
 
     kind = "organ"
 
     def __init__(self, checkpoint: dict, device: str = "cpu") -> None:
         self.checkpoint = checkpoint
         self.device = device
-        self.vocab = Vocabulary.from_dict(checkpoint["vocab"])
         cfg = from_dict(GeneratorConfig, checkpoint["config"]["generator"], where="checkpoint config.generator")
-        self.model = GeneratorNet(cfg, len(self.vocab), self.vocab.pad, self.vocab.bos, self.vocab.eos).to(device)
+        self.symbols = symbols_from_checkpoint(checkpoint, cfg)
+        s = self.symbols
+        self.model = GeneratorNet(cfg, s.n_inputs, s.pad, s.bos, s.eos, n_outputs=s.n_outputs).to(device)
         self.model.load_state_dict(checkpoint["model"])
         self.model.eval()
 
@@ -39,8 +41,9 @@ class OrganSampler:
         with tqdm(total=n, unit="mol", disable=not progress, desc="sampling") as bar:
             while len(out) < n:
                 k = min(batch_size, n - len(out))
-                seqs = self.model.sample(k, temperature=temperature, generator=gen)
-                out.extend(self.vocab.decode(s) for s in seqs.tolist())
+                seqs = self.model.sample(k, temperature=temperature, generator=gen,
+                                         machine=self.symbols.machine(k, self.device))
+                out.extend(self.symbols.to_smiles(s) for s in seqs.tolist())
                 bar.update(k)
         return out
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from molgen.masking.codec import CONSTRAINTS
 from molgen.scoring.aggregate import AGGREGATES
 from molgen.scoring.spec import MemoryConfig, ObjectiveSpec
 
@@ -39,14 +40,22 @@ MODE_LAMBDA = {"seqgan": 1.0, "naive_rl": 0.0}
 
 @dataclass
 class GeneratorConfig:
-    """Token embedding -> recurrent layers -> linear to vocabulary logits."""
+    """Symbol embedding -> recurrent layers -> linear to symbol logits.
+
+    ``symbols = "tokens"``: SMILES tokens, free (the ORGAN of the papers). ``symbols = "rules"``:
+    production rules of ``grammar`` (a Kekulé grammar), every step masked by its machine
+    (``constraints = "semantic"``: rings, valences and length too, so every sample is a molecule).
+    """
 
     cell: str = field(default="lstm", metadata={"choices": ("lstm", "gru")})
     embedding_size: int = field(default=64, metadata={"ge": 1})
     hidden_size: int = field(default=256, metadata={"ge": 1})
     num_layers: int = field(default=2, metadata={"ge": 1})
     dropout: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
-    max_len: int = field(default=100, metadata={"ge": 2})  # tokens including EOS
+    max_len: int = field(default=100, metadata={"ge": 2})  # symbols including the end (EOS, or the padding rule)
+    symbols: str = field(default="tokens", metadata={"choices": ("tokens", "rules")})
+    grammar: str = "kekule"  # with symbols = "rules"
+    constraints: str = field(default="semantic", metadata={"choices": CONSTRAINTS})  # with symbols = "rules"
 
     RENAMED: ClassVar[dict[str, str]] = {"embed_dim": "embedding_size"}
 

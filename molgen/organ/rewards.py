@@ -1,4 +1,4 @@
-"""ORGAN's reward R(Y) = lambda * D(Y) + (1 - lambda) * O(Y) over token sequences.
+"""ORGAN's reward R(Y) = lambda * D(Y) + (1 - lambda) * O(Y) over symbol sequences (tokens or rules).
 
 D is the discriminator's probability that a sequence is real; O is the objective score from
 :mod:`molgen.scoring` (components, transforms, aggregation, cache, diversity memory), shared
@@ -13,23 +13,23 @@ import time
 import torch
 from torch import Tensor
 
+from molgen.organ.symbols import Symbols
 from molgen.scoring.memory import DiversityMemory
 from molgen.scoring.scorer import ObjectiveScorer
-from molgen.vocab import Vocabulary
 
 
 class OrganReward:
-    """The reward given to the rollouts: R(Y) = lam * D(Y) + (1 - lam) * O(Y) on token sequences,
+    """The reward given to the rollouts: R(Y) = lam * D(Y) + (1 - lam) * O(Y) on symbol sequences,
     then (optionally) ORGAN's duplicate rule: divided by the count of the same sequence in its group.
     D is evaluated once per distinct sequence; O once per distinct SMILES (scorer cache)."""
 
-    def __init__(self, vocab: Vocabulary, discriminator: torch.nn.Module | None, scorer: ObjectiveScorer | None,
+    def __init__(self, symbols: Symbols, discriminator: torch.nn.Module | None, scorer: ObjectiveScorer | None,
                  lam: float, divide_by_count: bool = True, memory: DiversityMemory | None = None) -> None:
         if lam > 0 and discriminator is None:
             raise ValueError("lam > 0 needs a discriminator")
         if lam < 1 and scorer is None:
             raise ValueError("lam < 1 needs objectives")
-        self.vocab, self.discriminator, self.scorer = vocab, discriminator, scorer
+        self.symbols, self.discriminator, self.scorer = symbols, discriminator, scorer
         self.lam, self.divide_by_count = lam, divide_by_count
         self.memory = memory if lam < 1 else None
         self.seconds = {"discriminator": 0.0, "chemistry": 0.0, "decode": 0.0}
@@ -49,7 +49,7 @@ class OrganReward:
             reward = reward + self.lam * out["d"]
         if self.lam < 1:
             t0 = time.perf_counter()
-            words = [self.vocab.decode(r) for r in uniq.tolist()]
+            words = [self.symbols.to_smiles(r) for r in uniq.tolist()]
             smiles = [words[i] for i in inverse.tolist()]
             t1 = time.perf_counter()
             self.seconds["decode"] += t1 - t0

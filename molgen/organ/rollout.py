@@ -12,23 +12,33 @@ and the next completion takes its place, so the batch stays full and the work fo
 completions' real lengths. No prefix is ever recomputed, and no Python loop runs per sequence.
 Each completion draws its tokens from its own row of uniform numbers, so the result for a seed
 does not depend on ``chunk`` or on when other rows finish.
+
+Over production rules (``new_machine`` given) a completion also continues the prefix's
+**machine**: the sampled sequences are replayed once through a machine, a copy of its state
+(stack, valences, open rings, steps left) is kept after every prefix that is rolled out, and a
+completion takes its prefix's copy (``take``) beside its LSTM state, draws only among the rules
+it allows and leaves the batch when its derivation is complete. So every completion is a
+finished derivation, and with semantic constraints a valid molecule.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
+from molgen.masking.choice import choose
 from molgen.organ.generator import GeneratorNet, State, lengths, select_state, stack_states
 
 #: reward of complete sequences: ``(M, T)`` token ids and ``(M,)`` batch-group ids -> ``(M,)`` rewards.
 #: Completions built the same way (same prefix length, same rollout index) share a group, so
 #: batch-level objectives (ORGAN's duplicate rule, within-batch diversity) see a batch like the sampled one.
 RewardFn = Callable[[Tensor, Tensor], Tensor]
+#: a fresh machine at the start of ``n`` derivations (:meth:`molgen.organ.symbols.RuleSymbols.machine`)
+MachineFn = Callable[[int], Any]
 
 
 @dataclass
@@ -76,8 +86,13 @@ def _draw(logits: Tensor, u: Tensor, temperature: float) -> Tensor:
 
 @torch.no_grad()
 def complete(policy: GeneratorNet, out: Tensor, start: Tensor, state: State, logits: Tensor, index: Tensor | None = None,
-             generator: torch.Generator | None = None, temperature: float = 1.0, pool: int = 1024) -> Tensor:
+             generator: torch.Generator | None = None, temperature: float = 1.0, pool: int = 1024,
+             machines: Any = None, machine_index: Tensor | None = None) -> Tensor:
     """Fill ``out[r, start[r]:]`` by sampling from ``policy``; rows stop at EOS or the end of ``out``.
+
+    With ``machines`` (a machine whose row ``machine_index[r]``, default ``index[r]``, is in the state
+    after ``out[r, :start[r]]``) row r draws among the symbols its copy of that row allows, and
+    stops when the copy has stopped (its derivation is complete).
 
     Row r continues from state row ``index[r]`` (batch dim 1) and next-token logits row ``index[r]``:
     the state and logits after ``out[r, :start[r]]``; ``index`` defaults to ``r`` itself (many rows
@@ -88,11 +103,13 @@ def complete(policy: GeneratorNet, out: Tensor, start: Tensor, state: State, log
     M, T = out.shape
     device = out.device
     index = torch.arange(M, device=device) if index is None else index
+    machine_index = index if machine_index is None else machine_index
     uniforms = _Uniforms(M, T, generator, device)
     # rows in flight: output row, position of its next token, its uniforms, next-token logits, state
     rows = torch.empty(0, dtype=torch.long, device=device)
     pos, u, cur_logits = rows, torch.empty(0, T, device=device), logits[:0]
     cur_state = select_state(state, rows)
+    cur_machine = machines.take(rows) if machines is not None else None
     admitted = 0
     while True:
         k = min(pool - rows.numel(), M - admitted)
@@ -102,14 +119,25 @@ def complete(policy: GeneratorNet, out: Tensor, start: Tensor, state: State, log
             rows, pos, u = torch.cat([rows, new]), torch.cat([pos, start[new]]), torch.cat([u, uniforms.take(k)])
             cur_logits = torch.cat([cur_logits, logits[index[new]]])
             cur_state = stack_states([cur_state, select_state(state, index[new])])
+            if cur_machine is not None:
+                cur_machine.extend(machines.take(machine_index[new]))
         if rows.numel() == 0:
             return out
-        tok = _draw(cur_logits, u.gather(1, pos.unsqueeze(1)).squeeze(1), temperature)
+        u_now = u.gather(1, pos.unsqueeze(1)).squeeze(1)
+        if cur_machine is None:
+            tok = _draw(cur_logits, u_now, temperature)
+            ended = tok == policy.eos
+        else:  # 1 - u lies in (0, 1], as choose needs
+            tok = choose(cur_logits, cur_machine.penalty(), 1.0 - u_now, temperature)
+            cur_machine.advance(tok)
+            ended = cur_machine.stopped
         out[rows, pos] = tok
-        keep = ((tok != policy.eos) & (pos + 1 < T)).nonzero().squeeze(1)
+        keep = (~ended & (pos + 1 < T)).nonzero().squeeze(1)
         if keep.numel() < rows.numel():  # finished rows leave the batch
             rows, pos, tok, u, cur_logits = rows[keep], pos[keep], tok[keep], u[keep], cur_logits[keep]
             cur_state = select_state(cur_state, keep)
+            if cur_machine is not None:
+                cur_machine.select(keep)
             if rows.numel() == 0:
                 continue
         step_logits, cur_state = policy(tok.unsqueeze(1), cur_state)
@@ -117,15 +145,37 @@ def complete(policy: GeneratorNet, out: Tensor, start: Tensor, state: State, log
 
 
 @torch.no_grad()
+def prefix_machines(new_machine: MachineFn, seqs: Tensor, prefix_lens: list[int]) -> Any:
+    """One machine holding the state after each prefix length in ``prefix_lens`` (ascending) of every
+    sequence: row ``k * B + b`` is after the first ``prefix_lens[k]`` symbols of ``seqs[b]``."""
+    B = seqs.size(0)
+    machine = new_machine(B)
+    every = torch.arange(B, device=seqs.device)
+    snapshots = []
+    wanted = iter(prefix_lens)
+    nxt = next(wanted, None)
+    for t in range(prefix_lens[-1]):
+        machine.advance(seqs[:, t])
+        if t + 1 == nxt:
+            snapshots.append(machine.take(every))
+            nxt = next(wanted, None)
+    table = snapshots[0]
+    table.extend(*snapshots[1:])
+    return table
+
+
+@torch.no_grad()
 def mc_rollout(policy: GeneratorNet, seqs: Tensor, reward_fn: RewardFn, n_rollouts: int,
-               generator: torch.Generator | None = None, chunk: int = 1024, stride: int = 1) -> RolloutResult:
+               generator: torch.Generator | None = None, chunk: int = 1024, stride: int = 1,
+               new_machine: MachineFn | None = None) -> RolloutResult:
     """Q values of every action of ``seqs`` ``(B, T)`` by ``n_rollouts`` completions per prefix.
 
     ``chunk`` is the number of completions in flight at once (see :func:`complete`); it changes
     speed only, never the result: for a given ``generator`` state the completions are the same.
     ``stride > 1`` is a cheaper approximation for small machines: only prefixes whose length is a
     multiple of ``stride`` are rolled out, and an action in between takes the Q of the next
-    rolled-out prefix (or the final reward). ``stride = 1`` is SeqGAN's estimator."""
+    rolled-out prefix (or the final reward). ``stride = 1`` is SeqGAN's estimator. With
+    ``new_machine`` the completions continue each prefix's machine state (see the module docstring)."""
     was_training = policy.training
     policy.eval()
     B, T = seqs.shape
@@ -156,8 +206,16 @@ def mc_rollout(policy: GeneratorNet, seqs: Tensor, reward_fn: RewardFn, n_rollou
         out = seqs[rows_b].masked_fill(torch.arange(T, device=device).unsqueeze(0) >= rows_p.unsqueeze(1), policy.pad)
         # one table of every prefix's state, row t * B + b after prefix t of sequence b; the
         # completions index it, so only the rows in flight are ever copied out
+        machines = machine_index = None
+        if new_machine is not None:  # the machines' table holds the rolled-out prefix lengths only
+            lens_used = sorted(set(prefix_len.tolist()))
+            slot = torch.zeros(longest + 1, dtype=torch.long, device=device)
+            slot[torch.tensor(lens_used, device=device)] = torch.arange(len(lens_used), device=device)
+            machines = prefix_machines(new_machine, seqs, lens_used)
+            machine_index = slot[rows_p] * B + rows_b
         full = complete(policy, out, rows_p, stack_states(states), logits.transpose(0, 1).reshape(-1, logits.size(2)),
-                        index=rows_p * B + rows_b, generator=generator, pool=chunk)
+                        index=rows_p * B + rows_b, generator=generator, pool=chunk, machines=machines,
+                        machine_index=machine_index)
         seconds_policy = time.perf_counter() - t0
         t0 = time.perf_counter()
         rewards = reward_fn(full, groups).float()

@@ -2,12 +2,15 @@
 
 ``molgen train organ --data FILE --config FILE.toml --out RUN_DIR`` calls :func:`train_from_options`.
 Every stage is resumable: the checkpoint (``RUN_DIR/checkpoints/last.pt``) holds both networks,
-the rollout copy, the optimizers, the vocabulary, the config, the stage and step, the command,
+the rollout copy, the optimizers, the symbols (vocabulary, or grammar and constraints), the config, the stage and step, the command,
 versions and RNG states as plain types. Every step reseeds its random streams from
 ``(seed, stage, step)``, so a resumed run reproduces an uninterrupted one exactly.
 
 One adversarial step (REINVENT's template): sample -> score (rollouts) -> update G -> update D ->
 report -> check for mode collapse.
+
+The generator's symbols (``[generator] symbols``: SMILES tokens, or production rules under the
+semantic machine) are one object, :mod:`molgen.organ.symbols`; this loop is the same for both.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
+from molgen.organ.symbols import Symbols, symbols_from_checkpoint, symbols_from_data
 from molgen.runtime import pick_device, versions
 from molgen.scoring.components import ObjectiveContext
 from molgen.scoring.memory import DiversityMemory
@@ -40,7 +44,6 @@ from molgen.training.options import TrainOptions, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt
-from molgen.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class OrganState:
     """Everything a run needs to continue: networks, optimizers, progress and running statistics."""
 
     cfg: OrganConfig
-    vocab: Vocabulary
+    symbols: Symbols
     generator: GeneratorNet
     rollout: GeneratorNet
     discriminator: Discriminator
@@ -73,15 +76,19 @@ class OrganState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_state(cfg: OrganConfig, vocab: Vocabulary, device: str) -> OrganState:
-    """Fresh networks and optimizers for ``cfg`` over ``vocab``."""
-    gen = GeneratorNet(cfg.generator, len(vocab), vocab.pad, vocab.bos, vocab.eos).to(device)
-    disc = Discriminator(cfg.discriminator, len(vocab), vocab.pad, cfg.generator.max_len).to(device)
+def build_state(cfg: OrganConfig, symbols: Symbols, device: str) -> OrganState:
+    """Fresh networks and optimizers for ``cfg`` over ``symbols``."""
+    gen = build_generator(cfg.generator, symbols).to(device)
+    disc = Discriminator(cfg.discriminator, symbols.n_inputs, symbols.pad, cfg.generator.max_len).to(device)
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.mle.lr)
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
     rollout = copy.deepcopy(gen).eval()
-    return OrganState(cfg, vocab, gen, rollout, disc, g_opt, d_opt)
+    return OrganState(cfg, symbols, gen, rollout, disc, g_opt, d_opt)
 
+
+def build_generator(cfg: GeneratorConfig, symbols: Symbols) -> GeneratorNet:
+    """An untrained generator over ``symbols`` (BOS in its inputs, the symbols it draws as outputs)."""
+    return GeneratorNet(cfg, symbols.n_inputs, symbols.pad, symbols.bos, symbols.eos, n_outputs=symbols.n_outputs)
 
 
 def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
@@ -93,7 +100,7 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
         "discriminator": state.discriminator.state_dict(),
         "rollout": state.rollout.state_dict(),
         "optimizer": {"generator": state.g_opt.state_dict(), "discriminator": state.d_opt.state_dict()},
-        "vocab": state.vocab.to_dict(),
+        **state.symbols.to_checkpoint(),
         "stage": state.stage,
         "stage_step": state.stage_step,
         "step": state.step,
@@ -106,8 +113,7 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
 def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
     """Rebuild an :class:`OrganState` from a checkpoint written by :func:`checkpoint_payload`."""
     cfg = config_from_checkpoint(ckpt)
-    vocab = Vocabulary.from_dict(ckpt["vocab"])
-    state = build_state(cfg, vocab, device)
+    state = build_state(cfg, symbols_from_checkpoint(ckpt, cfg.generator), device)
     state.generator.load_state_dict(ckpt["model"])
     state.discriminator.load_state_dict(ckpt["discriminator"])
     state.rollout.load_state_dict(ckpt["rollout"])
@@ -155,9 +161,10 @@ def batch_stats(smiles: list[str]) -> dict[str, float]:
 
 
 class TrainData:
-    """Encoded training molecules ``(n, max_len)`` (uint8 when the vocabulary allows) with a validation split."""
+    """Encoded training molecules ``(n, max_len)`` (uint8 when the symbols allow) with a validation split."""
 
-    def __init__(self, ids: np.ndarray, val_fraction: float, seed: int) -> None:
+    def __init__(self, ids: np.ndarray, val_fraction: float, seed: int, pad: int = 0) -> None:
+        self.pad = pad
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(ids))
         n_val = int(len(ids) * val_fraction)
@@ -167,7 +174,7 @@ class TrainData:
     def batch(self, indices: torch.Tensor) -> torch.Tensor:
         """Rows ``indices`` as int64, cropped to the longest sequence in the batch."""
         rows = self.train[indices].long()
-        width = int((rows != 0).sum(1).max())
+        width = int((rows != self.pad).sum(1).max())
         return rows[:, : max(1, width)]
 
     def random(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -193,7 +200,7 @@ class Run:
             # the counts live in state.extra (saved with every checkpoint), so a resumed run goes on exactly
             self.memory = DiversityMemory(cfg.reward.memory, state.extra.get("memory"), cfg.reward.cache_size)
             state.extra["memory"] = self.memory.counts
-        self.reward = OrganReward(state.vocab, state.discriminator, self.scorer, cfg.reward.weight_d,
+        self.reward = OrganReward(state.symbols, state.discriminator, self.scorer, cfg.reward.weight_d,
                                   cfg.reward.divide_by_count, self.memory)
         self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else []) \
             + (["memory_penalised", "memory_full"] if self.memory is not None else [])
@@ -286,7 +293,7 @@ class Run:
         for group in st.g_opt.param_groups:
             group["lr"] = lr
         st.generator.train()
-        loss = st.generator.nll(seqs)
+        loss = st.generator.nll(seqs, st.symbols.train_mask(seqs))
         st.g_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
@@ -304,18 +311,23 @@ class Run:
         row: dict[str, Any] = {}
         if len(self.data.val):
             val = self.data.val[:2048].to(self.device)
-            row["val_nll"] = float(st.generator.nll(val[:, : int((val != 0).sum(1).max())]))
-        seqs = st.generator.sample(256, generator=gen)
-        row.update(batch_stats([st.vocab.decode(s) for s in seqs.tolist()]))
-        row["mean_length"] = float(lengths(seqs, st.vocab.eos).float().mean())
+            val = val[:, : int((val != self.data.pad).sum(1).max())]
+            row["val_nll"] = float(st.generator.nll(val, st.symbols.train_mask(val)))
+        seqs = self._sample(256, gen)
+        row.update(batch_stats([st.symbols.to_smiles(s) for s in seqs.tolist()]))
+        row["mean_length"] = float(lengths(seqs, st.symbols.eos).float().mean())
         st.generator.train()
         return row
+
+    def _sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """``n`` sequences from G_theta, under the symbols' machine when they have one."""
+        return self.state.generator.sample(n, generator=gen, machine=self.state.symbols.machine(n, self.device))
 
     def _train_discriminator(self, gen: torch.Generator, n: int, epochs: int, batch_size: int) -> tuple[float, float]:
         """Fresh negatives from G and as many real sequences; ``epochs`` passes. Returns mean loss and accuracy."""
         st = self.state
         st.generator.eval()
-        fake = st.generator.sample(n, generator=gen)
+        fake = self._sample(n, gen)
         real = self.data.random(n, gen).to(self.device)
         disc = st.discriminator
         disc.train()
@@ -346,18 +358,19 @@ class Run:
         row: dict[str, Any] = {}
         for _ in range(c.g_steps):
             st.generator.eval()
-            seqs = st.generator.sample(c.batch_size, generator=gen)
-            smiles = [st.vocab.decode(s) for s in seqs.tolist()]
+            seqs = self._sample(c.batch_size, gen)
+            smiles = [st.symbols.to_smiles(s) for s in seqs.tolist()]
             comps = self.reward.components(seqs)
             res = mc_rollout(st.rollout, seqs, self.reward, c.rollouts, generator=gen, chunk=c.rollout_chunk,
-                             stride=c.rollout_stride)
+                             stride=c.rollout_stride, new_machine=self._new_machine())
             valid_q = res.q[res.mask]
             baseline = float(valid_q.mean()) if st.baseline is None else st.baseline
             st.generator.train()
-            logp, entropy = st.generator.token_log_probs(seqs)
+            logp, entropy = st.generator.token_log_probs(seqs, st.symbols.train_mask(seqs))
             loss = reinforce_loss(logp, entropy, res.q, res.mask, baseline, c.entropy_coef)
             if c.mle_mix > 0:
-                loss = loss + c.mle_mix * st.generator.nll(self.data.random(c.batch_size, gen).to(self.device))
+                real = self.data.random(c.batch_size, gen).to(self.device)
+                loss = loss + c.mle_mix * st.generator.nll(real, st.symbols.train_mask(real))
             st.g_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
@@ -372,7 +385,7 @@ class Run:
         m = res.mask.float()
         row.update({
             "pg_loss": loss.item(), "reward": float(comps["reward"].mean()), "baseline": st.baseline,
-            "entropy": float((entropy.detach() * m).sum() / m.sum()), "mean_length": float(lengths(seqs, st.vocab.eos).float().mean()),
+            "entropy": float((entropy.detach() * m).sum() / m.sum()), "mean_length": float(lengths(seqs, st.symbols.eos).float().mean()),
             "n_rollouts": res.n_completions, "t_policy": res.seconds_policy, "t_reward": res.seconds_reward, **stats,
         })
         if "d" in comps:
@@ -385,6 +398,12 @@ class Run:
             row["memory_full"] = self.memory.full_buckets
         row["collapsed"] = self._collapse_guard(stats["uniqueness"]) if stats["validity"] else False
         return row
+
+    def _new_machine(self):
+        """What rollouts use to start machines (``None`` for free tokens)."""
+        if not self.state.symbols.masked:
+            return None
+        return lambda n: self.state.symbols.machine(n, self.device)
 
     def _update_rollout(self) -> None:
         """G_beta <- G_theta (hard copy) or an exponential moving average of it."""
@@ -415,27 +434,16 @@ def mle_lr(c: MLEConfig, step: int) -> float:
     return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1 + math.cos(math.pi * frac))
 
 
-def encode_training_set(vocab: Vocabulary, smiles: list[str], max_len: int) -> np.ndarray:
-    """``(n, max_len)`` ids (sequence + EOS, no BOS) of the molecules that fit; OOV and overlong reported."""
-    ids, keep, report = vocab.encode_batch(smiles, max_len, add_bos=False, add_eos=True)
-    if report.n_with_oov or report.n_untokenizable:
-        log.warning("training data: %s", report.summary())
-    if report.n_too_long:
-        log.warning("training data: %d molecules longer than generator.max_len = %d tokens were skipped",
-                    report.n_too_long, max_len)
-    ids = ids[keep]
-    return ids.astype(np.uint8) if len(vocab) <= 256 else ids
-
-
 def _init_generator(state: OrganState, path: str) -> None:
-    """Take generator weights and vocabulary from another ORGAN checkpoint (skips MLE)."""
+    """Take generator weights and symbols from another ORGAN checkpoint (skips MLE)."""
     ckpt = load_checkpoint(path, kind="organ")
-    if Vocabulary.from_dict(ckpt["vocab"]).tokens != state.vocab.tokens:
-        raise UsageError(f"{path}: vocabulary differs from the run's")
     with quiet_renames():
-        src = to_dict(from_dict(GeneratorConfig, ckpt["config"]["generator"], where=f"{path} config.generator"))
+        src_cfg = from_dict(GeneratorConfig, ckpt["config"]["generator"], where=f"{path} config.generator")
+    src = to_dict(src_cfg)
     if src != to_dict(state.cfg.generator):
         raise UsageError(f"{path}: generator config {src} differs from the run's [generator] table")
+    if symbols_from_checkpoint(ckpt, src_cfg).to_checkpoint() != state.symbols.to_checkpoint():
+        raise UsageError(f"{path}: {state.symbols.kind} (vocabulary or grammar) differ from the run's")
     state.generator.load_state_dict(ckpt["model"])
     state.rollout.load_state_dict(ckpt["model"])
 
@@ -468,18 +476,18 @@ def train_from_options(opts: TrainOptions) -> int:
     set_seed(cfg.seed)
     smiles = read_training_smiles(opts, cfg.max_molecules)
     if state is None:
-        vocab = Vocabulary.build(smiles)
+        symbols = symbols_from_data(cfg.generator, smiles)
         if cfg.mle.init_checkpoint:
-            vocab = Vocabulary.from_dict(load_checkpoint(cfg.mle.init_checkpoint, kind="organ")["vocab"])
-        state = build_state(cfg, vocab, device)
+            symbols = symbols_from_checkpoint(load_checkpoint(cfg.mle.init_checkpoint, kind="organ"), cfg.generator)
+        state = build_state(cfg, symbols, device)
         if cfg.mle.init_checkpoint:
             _init_generator(state, cfg.mle.init_checkpoint)
     run_dir.write_config(cfg)
-    data = TrainData(encode_training_set(state.vocab, smiles, cfg.generator.max_len), cfg.mle.val_fraction, cfg.seed)
+    data = TrainData(state.symbols.encode(smiles), cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
     logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
-    log.info("vocabulary %d tokens, %d training / %d validation sequences, device %s",
-             len(state.vocab), len(data.train), len(data.val), device)
+    log.info("%d %s, %d training / %d validation sequences, device %s",
+             state.symbols.n_outputs, state.symbols.kind, len(data.train), len(data.val), device)
     return Run(state, data, context, run_dir.path, opts.command, opts.progress, logger).run()
 
 

@@ -15,7 +15,7 @@ import torch
 
 from molgen.checkpoint import CheckpointError
 from molgen.errors import MolgenError
-from molgen.vae.codec import Codec, codec_from_checkpoint
+from molgen.masking.codec import Codec, codec_from_checkpoint
 from molgen.vae.config import ModelConfig, model_config_from_checkpoint
 from molgen.vae.decoding import decode
 from molgen.vae.model import SequenceVAE

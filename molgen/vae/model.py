@@ -5,7 +5,7 @@ or (``encoder = "gru"``) a bidirectional GRU over symbol embeddings in place of 
 Decoder: z -> dense -> GRU stack unrolled over the sequence -> logits over symbols. With
 ``autoregressive`` the GRU also sees the previous symbol (the true one in training: teacher
 forcing; its own choice when decoding). Which symbols are allowed is the codec's business
-(:mod:`molgen.vae.codec`), so this module knows nothing about grammars or vocabularies.
+(:mod:`molgen.masking.codec`), so this module knows nothing about grammars or vocabularies.
 
 Training runs ``nn.GRU`` over whole sequences; decoding runs one step at a time with the same
 weights written out as GRU cells (:meth:`Decoder.step`), so the parts of the input that do not

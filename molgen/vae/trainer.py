@@ -29,7 +29,7 @@ from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
 from molgen.vae.api import VAEModel, build_net, make_generator
-from molgen.vae.codec import Codec, GrammarCodec, TokenCodec, codec_from_checkpoint
+from molgen.masking.codec import Codec, GrammarCodec, TokenCodec, codec_from_checkpoint
 from molgen.vae.config import VAEConfig, from_checkpoint_dict
 
 log = logging.getLogger("molgen.vae.train")

@@ -9,6 +9,7 @@ from molgen.config import from_dict, load_config
 from molgen.errors import ConfigError
 from molgen.organ.config import MemoryConfig, ObjectiveSpec, OrganConfig
 from molgen.organ.rewards import OrganReward
+from molgen.organ.symbols import TokenSymbols
 from molgen.scoring import DiversityMemory, ObjectiveContext, ObjectiveScorer
 from molgen.vocab import Vocabulary
 
@@ -32,7 +33,7 @@ def test_reward_mixes_discriminator_and_objectives_with_lambda(lam):
     vocab = Vocabulary.build(smiles)
     d = {"CCO": 0.9, "c1ccccc1": 0.2, "CC(=O)O": 0.5}
     scorer = ObjectiveScorer([ObjectiveSpec("qed")], ObjectiveContext())
-    reward = OrganReward(vocab, _stub_discriminator(d, vocab), scorer, lam, divide_by_count=False)
+    reward = OrganReward(TokenSymbols(vocab, 20), _stub_discriminator(d, vocab), scorer, lam, divide_by_count=False)
     seqs = _encode(vocab, smiles)
     got = reward(seqs, torch.zeros(3, dtype=torch.long))
     qed = scorer.score(smiles)["qed"]
@@ -44,7 +45,7 @@ def test_organ_duplicate_rule_divides_by_count_within_group():
     smiles = ["CCO", "CCO", "CCN", "CCO"]
     vocab = Vocabulary.build(smiles)
     scorer = ObjectiveScorer([ObjectiveSpec("validity")], ObjectiveContext())
-    reward = OrganReward(vocab, None, scorer, 0.0, divide_by_count=True)
+    reward = OrganReward(TokenSymbols(vocab, 20), None, scorer, 0.0, divide_by_count=True)
     seqs = _encode(vocab, smiles)
     assert reward(seqs, torch.zeros(4, dtype=torch.long)).tolist() == pytest.approx([1 / 3, 1 / 3, 1, 1 / 3])
     assert reward(seqs, torch.tensor([0, 1, 1, 1])).tolist() == pytest.approx([1, 1 / 2, 1, 1 / 2])
@@ -93,7 +94,7 @@ def test_reward_applies_the_memory_to_the_objective_only():
     scorer = ObjectiveScorer([ObjectiveSpec("validity")], ObjectiveContext())
     memory = DiversityMemory(MemoryConfig(kind="molecule", bucket_size=1, min_score=0.5, penalty=0.25),
                              counts={"c1ccccc1": 1})
-    reward = OrganReward(vocab, _stub_discriminator(d, vocab), scorer, 0.4, divide_by_count=False, memory=memory)
+    reward = OrganReward(TokenSymbols(vocab, 20), _stub_discriminator(d, vocab), scorer, 0.4, divide_by_count=False, memory=memory)
     comps = reward.components(_encode(vocab, smiles))
     assert comps["memory"].tolist() == [1.0, 0.25, 1.0]
     assert comps["objective_raw"].tolist() == [1.0, 1.0, 1.0]

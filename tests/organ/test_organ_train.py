@@ -165,11 +165,12 @@ def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at, 
 
 
 def test_out_of_vocabulary_tokens_are_reported_not_fatal(caplog):
+    from molgen.organ.symbols import TokenSymbols
     from molgen.vocab import Vocabulary
 
     vocab = Vocabulary.build(["CCO", "c1ccccc1"])
     with caplog.at_level("WARNING"):
-        ids = trainer.encode_training_set(vocab, ["CCO", "CCCl", "C" * 30], max_len=12)
+        ids = TokenSymbols(vocab, max_len=12).encode(["CCO", "CCCl", "C" * 30])
     assert ids.shape == (2, 12)  # the over-long one is skipped, the OOV one kept with <unk>
     assert vocab.unk in ids[1].tolist()
     text = caplog.text
