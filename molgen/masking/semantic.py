@@ -399,7 +399,9 @@ class SemanticMachine:
 
 def _cheapest(mask: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     """Per row, the True column of lowest ``order`` (lowest index on ties), -1 where none."""
-    key = torch.where(mask, order * mask.shape[1] + torch.arange(mask.shape[1], device=mask.device), mask.numel())
+    # the sentinel must exceed every key whatever the batch size (mask.numel() did not for under 4 rows)
+    key = torch.where(mask, order * mask.shape[1] + torch.arange(mask.shape[1], device=mask.device),
+                      torch.iinfo(torch.long).max)
     idx = key.argmin(1)
     return torch.where(mask.any(1), idx, torch.full_like(idx, -1))
 

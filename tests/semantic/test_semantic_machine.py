@@ -218,3 +218,12 @@ def test_every_atom_at_full_capacity_sanitises():
         k = int(tb.capacity[r])
         mol = Chem.MolFromSmiles(atom + "(C)" * k)
         assert mol is not None, (atom, k)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_batches_of_fewer_than_four_rows_decode_valid_molecules(n):
+    """Rollouts run the machine on a handful of rows; the finishing policy's ring choice once
+    depended on the batch size (its "no ring" sentinel was B x labels, below real keys for B < 4)."""
+    for seed in range(6):
+        ids, finished = decode_random(codec(60), n, seed=seed, bias=_bias("opening"))
+        assert_all_valid(ids, finished)
