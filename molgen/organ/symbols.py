@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from molgen import paths
 from molgen.masking.codec import GrammarCodec
 from molgen.organ.config import GeneratorConfig
 from molgen.vocab import Vocabulary
@@ -86,7 +87,7 @@ class RuleSymbols:
     def encode(self, smiles: Sequence[str]) -> np.ndarray:
         """``(n, max_len)`` rule ids (derivation, then padding) of the molecules the machine accepts;
         the others (not kekulisable, not parsed, too long, outside the constraints) are reported."""
-        enc = self.codec.encode(smiles)
+        enc = self.codec.encode(smiles, cache_dir=paths.cache_dir("encoded"))  # the Grammar VAE's cache too
         if enc.n_failed:
             shown = "; ".join(f"{smiles[i]}: {why}" for i, why in enc.failures[:3])
             log.warning("training data: %d of %d molecules have no derivation within %d rules under %s constraints "
