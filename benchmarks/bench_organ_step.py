@@ -17,6 +17,16 @@ printed beside the wall-clock time, as other processes slow the wall clock uneve
 
     python benchmarks/bench_organ_step.py                   # the spec's sizes
     python benchmarks/bench_organ_step.py --hidden 128 --rollouts 4 --naive-seqs 2   # quick look
+
+``--symbols rules`` compares the generator over production rules with the token generator in
+the same run, on trained models at the shipped settings (``--token-model``, default organ-qed;
+``--rule-model``, default organ-grammar-qed): the time of one adversarial generator step
+(sample a batch, rollouts under the machine / free, REINFORCE update) with each model's
+``rollout_stride`` and the reward of organ-qed without its validity term (0.2 D + 0.8 QED ramp;
+the discriminator is each checkpoint's own), and the sampling throughput of each (molecules and
+valid molecules per second through ``molgen.api``).
+
+    python benchmarks/bench_organ_step.py --symbols rules
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
+from molgen.organ.symbols import TokenSymbols
 from molgen.scoring import ObjectiveContext, ObjectiveScorer, ObjectiveSpec
 from molgen.vocab import Vocabulary
 
@@ -74,6 +85,66 @@ def naive_q(policy: GeneratorNet, seqs: torch.Tensor, reward, n_rollouts: int, g
     return done, split
 
 
+def adversarial_step(sampler, ckpt: dict, batch: int, rollouts: int, stride: int, seed: int) -> dict[str, float]:
+    """One generator step as the trainer runs it, from a trained checkpoint: sample, rollouts, update."""
+    from molgen.organ.trainer import config_from_checkpoint
+
+    cfg = config_from_checkpoint(ckpt)
+    symbols, g = sampler.symbols, copy.deepcopy(sampler.model)
+    d = Discriminator(cfg.discriminator, symbols.n_inputs, symbols.pad, cfg.generator.max_len)
+    d.load_state_dict(ckpt["discriminator"])
+    scorer = ObjectiveScorer([ObjectiveSpec("qed", params={"low": 0.7, "high": 0.95})], ObjectiveContext())
+    reward = OrganReward(symbols, d, scorer, 0.2, divide_by_count=True)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(seed)
+    new_machine = (lambda n: symbols.machine(n, "cpu")) if symbols.masked else None
+    t0, c0 = time.perf_counter(), time.process_time()
+    seqs = g.sample(batch, generator=gen, machine=symbols.machine(batch, "cpu"))
+    t_sample = time.perf_counter() - t0
+    res = mc_rollout(g, seqs, reward, rollouts, generator=gen, stride=stride, new_machine=new_machine)
+    t1 = time.perf_counter()
+    logp, ent = g.token_log_probs(seqs, symbols.train_mask(seqs))
+    loss = reinforce_loss(logp, ent, res.q, res.mask, float(res.q[res.mask].mean()))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"step": time.perf_counter() - t0, "cpu": time.process_time() - c0, "sample": t_sample,
+            "policy": res.seconds_policy, "reward": res.seconds_reward, "update": time.perf_counter() - t1,
+            "completions": res.n_completions, "length": float(lengths(seqs, symbols.eos).float().mean())}
+
+
+def compare_symbols(args: argparse.Namespace) -> None:
+    """Rules vs tokens in one run: adversarial step time at the shipped settings and sampling throughput."""
+    from molgen.api import load_model
+    from molgen.chem.mol import to_mol
+    from molgen.organ.trainer import config_from_checkpoint
+
+    print(f"{args.threads} torch thread(s), batch {args.batch}, {args.rollouts} rollouts, seed {args.seed}; "
+          f"best of {args.repeat}")
+    rows = []
+    for name in (args.token_model, args.rule_model):
+        sampler = load_model(name)
+        ckpt = sampler.checkpoint
+        cfg = config_from_checkpoint(ckpt)
+        stride = args.stride or cfg.adversarial.rollout_stride
+        steps = [adversarial_step(sampler, ckpt, args.batch, args.rollouts, stride, args.seed) for _ in range(args.repeat)]
+        best = min(steps, key=lambda r: r["step"])
+        t0 = time.perf_counter()
+        smiles = sampler.sample(args.sample_n, seed=args.seed, batch_size=512)
+        t_sample = time.perf_counter() - t0
+        valid = sum(to_mol(s) is not None for s in smiles)
+        rows.append((name, sampler.symbols.kind, stride, best, args.sample_n / t_sample, valid / t_sample,
+                     valid / len(smiles)))
+    print("
+| model | symbols | stride | mean length | completions | step s (CPU s) | sample | rollouts (policy) "
+          "| reward | update | sampling mol/s | valid mol/s | valid |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, kind, stride, b, rate, vrate, vfrac in rows:
+        print(f"| {name} | {kind} | {stride} | {b['length']:.1f} | {b['completions']:,} | {b['step']:.1f} ({b['cpu']:.1f}) "
+              f"| {b['sample']:.2f} | {b['policy']:.1f} | {b['reward']:.1f} | {b['update']:.2f} | {rate:.0f} | {vrate:.0f} "
+              f"| {vfrac:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=64)
@@ -86,9 +157,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=2, help="time each variant this many times, keep the best")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--symbols", choices=("tokens", "rules"), default="tokens",
+                    help="rules: compare the rule generator with the token generator (trained models, shipped settings)")
+    ap.add_argument("--token-model", default="organ-qed", help="with --symbols rules")
+    ap.add_argument("--rule-model", default="organ-grammar-qed", help="with --symbols rules")
+    ap.add_argument("--stride", type=int, default=0, help="with --symbols rules: rollout_stride (0: each model's own)")
+    ap.add_argument("--sample-n", type=int, default=2000, help="with --symbols rules: molecules for the throughput")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.symbols == "rules":
+        if args.batch == 64 and args.rollouts == 16:  # the shipped settings unless asked otherwise
+            args.rollouts = 8
+        compare_symbols(args)
+        return
     torch.manual_seed(args.seed)
     vocab = Vocabulary(["<pad>", "<bos>", "<eos>", "<unk>", *MOSES_TOKENS])
     g = GeneratorNet(GeneratorConfig(hidden_size=args.hidden, num_layers=args.layers, max_len=args.max_len),
@@ -103,7 +185,7 @@ def main() -> None:
 
     def make_reward(cache: bool) -> OrganReward:
         scorer = ObjectiveScorer([ObjectiveSpec("qed")], ObjectiveContext(), cache_size=500_000 if cache else 0)
-        return OrganReward(vocab, d, scorer, 0.5, divide_by_count=True)
+        return OrganReward(TokenSymbols(vocab, args.max_len), d, scorer, 0.5, divide_by_count=True)
 
     sample_gen = torch.Generator().manual_seed(args.seed)
     seqs = g.sample(args.batch, generator=sample_gen)

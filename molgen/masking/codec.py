@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -134,7 +135,7 @@ class GrammarCodec:
         ids[keep] = np.asarray(enc.ids).astype(np.int64)
         failures = [(i, r) for i, r in kekule_failures] + [f for f in enc.failures if strings[f[0]]]
         if self.constraints == "semantic":
-            rejected = self.replay_rejects(ids[keep])
+            rejected = self._cached_rejects(ids[keep], cache_dir)
             rows = np.flatnonzero(keep)[rejected[0]]
             keep[rows] = False
             failures += [(int(i), why) for i, why in zip(rows, rejected[1])]
@@ -142,6 +143,29 @@ class GrammarCodec:
         # one row per input (padding where not encodable), like TokenCodec: callers index with keep
         ids[~keep] = self.pad
         return EncodedSet(ids, keep, int((~keep).sum()), failures[:20])
+
+    def _cached_rejects(self, ids: np.ndarray, cache_dir: str | os.PathLike | None) -> tuple[np.ndarray, list[str]]:
+        """:meth:`replay_rejects`, kept beside the grammar's encoding cache: replaying a 250,000-molecule
+        set takes minutes on a CPU, and its verdict depends only on the ids, the grammar and ``max_len``."""
+        if cache_dir is None:
+            return self.replay_rejects(ids)
+        import hashlib
+
+        from molgen.atomic import atomic_path
+
+        key = hashlib.sha1(np.ascontiguousarray(ids).tobytes() + f"{self.grammar.hash}:{self.max_len}".encode()).hexdigest()
+        path = Path(cache_dir) / f"semantic-{self.grammar.name}-{key}.npz"
+        try:
+            with np.load(path) as cached:
+                return cached["rows"], [str(r) for r in cached["reasons"]]
+        except (OSError, KeyError, ValueError):
+            pass
+        rows, reasons = self.replay_rejects(ids)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, rows=rows, reasons=np.asarray(reasons, dtype=str))
+        return rows, reasons
 
     def replay_rejects(self, ids: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, list[str]]:
         """Rows of ``ids`` whose derivation the semantic machine does not accept step by step, and why.

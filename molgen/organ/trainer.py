@@ -138,6 +138,8 @@ def config_from_checkpoint(ckpt: dict[str, Any]) -> OrganConfig:
 
 #: sub-seed stream of the MLE stage's epoch order (the stages' step streams use the stage ids)
 MLE_ORDER = len(STAGES)
+#: MLE batches whose machine masks (rules) are replayed together
+MASK_AHEAD = 16
 
 
 def _reseed(state: OrganState) -> torch.Generator:
@@ -212,6 +214,7 @@ class Run:
             self.columns = list(logger.fieldnames)
         self.device = state.generator.head.weight.device
         self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+        self._masks: dict[tuple[int, int], torch.Tensor] = {}
 
     def _log(self, row: dict[str, Any]) -> None:
         st = self.state
@@ -293,7 +296,7 @@ class Run:
         for group in st.g_opt.param_groups:
             group["lr"] = lr
         st.generator.train()
-        loss = st.generator.nll(seqs, st.symbols.train_mask(seqs))
+        loss = st.generator.nll(seqs, self._mle_mask(epoch, k, per_epoch))
         st.g_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
@@ -303,6 +306,25 @@ class Run:
             row.update(self._evaluate_generator(gen))
             row["_force"] = True
         return row
+
+    def _mle_mask(self, epoch: int, k: int, per_epoch: int) -> torch.Tensor | None:
+        """The training mask of batch ``k`` of ``epoch`` (None for free tokens). The machine is
+        replayed for :data:`MASK_AHEAD` batches at once (one run over many rows costs about what one
+        over a single batch does), then handed out batch by batch; the masks depend on the
+        sequences alone, so a resumed run gets the same ones."""
+        symbols, c = self.state.symbols, self.state.cfg.mle
+        if not symbols.masked:
+            return None
+        if (epoch, k) not in self._masks:
+            ahead = range(k, min(k + MASK_AHEAD, per_epoch))
+            batches = [self.data.batch(self._perm[j * c.batch_size : (j + 1) * c.batch_size]) for j in ahead]
+            width = max(b.size(1) for b in batches)
+            padded = torch.cat([torch.nn.functional.pad(b, (0, width - b.size(1)), value=symbols.pad) for b in batches])
+            masks = symbols.train_mask(padded.to(self.device))
+            self._masks = {}
+            for i, (j, b) in enumerate(zip(ahead, batches)):
+                self._masks[(epoch, j)] = masks[i * c.batch_size : i * c.batch_size + b.size(0), : b.size(1)]
+        return self._masks.pop((epoch, k))
 
     @torch.no_grad()
     def _evaluate_generator(self, gen: torch.Generator) -> dict[str, Any]:
