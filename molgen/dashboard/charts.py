@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,9 +38,15 @@ def histogram_frame(
 ) -> pd.DataFrame:
     """Density histograms of ``column`` for the set and the reference on common bins, long format
     (``bin_start, bin_end, set, density``) ready for a layered bar chart."""
-    sets = [(labels[0], current)] + ([(labels[1], reference)] if reference is not None else [])
+    sets = {labels[0]: current, **({labels[1]: reference} if reference is not None else {})}
+    return histogram_frames(sets, column, bins)
+
+
+def histogram_frames(sets: Mapping[str, pd.DataFrame], column: str, bins: int = 30) -> pd.DataFrame:
+    """:func:`histogram_frame` for any number of named sets (two models' samples and the training
+    set, side by side): densities of ``column`` on common bins, long format."""
     values = {name: pd.to_numeric(df[column], errors="coerce").dropna().to_numpy(float)
-              for name, df in sets if column in df.columns}
+              for name, df in sets.items() if column in df.columns}
     allv = np.concatenate([v for v in values.values() if len(v)] or [np.zeros(0)])
     if len(allv) == 0:
         return pd.DataFrame(columns=["bin_start", "bin_end", "set", "density"])
@@ -76,7 +82,9 @@ def histogram_chart(frame: pd.DataFrame, title: str) -> Any:
             x=alt.X("bin_start:Q", title=title, bin="binned"),
             x2="bin_end:Q",
             y=alt.Y("density:Q", title="fraction", stack=None),
-            color=alt.Color("set:N", legend=alt.Legend(orient="top", title=None), scale=scale),
+            # Legend below the plot, labels never truncated: "training set" and model names stay readable.
+            color=alt.Color("set:N", legend=alt.Legend(orient="bottom", title=None, labelLimit=0, columns=2),
+                            scale=scale),
             tooltip=["set:N", alt.Tooltip("bin_start:Q", format=".2f"), alt.Tooltip("density:Q", format=".3f")],
         )
         .properties(height=180)
