@@ -21,12 +21,15 @@ APP = str(paths.APPS_DIR / "dashboard.py")
 TIMEOUT = 300
 
 @pytest.fixture(scope="module")
-def models_dir(tiny_models_dir) -> Path:
-    """The tiny trained GVAE, with a report.json as a finished run has, used as data/models."""
-    (tiny_models_dir / "tiny-gvae" / "report.json").write_text(
-        json.dumps({"validity": 0.01, "uniqueness": {"at_1k": 0.5}})
-    )
-    return tiny_models_dir
+def models_dir(tiny_models_dir, tmp_path_factory) -> Path:
+    """The tiny trained GVAE twice, with report.json files as finished runs have, used as data/models:
+    ``tiny-gvae`` (reported 60 % valid, the default) and ``tiny-weak`` (reported 1 % valid)."""
+    folder = tmp_path_factory.mktemp("app-models")
+    shutil.copytree(tiny_models_dir / "tiny-gvae", folder / "tiny-gvae")
+    shutil.copytree(tiny_models_dir / "tiny-gvae", folder / "tiny-weak")
+    (folder / "tiny-gvae" / "report.json").write_text(json.dumps({"validity": 0.6, "uniqueness": {"at_1k": 0.5}}))
+    (folder / "tiny-weak" / "report.json").write_text(json.dumps({"validity": 0.01}))
+    return folder
 
 
 @pytest.fixture
@@ -83,17 +86,21 @@ def test_generate_fills_table_and_filters_narrow_it(app):
     assert not at.exception and not _errors(at), _errors(at)
     table = at.session_state["gen_result"]["table"]
     assert len(table) == 12 and {"smiles", "valid", "qed", "mw"} <= set(table.columns)
+    n_valid = int(table["valid"].sum())
+    assert n_valid < 12, "the tiny model is expected to produce some invalid strings"
+    assert at.checkbox(key="generated_valid").value  # issue 18 #5: valid only by default
+    assert _caption(at, "shown").startswith(f"{n_valid} of 12")
+    assert [m.label for m in at.metric][:2] == ["Generated", "Valid"]
+    at.checkbox(key="generated_valid").uncheck().run()
     assert _caption(at, "shown").startswith("12 of 12")
     shown = _table(at)
-    assert len(shown) == 12 and "smiles" in shown.columns
+    assert len(shown) == 12 and "smiles" in shown.columns and list(shown.index) == list(range(1, 13))
     assert at.get("html")[0].proto.body.count("molgen-card") == 12  # the grid draws every row of the page
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF"], downloads
-    n_valid = int(table["valid"].sum())
-    assert n_valid < 12, "the tiny model is expected to produce some invalid strings"
-    at.checkbox(key="generated_valid").check().run()
-    assert _caption(at, "shown").startswith(f"{n_valid} of 12")
-    assert len(_table(at)) == n_valid
+    at.multiselect(key="generated_selected").select(2).select(5).run()
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads == ["Download CSV", "Download SDF", "Download selection CSV", "Download selection SDF"]
     at.text_input(key="generated_expr").input("mw > 100000").run()
     assert _caption(at, "shown").startswith("0 of 12")
 
@@ -116,26 +123,35 @@ def test_inspect_table_filter_and_bad_smiles(app):
     assert _caption(at, "shown").startswith("6 of 6")
     html = at.get("html")[0].proto.body
     assert html.count("molgen-card") == 6 and "aspirin" in html and "data:image/svg+xml" in html
-    at.selectbox(key="inspect_detail").select(4).run()  # hydroxychalcone: a Michael acceptor
+    assert at.selectbox(key="inspect_detail").value == 1 and "#1  CC(=O)Oc1ccccc1C(=O)O" in at.selectbox(
+        key="inspect_detail").options[0]  # issue 18 #7: the first molecule is #1 everywhere
+    at.selectbox(key="inspect_detail").select(5).run()  # hydroxychalcone: a Michael acceptor
     detail = [h.proto.body for h in at.get("html") if "molgen-detail" in h.proto.body]
     assert len(detail) == 1
     svg = base64.b64decode(re.search(r"base64,([^']*)'", detail[0]).group(1)).decode()
     assert "<ellipse" in svg  # the alert's atoms are highlighted
-    assert any("Michael_acceptor" in h.proto.body for h in at.get("html"))  # the legend names the alert
+    legend = [h.proto.body for h in at.get("html") if "molgen-alert" in h.proto.body]
+    assert legend and "Brenk: Michael acceptor 1" in legend[0] and "title='unwanted functionality" in legend[0]
     at.text_input(key="inspect_expr").input("mw < 160").run()
     assert _caption(at, "shown").startswith("1 of 6")  # paracetamol
     assert len(_table(at)) == 1
     at.text_input(key="inspect_expr").input("qed >= = 0.5").run()
-    assert any("Filter" in e and "==" in e for e in _errors(at)), _errors(at)
+    assert any("filter expression not applied" in e and "==" in e for e in _errors(at)), _errors(at)
     assert any("^" in c.value for c in at.code)  # the caret under the bad token
     at.text_input(key="inspect_expr").input("").run()
     at.checkbox(key="inspect_preset_lipinski").check().run()
     assert _caption(at, "shown").startswith("6 of 6")
     at.text_area(key="insp_text").input("C1CC broken ring\nc1cccc1").run()
     assert not at.exception
-    assert any("None of these SMILES is a valid molecule" in e and "#0" in e for e in _errors(at)), _errors(at)
+    assert any("None of these SMILES is a valid molecule" in e and "#1: unclosed ring 1 at position 1" in e
+               for e in _errors(at)), _errors(at)
     at.text_area(key="insp_text").input("CCO ethanol\nC(C)(C)(C)(C)C").run()
     assert any("1 of 2 SMILES do not parse" in w.value and "valence" in w.value.lower() for w in at.warning)
+    at.checkbox(key="inspect_preset_lipinski").uncheck().run()
+    at.selectbox(key="inspect_detail").select(2).run()
+    assert any("#2 is not a valid molecule: Explicit valence" in w.value and "at position 0" in w.value
+               for w in at.warning)
+    assert any("^" in c.value and "C(C)(C)(C)(C)C" in c.value for c in at.code)
 
 
 def test_inspect_upload_and_histograms(app):
@@ -160,6 +176,7 @@ def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
     assert any("not a valid SMILES" in e for e in _errors(at)), _errors(at)
     at.text_input(key="lat_smiles").input("CCO")
     at.number_input(key="lat_n").set_value(6)
+    at.number_input(key="lat_min_atoms").set_value(0)
     at.button(key="lat_neigh_go").click().run()
     assert not at.exception and not _errors(at), _errors(at)
     centre, table = at.session_state["lat_neigh"]
@@ -189,10 +206,10 @@ def test_latent_space_optimise_panel(app):
 
 def test_training_runs_page(app, models_dir, tmp_path):
     at = _page(app, "views/runs.py")
-    assert at.multiselect(key="runs_shipped").value == ["tiny-gvae"]
+    assert at.multiselect(key="runs_shipped").value == ["tiny-gvae", "tiny-weak"]
     assert not _errors(at)
     metrics = at.dataframe[0].value
-    assert "validity" in metrics.index and list(metrics.columns) == ["tiny-gvae"]
+    assert "validity" in metrics.index and list(metrics.columns) == ["tiny-gvae", "tiny-weak"]
     assert len(at.get("vega_lite_chart")) >= 2  # losses and schedule at least
     assert any("[train]" in c.value for c in at.code)  # the config
     at.text_area(key="runs_extra").input(f"{tmp_path}\n{models_dir / 'tiny-gvae'}").run()
