@@ -68,7 +68,7 @@ sets = st.session_state.get("gen_sets", {})
 with st.expander(f"Compare models side by side ({len(sets)} generated set{'s' if len(sets) != 1 else ''} kept)",
                  expanded=len(sets) > 1):
     chosen = st.multiselect("Sets to compare (the last sample of each model)", list(sets),
-                            default=list(sets)[-2:], key="gen_compare")
+                            default=list(sets)[-2:], key="gen_compare_" + "|".join(sets))  # a new set: fresh default
     overlay = st.checkbox(f"With the MOSES training set ({charts.REFERENCE_SIZE:,}-molecule sample)", value=True,
                           key="gen_compare_ref")
     frames = {name: sets[name]["table"][sets[name]["table"]["valid"].astype(bool)] for name in chosen}
