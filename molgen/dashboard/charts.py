@@ -91,17 +91,28 @@ def histogram_chart(frame: pd.DataFrame, title: str) -> Any:
     )
 
 
-def line_chart(frame: pd.DataFrame, title: str, x_title: str = "step") -> Any:
-    """Altair line chart of a long ``(x, metric, value)`` frame (see :func:`molgen.dashboard.runs.curve_frame`)."""
+def line_chart(frame: pd.DataFrame, title: str, x_title: str = "step", *, log_scale: bool = False,
+               domain: tuple[float, float] | None = None) -> Any:
+    """Altair line chart of a long ``(x, metric, value)`` frame (see :func:`molgen.dashboard.runs.curve_frame`).
+
+    ``log_scale`` draws the values on a log axis (only when all are positive); ``domain`` fixes
+    the y range and clips what lies above (an early loss spike, :func:`molgen.dashboard.runs.y_domain`)."""
     import altair as alt
 
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    if log_scale and len(values) and (values > 0).all():
+        scale = alt.Scale(type="log")
+    elif domain is not None:
+        scale = alt.Scale(domain=list(domain), clamp=True, zero=False)
+    else:
+        scale = alt.Scale(zero=False)
     return (
         alt.Chart(frame, title=title)
-        .mark_line(point=len(frame) < 60)
+        .mark_line(point=len(frame) < 60, clip=True)
         .encode(
             x=alt.X("x:Q", title=x_title),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color("metric:N", legend=alt.Legend(orient="top", title=None)),
+            y=alt.Y("value:Q", title=None, scale=scale),
+            color=alt.Color("metric:N", legend=alt.Legend(orient="top", title=None, labelLimit=0)),
             tooltip=["metric:N", "x:Q", alt.Tooltip("value:Q", format=".4g")],
         )
         .properties(height=240)

@@ -386,3 +386,19 @@ def test_latent_page_shows_the_decoded_centre(app):
     assert table.empty or (table["heavy_atoms"] >= 4).all()
     at.selectbox(key="lat_model").select("tiny-weak").run()
     assert any("Stale" in w.value for w in at.warning)
+
+
+def test_training_runs_curated_metrics_and_overlay(app):
+    """#10: the curated metrics table (grouped, arrows, best per row) with the full one behind an
+    expander, the learning rate on its own chart, spikes clipped, runs overlaid."""
+    at = _page(app, "views/runs.py")
+    at.multiselect(key="runs_shipped").set_value([]).run()
+    at.text_area(key="runs_extra").input(f"{paths.ROOT / 'data/models/gvae'}\n{paths.ROOT / 'data/models/cvae'}").run()
+    assert not at.exception and not _errors(at), _errors(at)
+    curated, full = at.dataframe[0].value, at.dataframe[1].value
+    assert ("Validity and novelty", "valid ↑") in curated.index and list(curated.columns) == ["gvae", "cvae"]
+    assert "kl/BertzCT" in full.index and len(full) > 2 * len(curated)
+    assert at.radio(key="runs_scale").value == "clip early spikes"
+    assert "lr" in at.selectbox(key="runs_overlay").options
+    at.selectbox(key="runs_overlay").select("loss").run()
+    assert not at.exception
