@@ -168,14 +168,15 @@ def _filter_widgets(table: pd.DataFrame, key: str, valid_default: bool) -> tuple
     """The filter panel; returns the choice and the reference SMILES for the similarity column ("" for none)."""
     choice = tables.FilterChoice()
     with st.expander("Filters, substructure and similarity", expanded=False):
-        flags = st.columns(3 + len(tables.filter_presets()))
+        flags = st.columns(6)
         choice.valid_only = flags[0].checkbox("Valid only", value=valid_default, key=f"{key}_valid")
         choice.unique_only = flags[1].checkbox("Unique only", key=f"{key}_unique",
                                                help="Keep the first row of each molecule (by canonical SMILES).")
         if "in_training" in table.columns:
             choice.novel_only = flags[2].checkbox("Novel only", key=f"{key}_novel",
                                                   help="Drop molecules found in the training set.")
-        for pc, preset in zip(flags[3:], tables.filter_presets()):
+        presets = st.columns(len(tables.filter_presets()))
+        for pc, preset in zip(presets, tables.filter_presets()):
             if pc.checkbox(tables.preset_label(preset), key=f"{key}_preset_{preset}",
                            help="Rule presets never pass an inorganic input (no carbon)."):
                 choice.presets.append(preset)

@@ -191,7 +191,7 @@ def filter_presets() -> list[str]:
 
 
 PRESET_LABELS = {"lipinski": "Lipinski", "veber": "Veber", "ghose": "Ghose", "lead-like": "Lead-like",
-                 "pains-free": "PAINS-free", "brenk-free": "Brenk-free"}
+                 "pains-free": "PAINS-free", "brenk-free": "Brenk-free", "nih-free": "NIH-free"}
 
 
 def preset_label(name: str) -> str:
