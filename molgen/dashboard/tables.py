@@ -97,6 +97,9 @@ PROPERTY_LABELS = {
     "penalized_logp": "Penalised logP", "mr": "Molar refractivity", "atoms": "Atoms (with H)",
     "pains": "PAINS alert", "brenk": "Brenk alert", "nih": "NIH alert", "alerts": "Alerts matched",
     "similarity": "Tanimoto similarity", "distance": "Latent distance",
+    "reference_similarity": "Similarity to the reference", "nn_similarity": "Similarity to nearest training molecule",
+    "in_training": "In training set", "flags": "Input flags", "input_smiles": "SMILES as given",
+    "fragments": "Fragments (as given)", "inorganic": "Inorganic (no carbon)",
 }
 
 
@@ -105,8 +108,12 @@ def property_sheet(row: pd.Series) -> pd.DataFrame:
     from molgen.dashboard.depict import format_value
 
     values = []
-    for v in row.to_numpy():
-        if isinstance(v, (bool, np.bool_)):
+    for column, v in row.items():
+        if column == "alerts" and isinstance(v, str) and v:
+            from molgen.dashboard.depict import alert_text
+
+            values.append(alert_text(v)[0])  # "Brenk: hydroquinone", not RDKit's key
+        elif isinstance(v, (bool, np.bool_)):
             values.append("yes" if v else "no")
         elif isinstance(v, (float, np.floating)):
             values.append(format_value(v, 3))

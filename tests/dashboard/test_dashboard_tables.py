@@ -143,3 +143,10 @@ def test_exports_have_ids_provenance_and_no_float_noise(table):
     assert tables.export_name("generated", "csv", prov) == "generated-gvae-seed7-T0.8.csv"
     assert tables.export_name("generated", "sdf", {"model": "runs/my run/checkpoints/best.pt"}) == "generated-best.sdf"
     assert tables.export_name("inspect", "csv") == "inspect.csv"
+
+
+def test_property_sheet_names_alerts_readably(table):
+    """Issue 18 #8: the detail view's alerts are the catalog's family and title, not RDKit keys."""
+    values = dict(zip(*tables.property_sheet(table.loc[2]).T.values))
+    assert table.loc[2, "alerts"] == "brenk:hydroquinone"
+    assert values["Alerts matched"] == "Brenk: hydroquinone"
