@@ -222,3 +222,20 @@ def test_substructure_filter_and_export_in_chromium(driver, dashboard_url, tmp_p
     assert lines[0].startswith("id,name,smiles,valid,") and "flags" in lines[0] and len(lines) == 2
     assert lines[1].startswith("4,paracetamol,CC(=O)Nc1ccc(O)cc1,True,")
     _full_page_screenshot(driver, ARTIFACTS / "dashboard-substructure.png")
+
+
+def test_training_set_overlay_on_the_first_tick(driver, dashboard_url):
+    """Issue 18 #3: ticking "overlay the training set" once draws the training set's bars in every
+    histogram (a regression guard: the report's first-tick miss was not reproduced here)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(dashboard_url.rstrip("/") + "/inspect")
+    _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
+    _open_expander(driver, "Property distributions against the training set")
+    box = _wait(driver, lambda d: next((lab for lab in d.find_elements(By.TAG_NAME, "label")
+                                        if "Overlay the MOSES training set" in lab.text), None), 30, "the overlay box")
+    box.click()
+    script = ("return Array.from(document.querySelectorAll('.vega-embed')).map("
+              "e => e.querySelectorAll('.mark-rect path[fill=\"#4c78a8\"]').length)")
+    _wait(driver, lambda d: (lambda c: len(c) == 8 and all(n > 0 for n in c))(d.execute_script(script)), 300,
+          "the training set's bars in all eight histograms")
