@@ -7,6 +7,7 @@ caching and widgets around them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from typing import Any, Iterator
 
@@ -245,6 +246,8 @@ def molecule_browser(
         shown = table[outcome.mask.to_numpy()]
         _show_not_applied(outcome.not_applied)
     sortable = tables.sortable_columns(shown)
+    if st.session_state.get(f"{key}_sort") not in (None, "(original order)", *sortable):
+        st.session_state[f"{key}_sort"] = "(original order)"  # a column the new data lacks
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
     sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort",
                            help="The grid, the table and the downloads all follow this order.")
@@ -264,9 +267,12 @@ def molecule_browser(
     with grid_tab:
         st.html(depict.grid_html(on_page, columns=6, highlight=highlight))
     with table_tab:
+        # Clicking a column header selects the column (which turns the grid's own, view-only header
+        # sort off) and sorts by it through the "Sort by" control: grid, table and downloads agree.
         event = st.dataframe(
             shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
-            on_select="rerun", selection_mode="multi-row",
+            on_select=functools.partial(_header_clicked, key, sortable),
+            selection_mode=["multi-row", "single-column"],
             column_config={
                 "smiles": st.column_config.TextColumn("SMILES", width="large"),
                 "qed": st.column_config.NumberColumn("QED", format="%.3f"),
@@ -279,7 +285,8 @@ def molecule_browser(
                 "nn_similarity": st.column_config.NumberColumn("NN train sim.", format="%.3f"),
             },
         )
-        st.caption("Select rows (left edge) to add them to the selection; the order is the Sort by control's.")
+        st.caption("Select rows (left edge) to add them to the selection; click a column header to sort by it "
+                   "(again to reverse).")
     table_picked = [shown.index[i] for i in (getattr(getattr(event, "selection", None), "rows", None) or [])
                     if i < len(shown)]
     with scaffold_tab:
@@ -289,6 +296,20 @@ def molecule_browser(
         molecule_detail(table.loc[selected] if selected else on_page, key, highlight=highlight)
     _downloads(shown, table.loc[selected], key, provenance, export_stem or key)
     return shown
+
+
+def _header_clicked(key: str, sortable: list[str]) -> None:
+    """Table callback: a selected column header becomes the "Sort by" choice (and a new click on it reverses it)."""
+    state = st.session_state.get(f"{key}_table") or {}
+    columns = [c for c in (state.get("selection", {}) or {}).get("columns", []) if c in sortable]
+    if not columns:
+        return
+    current = st.session_state.get(f"{key}_sort")
+    column = columns[-1]
+    descending = st.session_state.get(f"{key}_desc_{current}", tables.default_descending(current))
+    sort_by, desc = tables.header_sort(None if current == "(original order)" else current, descending, column)
+    st.session_state[f"{key}_sort"] = sort_by
+    st.session_state[f"{key}_desc_{sort_by}"] = desc
 
 
 def _scaffolds_and_diversity(shown: pd.DataFrame, key: str) -> None:

@@ -135,6 +135,15 @@ def default_descending(column: str | None) -> bool:
     return bool(column) and (column in HIGHER_IS_BETTER or column.startswith("QED"))
 
 
+def header_sort(current: str | None, descending: bool, clicked: str) -> tuple[str, bool]:
+    """The sort after a click on the table header ``clicked``: that column, best first
+    (:func:`default_descending`); a second click on the sort column reverses it. The page feeds
+    this to its "Sort by" control, so the header and the control never disagree."""
+    if clicked == current:
+        return clicked, not descending
+    return clicked, default_descending(clicked)
+
+
 def sortable_columns(table: pd.DataFrame) -> list[str]:
     """Numeric columns ``table`` can be sorted by: better-known ones first, then every other property."""
     first = [c for c in ("qed", "sa", "mw", "logp", "tpsa", "similarity", "reference_similarity", "nn_similarity",

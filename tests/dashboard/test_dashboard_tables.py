@@ -150,3 +150,11 @@ def test_property_sheet_names_alerts_readably(table):
     values = dict(zip(*tables.property_sheet(table.loc[2]).T.values))
     assert table.loc[2, "alerts"] == "brenk:hydroquinone"
     assert values["Alerts matched"] == "Brenk: hydroquinone"
+
+
+def test_header_clicks_drive_the_sort_control():
+    """Issue 18 #2: a header click sorts by that column best first; a second click reverses it."""
+    assert tables.header_sort(None, False, "qed") == ("qed", True)
+    assert tables.header_sort("qed", True, "qed") == ("qed", False)
+    assert tables.header_sort("qed", False, "sa") == ("sa", False)
+    assert tables.header_sort("sa", False, "sa") == ("sa", True)
