@@ -158,7 +158,7 @@ def _training_index(path: str, mtime: float) -> Any:
 def training_index(path: str | None = None) -> Any:
     """:func:`molgen.dashboard.novelty.build_training_index` of the training file, built once per server
     (behind a progress bar) and rebuilt when the file changes."""
-    file, _ = novelty.training_file(path)
+    file = inputs.training_file(path)
     return _training_index(str(file), file.stat().st_mtime)
 
 
@@ -238,10 +238,10 @@ def molecule_browser(
     """
     choice, reference = _filter_widgets(table, key, valid_default)
     if reference:
-        with user_errors("Similarity") as out:
+        with user_errors("Similarity"):
             table = table.assign(reference_similarity=tables.similarity_column(table, reference))
     shown = table
-    with user_errors("Filter") as out:
+    with user_errors("Filter"):
         outcome = tables.filter_table(table, choice)
         shown = table[outcome.mask.to_numpy()]
         _show_not_applied(outcome.not_applied)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from molgen import paths
-from molgen.errors import InputError
 
 #: Properties with a histogram against the training set on the Inspect page.
 HISTOGRAM_COLUMNS = ("qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "rotatable_bonds")
@@ -21,12 +18,9 @@ REFERENCE_SIZE = 2000
 
 def reference_smiles(path: str | os.PathLike | None = None, n: int = REFERENCE_SIZE, seed: int = 0) -> list[str]:
     """A reproducible random sample of ``n`` training SMILES (default: the shipped MOSES train file)."""
-    p = Path(path) if path is not None else paths.MOSES_DIR / "train.csv.gz"
-    if not p.is_file():
-        raise InputError(f"{p}: training set not found")
-    df = pd.read_csv(p)
-    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
-    values = df[col].astype(str)
+    from molgen.dashboard.inputs import smiles_column, training_file
+
+    values = pd.Series(smiles_column(training_file(path)))
     if len(values) > n:
         values = values.sample(n=n, random_state=seed)
     return values.tolist()

@@ -7,6 +7,7 @@ counted and named in :attr:`SmilesInput.problems`, ready to show.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -94,14 +95,27 @@ def shipped_data_files() -> dict[str, Path]:
     return {p.name: p for p in sorted(paths.MOSES_DIR.iterdir()) if p.is_file() and p.name.endswith(suffixes)}
 
 
+def training_file(path: str | os.PathLike | None = None) -> Path:
+    """A training-set file (default: the shipped MOSES training set); :class:`InputError` if missing."""
+    p = Path(path) if path is not None else paths.MOSES_DIR / "train.csv.gz"
+    if not p.is_file():
+        raise InputError(f"{p}: training set not found")
+    return p
+
+
+def smiles_column(path: str | os.PathLike, nrows: int | None = None) -> list[str]:
+    """The SMILES column (named ``smiles`` in any case, else the first) of a shipped-style CSV file."""
+    df = pd.read_csv(path, nrows=nrows)
+    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
+    return df[col].astype(str).tolist()
+
+
 def read_shipped_data(name: str, limit: int | None = None) -> SmilesInput:
     """First ``limit`` SMILES of a shipped data file chosen by name (never an arbitrary path)."""
     files = shipped_data_files()
     if name not in files:
         raise InputError(f"{name}: not a shipped data file ({', '.join(files) or 'none'})")
-    df = pd.read_csv(files[name], nrows=limit)
-    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
-    return SmilesInput(df[col].astype(str).tolist(), None, source=name)
+    return SmilesInput(smiles_column(files[name], nrows=limit), None, source=name)
 
 
 def invalid_messages(smiles: Sequence[str], limit: int = 5, valid: Sequence[bool] | None = None) -> list[str]:

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-
-from molgen import paths
-from molgen.errors import InputError
 
 #: Training molecules fingerprinted for the nearest-neighbour similarity (a fixed random sample).
 NN_SAMPLE = 50_000
@@ -39,20 +35,12 @@ class TrainingIndex:
                 f"NN train: Tanimoto (Morgan r=2) to the nearest of {len(self.fingerprints):,} of them")
 
 
-def training_file(path: str | os.PathLike | None = None) -> tuple[Path, str]:
-    """The training file (default: the shipped MOSES training set) and its display name."""
-    p = Path(path) if path is not None else paths.MOSES_DIR / "train.csv.gz"
-    if not p.is_file():
-        raise InputError(f"{p}: training set not found")
-    return p, p.name
-
-
 def training_smiles(path: str | os.PathLike | None = None) -> tuple[str, list[str]]:
     """Name and SMILES of a training file (default: the shipped MOSES training set)."""
-    p, name = training_file(path)
-    df = pd.read_csv(p)
-    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
-    return name, df[col].astype(str).tolist()
+    from molgen.dashboard.inputs import smiles_column, training_file
+
+    p = training_file(path)
+    return p.name, smiles_column(p)
 
 
 def build_training_index(

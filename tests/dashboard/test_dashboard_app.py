@@ -352,11 +352,10 @@ def test_substructure_similarity_selection_and_scaffolds(app):
 
 def test_novelty_columns_and_filter(app, tmp_path, monkeypatch):
     """Features: per-molecule 'in training set' and nearest-training-neighbour similarity, novel-only."""
-    from molgen.dashboard import novelty
 
     train = tmp_path / "train.csv.gz"
     pd.DataFrame({"SMILES": ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1"]}).to_csv(train, index=False)
-    monkeypatch.setattr(novelty.paths, "MOSES_DIR", tmp_path)
+    monkeypatch.setattr(paths, "MOSES_DIR", tmp_path)
     at = app
     at.number_input(key="gen_n").set_value(10)
     at.button(key="gen_go").click().run()
