@@ -7,13 +7,14 @@ caching and widgets around them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from typing import Any, Iterator
 
 import pandas as pd
 import streamlit as st
 
-from molgen.dashboard import charts, depict, inputs, models, runs, tables
+from molgen.dashboard import charts, depict, inputs, models, novelty, runs, tables
 from molgen.errors import MolgenError
 
 log = logging.getLogger("molgen.dashboard")
@@ -67,7 +68,9 @@ def model_picker(key: str, latent_only: bool = False) -> Any | None:
     options = names + [OTHER_MODEL]
     choice = st.selectbox(
         "Model", options, key=f"{key}_model",
-        help="Shipped models live in data/models/; 'Other' loads a run directory or a .pt checkpoint you trained.",
+        format_func=lambda name: name if name == OTHER_MODEL else models.model_label(name),
+        help="Shipped models live in data/models/, the most valid first (validity from each model's report); "
+        "'Other' loads a run directory or a .pt checkpoint you trained.",
     )
     if choice == OTHER_MODEL:
         text = st.text_input(
@@ -86,7 +89,7 @@ def model_picker(key: str, latent_only: bool = False) -> Any | None:
     if out.failed:
         return None
     if latent_only and not models.is_latent(model):
-        st.warning(f"{text} is a {getattr(model, 'kind', '?')} model without an encoder: "
+        st.warning(f"{text} is {models.with_article(getattr(model, 'kind', '?'))} model without an encoder: "
                    "the latent space needs a Grammar VAE or character VAE.")
         return None
     summary = models.model_summary(model)
@@ -100,6 +103,7 @@ def model_picker(key: str, latent_only: bool = False) -> Any | None:
 read_pasted = st.cache_data(inputs.parse_pasted, show_spinner=False, max_entries=8)
 read_upload = st.cache_data(inputs.read_upload, show_spinner="Reading the file…", max_entries=4)
 read_shipped_data = st.cache_data(inputs.read_shipped_data, show_spinner="Reading the data set…", max_entries=4)
+prepare_molecules = st.cache_data(inputs.prepare_molecules, show_spinner="Checking the structures…", max_entries=8)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -143,53 +147,114 @@ def reference_properties(n: int) -> pd.DataFrame:
     return tables.chunk_properties(charts.reference_smiles(n=n), alerts=False, n_jobs=None)
 
 
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _training_index(path: str, mtime: float) -> Any:
+    bar = st.progress(0.0, text="Reading the training set…")
+    index = novelty.build_training_index(path, progress=lambda f, message: bar.progress(f, text=message))
+    bar.empty()
+    return index
+
+
+def training_index(path: str | None = None) -> Any:
+    """:func:`molgen.dashboard.novelty.build_training_index` of the training file, built once per server
+    (behind a progress bar) and rebuilt when the file changes."""
+    file = inputs.training_file(path)
+    return _training_index(str(file), file.stat().st_mtime)
+
+
 # ----------------------------------------------------------------------------- molecule browser
 
 
-def _filter_widgets(table: pd.DataFrame, key: str) -> tables.FilterChoice:
+def _filter_widgets(table: pd.DataFrame, key: str, valid_default: bool) -> tuple[tables.FilterChoice, str]:
+    """The filter panel; returns the choice and the reference SMILES for the similarity column ("" for none)."""
     choice = tables.FilterChoice()
-    with st.expander("Filters", expanded=False):
-        cols = st.columns(len(tables.SLIDERS))
-        for col, (name, (label, _, _, step)) in zip(cols, tables.SLIDERS.items()):
+    with st.expander("Filters, substructure and similarity", expanded=False):
+        flags = st.columns(6)
+        choice.valid_only = flags[0].checkbox("Valid only", value=valid_default, key=f"{key}_valid")
+        choice.unique_only = flags[1].checkbox("Unique only", key=f"{key}_unique",
+                                               help="Keep the first row of each molecule (by canonical SMILES).")
+        if "in_training" in table.columns:
+            choice.novel_only = flags[2].checkbox("Novel only", key=f"{key}_novel",
+                                                  help="Drop molecules found in the training set.")
+        presets = st.columns(len(tables.filter_presets()))
+        for pc, preset in zip(presets, tables.filter_presets()):
+            if pc.checkbox(tables.preset_label(preset), key=f"{key}_preset_{preset}",
+                           help="Rule presets never pass an inorganic input (no carbon)."):
+                choice.presets.append(preset)
+        s1, s2, s3 = st.columns(3)
+        include = s1.text_input("Must contain (SMARTS or SMILES)", key=f"{key}_sub_in", placeholder="c1ccccc1C(=O)N",
+                                help="Substructure search, as `molgen filter --smarts-include`; matches are "
+                                "highlighted on the drawings.")
+        exclude = s2.text_input("Must not contain (SMARTS or SMILES)", key=f"{key}_sub_out", placeholder="[N+](=O)[O-]")
+        reference = s3.text_input("Similarity to (SMILES)", key=f"{key}_ref", placeholder="CC(=O)Nc1ccc(O)cc1",
+                                  help="Adds a sortable column: Tanimoto similarity (Morgan r=2, as "
+                                  "`molgen filter --similar-to`) to this molecule.")
+        choice.smarts_include = [include.strip()] if include.strip() else []
+        choice.smarts_exclude = [exclude.strip()] if exclude.strip() else []
+        numeric = tables.numeric_columns(table) + (["reference_similarity"] if reference.strip() else [])
+        ranged = st.multiselect("Range filters on", numeric, default=[c for c in tables.SLIDERS if c in numeric],
+                                key=f"{key}_ranged", help="Any numeric column can be filtered by range.")
+        cols = st.columns(min(5, max(1, len(ranged))))
+        for i, name in enumerate(ranged):
+            if name not in table.columns:
+                continue
             lo, hi = tables.slider_bounds(table, name)
+            label = tables.SLIDERS[name][0] if name in tables.SLIDERS else tables.PROPERTY_LABELS.get(name, name)
             # The bounds are part of the key: new data with a wider range starts a fresh slider.
-            value = col.slider(label, lo, hi, (lo, hi), step=step, key=f"{key}_rng_{name}_{lo:g}_{hi:g}")
+            value = cols[i % len(cols)].slider(label, lo, hi, (lo, hi), step=tables.slider_step(table, name),
+                                               key=f"{key}_rng_{name}_{lo:g}_{hi:g}")
             if tuple(value) != (lo, hi):
                 choice.ranges[name] = (float(value[0]), float(value[1]))
-        presets = tables.filter_presets()
-        pcols = st.columns(len(presets) + 1)
-        choice.valid_only = pcols[0].checkbox("Valid only", key=f"{key}_valid")
-        for pc, preset in zip(pcols[1:], presets):
-            if pc.checkbox(tables.preset_label(preset), key=f"{key}_preset_{preset}"):
-                choice.presets.append(preset)
         choice.expression = st.text_input(
             "Filter expression", key=f"{key}_expr",
             placeholder="qed >= 0.6 and mw <= 450 and not pains",
             help="Columns: qed, sa, mw, logp, tpsa, hbd, hba, rotatable_bonds, rings, aromatic_rings, "
-            "heavy_atoms, formal_charge, fsp3, lipinski_violations, pains, brenk, nih, valid. "
-            "Operators: < <= > >= == !=, between … and …, and, or, not; presets (lipinski, veber, "
-            "ghose, lead_like) as names.",
+            "heavy_atoms, formal_charge, fsp3, lipinski_violations, pains, brenk, nih, valid, and any other "
+            "numeric column shown (nn_similarity, reference_similarity…). Operators: < <= > >= == !=, "
+            "between … and …, and, or, not; presets (lipinski, veber, ghose, lead_like) as names.",
         )
-    return choice
+    return choice, reference.strip()
 
 
-def molecule_browser(table: pd.DataFrame, key: str, title: str = "molecules") -> pd.DataFrame:
-    """Filters, sort, paginated grid, sortable table, detail view and downloads for a molecule table.
+def _show_not_applied(messages: list[str]) -> None:
+    for text in messages:
+        first, _, rest = text.partition("\n")
+        st.error(first)
+        if rest:
+            st.code(rest, language=None)
+    if messages:
+        st.caption("The other filters are still applied.")
 
-    ``table`` is indexed by molecule number (shown as ``#n``). Returns the filtered table.
+
+def molecule_browser(
+    table: pd.DataFrame, key: str, title: str = "molecules", *, valid_default: bool = False,
+    provenance: dict[str, Any] | None = None, export_stem: str | None = None,
+) -> pd.DataFrame:
+    """Filters, substructure and similarity, sort, paginated grid, sortable table, scaffolds and
+    diversity picking, selection, detail view and downloads for a molecule table.
+
+    ``table`` is indexed by molecule number (``id``, shown as ``#n``). Downloads go through the
+    CLI's writer with ``provenance`` columns. Returns the filtered, sorted table.
     """
-    choice = _filter_widgets(table, key)
+    choice, reference = _filter_widgets(table, key, valid_default)
+    if reference:
+        with user_errors("Similarity"):
+            table = table.assign(reference_similarity=tables.similarity_column(table, reference))
     shown = table
-    if choice.is_active():
-        with user_errors("Filter") as out:
-            shown = table[tables.filter_mask(table, choice)]
-        if out.failed:
-            shown = table
-    sortable = [c for c in ("qed", "sa", "mw", "logp", "tpsa", "similarity", "step") if c in table.columns]
+    with user_errors("Filter"):
+        outcome = tables.filter_table(table, choice)
+        shown = table[outcome.mask.to_numpy()]
+        _show_not_applied(outcome.not_applied)
+    sortable = tables.sortable_columns(shown)
+    if st.session_state.get(f"{key}_sort") not in (None, "(original order)", *sortable):
+        st.session_state[f"{key}_sort"] = "(original order)"  # a column the new data lacks
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
-    sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort")
-    descending = c2.toggle("Descending", value=sort_by in ("qed", "similarity"), key=f"{key}_desc")
-    shown = tables.sort_table(shown, None if sort_by.startswith("(") else sort_by, ascending=not descending)
+    sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort",
+                           help="The grid, the table and the downloads all follow this order.")
+    column = None if sort_by.startswith("(") else sort_by
+    # One toggle per column: "higher is better" columns (QED, similarity) start descending.
+    descending = c2.toggle("Descending", value=tables.default_descending(column), key=f"{key}_desc_{sort_by}")
+    shown = tables.sort_table(shown, column, ascending=not descending)
     per_page = c3.selectbox("Per page", [12, 24, 48, 96], index=1, key=f"{key}_per_page")
     pages = tables.n_pages(len(shown), per_page)
     page = c4.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page")
@@ -197,12 +262,17 @@ def molecule_browser(table: pd.DataFrame, key: str, title: str = "molecules") ->
                + (f" · {int(shown['valid'].sum()):,} valid" if "valid" in shown.columns else ""))
 
     on_page = tables.page_slice(shown, int(page), int(per_page))
-    grid_tab, table_tab, detail_tab = st.tabs(["Grid", "Table", "Molecule detail"])
+    highlight = choice.smarts_include[0] if choice.smarts_include else None
+    grid_tab, table_tab, scaffold_tab, detail_tab = st.tabs(["Grid", "Table", "Scaffolds & diversity", "Molecule detail"])
     with grid_tab:
-        st.html(depict.grid_html(on_page, columns=6))
+        st.html(depict.grid_html(on_page, columns=6, highlight=highlight))
     with table_tab:
-        st.dataframe(
+        # Clicking a column header selects the column (which turns the grid's own, view-only header
+        # sort off) and sorts by it through the "Sort by" control: grid, table and downloads agree.
+        event = st.dataframe(
             shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
+            on_select=functools.partial(_header_clicked, key, sortable),
+            selection_mode=["multi-row", "single-column"],
             column_config={
                 "smiles": st.column_config.TextColumn("SMILES", width="large"),
                 "qed": st.column_config.NumberColumn("QED", format="%.3f"),
@@ -211,31 +281,105 @@ def molecule_browser(table: pd.DataFrame, key: str, title: str = "molecules") ->
                 "logp": st.column_config.NumberColumn("logP", format="%.2f"),
                 "tpsa": st.column_config.NumberColumn("TPSA", format="%.1f"),
                 "similarity": st.column_config.NumberColumn("similarity", format="%.3f"),
+                "reference_similarity": st.column_config.NumberColumn("sim. to reference", format="%.3f"),
+                "nn_similarity": st.column_config.NumberColumn("NN train sim.", format="%.3f"),
             },
         )
+        st.caption("Select rows (left edge) to add them to the selection; click a column header to sort by it "
+                   "(again to reverse).")
+    table_picked = [shown.index[i] for i in (getattr(getattr(event, "selection", None), "rows", None) or [])
+                    if i < len(shown)]
+    with scaffold_tab:
+        _scaffolds_and_diversity(shown, key)
+    selected = _selection(table, key, table_picked)
     with detail_tab:
-        molecule_detail(on_page, key)
-    d1, d2, _ = st.columns([1, 1, 3])
-    d1.download_button("Download CSV", lambda: tables.table_csv(shown[tables.display_columns(shown)]),
-                       file_name=f"{key}.csv", mime="text/csv", key=f"{key}_csv")
-    d2.download_button("Download SDF", lambda: tables.table_sdf(shown[tables.display_columns(shown)]),
-                       file_name=f"{key}.sdf", mime="chemical/x-mdl-sdfile", key=f"{key}_sdf")
+        molecule_detail(table.loc[selected] if selected else on_page, key, highlight=highlight)
+    _downloads(shown, table.loc[selected], key, provenance, export_stem or key)
     return shown
 
 
-def molecule_detail(table: pd.DataFrame, key: str) -> None:
-    """One molecule of ``table`` (the grid page shown): large drawing with its alert atoms highlighted,
-    every property, and why it does not parse if it does not."""
+def _header_clicked(key: str, sortable: list[str]) -> None:
+    """Table callback: a selected column header becomes the "Sort by" choice (and a new click on it reverses it)."""
+    state = st.session_state.get(f"{key}_table") or {}
+    columns = [c for c in (state.get("selection", {}) or {}).get("columns", []) if c in sortable]
+    if not columns:
+        return
+    current = st.session_state.get(f"{key}_sort")
+    column = columns[-1]
+    descending = st.session_state.get(f"{key}_desc_{current}", tables.default_descending(current))
+    sort_by, desc = tables.header_sort(None if current == "(original order)" else current, descending, column)
+    st.session_state[f"{key}_sort"] = sort_by
+    st.session_state[f"{key}_desc_{sort_by}"] = desc
+
+
+def _scaffolds_and_diversity(shown: pd.DataFrame, key: str) -> None:
+    from molgen.dashboard import diversity
+
+    if shown.empty:
+        st.info("No molecule to group.")
+        return
+    groups = diversity.scaffold_groups(shown)
+    st.caption(f"{len(groups):,} Bemis–Murcko scaffolds among {int(shown['valid'].sum()) if 'valid' in shown else len(shown):,} "
+               "valid molecules, largest groups first.")
+    st.dataframe(groups, height=240, hide_index=True, key=f"{key}_scaffolds")
+    c1, c2, c3 = st.columns([1, 1, 2])
+    k = c1.number_input("Pick K diverse molecules", 1, 1000, min(12, len(shown)), key=f"{key}_maxmin_k")
+    seed = c2.number_input("Picker seed", 0, 2**31 - 1, 0, key=f"{key}_maxmin_seed")
+    if c3.button("Pick (RDKit MaxMin) into the selection", key=f"{key}_maxmin_go"):
+        st.session_state[f"{key}_picked"] = diversity.maxmin_pick(shown, int(k), int(seed))
+
+
+def _selection(table: pd.DataFrame, key: str, table_picked: list) -> list:
+    """Ids chosen in the multiselect, the table's row selection and the diversity picker, in table
+    order; a basket over the whole set, kept while the filters change."""
+    picked = [i for i in st.session_state.get(f"{key}_picked", []) if i in table.index]
+    chosen = st.multiselect(
+        "Selection (export it below; the detail view shows it)", list(table.index), key=f"{key}_selected",
+        format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:40]}",
+    )
+    wanted = set(chosen) | set(table_picked) | set(picked)
+    selected = [i for i in table.index if i in wanted]
+    if selected:
+        st.caption(f"{len(selected):,} selected" + (f" ({len(picked):,} by the MaxMin picker)" if picked else ""))
+    return selected
+
+
+def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenance: dict[str, Any] | None,
+               stem: str) -> None:
+    """CSV and SDF of the filtered, sorted set and of the selection, through the CLI's writer."""
+    sets = [("", shown)] + ([("selection", selection)] if len(selection) else [])
+    cols = st.columns(4)
+    i = 0
+    for which, frame in sets:
+        for fmt, mime in (("csv", "text/csv"), ("sdf", "chemical/x-mdl-sdfile")):
+            label = f"Download {'selection ' if which else ''}{fmt.upper()}"
+            name = tables.export_name(f"{stem}-{which}" if which else stem, fmt, provenance)
+            cols[i].download_button(label, lambda f=frame, x=fmt: tables.export_bytes(f, x, provenance),
+                                    file_name=name, mime=mime, key=f"{key}_{which or 'all'}_{fmt}")
+            i += 1
+
+
+def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None) -> None:
+    """One molecule of ``table`` (the selection, else the grid page shown): large drawing with its
+    alert atoms and the substructure query highlighted, every property, and what is wrong and where
+    if it does not parse."""
     if table.empty:
         st.info("No molecule to show.")
         return
-    number = st.selectbox("Molecule # (on this grid page)", list(table.index), key=f"{key}_detail",
+    number = st.selectbox("Molecule #", list(table.index), key=f"{key}_detail",
                           format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:60]}")
     row = table.loc[number]
     smiles = str(row["smiles"])
     left, right = st.columns([3, 2])
     with left:
         matches = depict.alert_matches(smiles)
+        if highlight:
+            from molgen.chem.mol import to_mol
+
+            mol = to_mol(smiles)
+            atoms = depict.substructure_atoms(mol, highlight)[0] if mol is not None else []
+            if atoms:
+                matches = [(f"substructure {highlight}", tuple(atoms))] + matches
         svg, legend = depict.highlighted_svg(smiles, matches)
         st.html(depict.svg_img(svg, alt=smiles, style="max-width:100%;height:auto", css_class="molgen-detail"))
         if legend:
@@ -244,7 +388,13 @@ def molecule_detail(table: pd.DataFrame, key: str) -> None:
     with right:
         st.dataframe(tables.property_sheet(row), height=520, hide_index=True, width="stretch")
     if not row.get("valid", True):
-        st.warning("This SMILES does not parse: " + "; ".join(inputs.invalid_messages([smiles])))
+        from molgen.chem.mol import explain_smiles
+
+        reason = explain_smiles(smiles) or "empty string"
+        first, _, rest = reason.partition("\n")
+        st.warning(f"#{number} is not a valid molecule: {first}")
+        if rest:
+            st.code(rest, language=None)
 
 
 # ----------------------------------------------------------------------------- runs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 from molgen import paths
 from molgen.checkpoint import load_checkpoint
@@ -28,9 +28,10 @@ class Generator(Protocol):
 
     def sample(
         self, n: int, *, temperature: float = 1.0, seed: int | None = None, batch_size: int = 512,
-        progress: bool = False,
+        progress: bool | Callable[[int], None] = False,
     ) -> list[str]:
-        """``n`` raw decoded strings, reproducible for a given seed."""
+        """``n`` raw decoded strings, reproducible for a given seed; ``progress`` is True for a
+        progress bar or a callable given the number decoded so far after each batch."""
         ...
 
 

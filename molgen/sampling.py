@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -41,12 +41,23 @@ def annotate(smiles: list[str], properties: bool = True, n_jobs: int | None = 1)
     return df
 
 
+def provenance(model: str, seed: int | None, temperature: float) -> dict[str, Any]:
+    """Where a sampled table came from, as the export columns ``molgen sample`` and the dashboard add."""
+    from molgen import __version__
+
+    return {"model": str(model), "seed": seed, "temperature": float(temperature), "molgen_version": __version__}
+
+
 def iter_sample_tables(
     model, n: int, *, seed: int | None = None, temperature: float = 1.0, batch_size: int = 512,
     valid_only: bool = False, unique: bool = False, properties: bool = True, chunk_size: int = 10_000,
     max_draws: int | None = None, n_jobs: int | None = 1, progress: bool = False,
+    on_batch: Callable[[int], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield tables whose rows add up to ``n`` samples (fewer if ``max_draws`` runs out).
+
+    ``on_batch(drawn)`` is called after every decoded batch with the number of raw strings
+    drawn so far (the dashboard's progress bar); it does not change what is sampled.
 
     ``valid_only`` keeps RDKit-valid molecules; ``unique`` drops repeats of a canonical SMILES
     (or of an invalid string). Sampling continues until ``n`` rows are kept or ``max_draws``
@@ -71,7 +82,10 @@ def iter_sample_tables(
             missing = n - kept
             want = missing if not (valid_only or unique) else max(missing, batch_size)
             size = min(chunk_size, want, max_draws - drawn)
-            raw = model.sample(size, temperature=temperature, seed=derive_seed(seed, index), batch_size=batch_size)
+            before = drawn
+            report = (lambda done: on_batch(before + done)) if on_batch is not None else False
+            raw = model.sample(size, temperature=temperature, seed=derive_seed(seed, index), batch_size=batch_size,
+                               progress=report)
             index += 1
             drawn += size
             df = annotate(list(raw), properties=False)

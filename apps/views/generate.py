@@ -1,9 +1,10 @@
-"""Generate: sample molecules from a shipped or trained model, then browse, filter and download them."""
+"""Generate: sample molecules from a shipped or trained model, then browse, filter, compare and download them."""
 
 import streamlit as st
 
-from shared import model_picker, molecule_browser, user_errors
-from molgen.dashboard import models, tables
+from shared import model_picker, molecule_browser, reference_properties, training_index, user_errors
+from molgen.dashboard import charts, models, novelty, tables
+from molgen.sampling import provenance
 
 st.title("Generate molecules")
 
@@ -21,7 +22,7 @@ with st.form("gen_form"):
     submitted = st.form_submit_button("Generate", type="primary", disabled=model is None, key="gen_go")
 
 if submitted and model is not None:
-    bar = st.progress(0.0, text="Sampling…")
+    bar = st.progress(0.0, text=f"Sampling {int(n):,} strings…")
     with user_errors("Generation failed") as out:
         table = models.generate_table(
             model, int(n), temperature=float(temperature), seed=int(seed),
@@ -29,17 +30,57 @@ if submitted and model is not None:
         )
     bar.empty()
     if not out.failed:
-        st.session_state["gen_result"] = {
-            "table": tables.molecule_table(table), "model": getattr(model, "source", ""),
+        result = {
+            "table": tables.molecule_table(table), "model": models.model_name(model),
             "n": int(n), "temperature": float(temperature), "seed": int(seed),
         }
+        st.session_state["gen_result"] = result
+        st.session_state.setdefault("gen_sets", {})[result["model"]] = result
 
 result = st.session_state.get("gen_result")
 if result is None:
     st.info("Pick a model, choose how many molecules and press **Generate**.")
-else:
-    table = result["table"]
-    for column, (label, value) in zip(st.columns(4), models.generation_summary(table).items()):
-        column.metric(label, value)
-    st.caption(f"{result['model']} · temperature {result['temperature']} · seed {result['seed']}")
-    molecule_browser(table, "generated", title="generated strings")
+    st.stop()
+
+table = result["table"]
+current = models.model_name(model) if model is not None else None
+if current != result["model"]:
+    st.warning(f"Stale: these molecules come from **{result['model']}**, not the model now picked "
+               f"({current or 'none'}). Press **Generate** to sample from it.", icon=":material/history:")
+summary = models.generation_summary(table)
+for column, (label, value) in zip(st.columns(len(summary)), summary.items()):
+    column.metric(label, value, border=label == "Valid")
+st.caption(f"{result['model']} · temperature {result['temperature']} · seed {result['seed']}")
+
+if st.toggle("Compare with the training set (novelty)", key="gen_novelty",
+             help="Adds 'in training set' and the Tanimoto similarity to the nearest training molecule, "
+             "and the 'Novel only' filter. The first use reads the training set (about a minute)."):
+    with user_errors("Training set") as out:
+        index = training_index()
+        table = table.join(novelty.novelty_columns(table, index))
+        st.caption(index.description)
+
+molecule_browser(table, "generated", title="generated strings", valid_default=True,
+                 provenance=provenance(result["model"], result["seed"], result["temperature"]),
+                 export_stem="generated")
+
+sets = st.session_state.get("gen_sets", {})
+with st.expander(f"Compare models side by side ({len(sets)} generated set{'s' if len(sets) != 1 else ''} kept)",
+                 expanded=len(sets) > 1):
+    chosen = st.multiselect("Sets to compare (the last sample of each model)", list(sets),
+                            default=list(sets)[-2:], key="gen_compare_" + "|".join(sets))  # a new set: fresh default
+    overlay = st.checkbox(f"With the MOSES training set ({charts.REFERENCE_SIZE:,}-molecule sample)", value=True,
+                          key="gen_compare_ref")
+    frames = {name: sets[name]["table"][sets[name]["table"]["valid"].astype(bool)] for name in chosen}
+    if overlay and frames:
+        with user_errors("Training set"):
+            frames["training set"] = reference_properties(charts.REFERENCE_SIZE)
+    if frames:
+        rows = [{"model": name, **models.generation_summary(sets[name]["table"])} for name in chosen]
+        st.dataframe(rows, hide_index=True, key="gen_compare_table")
+        cols = st.columns(4)
+        for i, column in enumerate(charts.HISTOGRAM_COLUMNS):
+            frame = charts.histogram_frames(frames, column)
+            if len(frame):
+                chart = charts.histogram_chart(frame, tables.PROPERTY_LABELS.get(column, column))
+                cols[i % 4].altair_chart(chart, width="stretch", height=300)

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from shared import (
-    molecule_browser, properties_with_progress, read_pasted, read_shipped_data, read_upload, reference_properties,
-    user_errors,
+    molecule_browser, prepare_molecules, properties_with_progress, read_pasted, read_shipped_data, read_upload,
+    reference_properties, user_errors,
 )
 from molgen.dashboard import charts, inputs, tables
 
@@ -47,11 +47,25 @@ if data is None:
 
 for problem in data.problems:
     st.warning(problem)
-alerts = st.toggle("Structural alerts (PAINS, Brenk, NIH)", value=len(data.smiles) <= tables.ALERTS_DEFAULT_MAX,
+t1, t2 = st.columns(2)
+alerts = t1.toggle("Structural alerts (PAINS, Brenk, NIH)", value=len(data.smiles) <= tables.ALERTS_DEFAULT_MAX,
                    key="insp_alerts",
                    help=f"About 4 ms a molecule: off by default above {tables.ALERTS_DEFAULT_MAX:,} molecules.")
-props = properties_with_progress(data.smiles, alerts=alerts)
+standardize = t2.toggle("Standardise (largest organic fragment, neutralised)", value=source != "Shipped data set",
+                        key=f"insp_standardize_{source}",
+                        help="As `molgen props --standardize` (RDKit rdMolStandardize): salts, counter-ions and "
+                        "solvents are removed and charges neutralised before scoring. Multi-fragment and "
+                        "inorganic inputs are flagged either way.")
+scored, prepared = prepare_molecules(tuple(data.smiles), standardize)
+props = properties_with_progress(scored, alerts=alerts)
 table = tables.molecule_table(props, data.names)
+table = table.join(tables.numbered(prepared)[["flags", "fragments", "inorganic"]])
+if standardize:
+    table["input_smiles"] = tables.numbered(prepared)["input_smiles"]
+n_flagged = int((table["flags"] != "").sum())
+if n_flagged:
+    st.info(f"{n_flagged:,} of {len(table):,} inputs are flagged (salt or mixture, inorganic, charged"
+            f"{', standardised' if standardize else ''}): see the ⚑ line on their cards and the flags column.")
 n_bad = int((~table["valid"]).sum())
 if n_bad == len(table):
     reasons = inputs.invalid_messages(data.smiles, 5, table["valid"])
@@ -73,6 +87,9 @@ with st.expander("Property distributions against the training set", expanded=len
         frame = charts.histogram_frame(valid, reference, column)
         if len(frame):
             chart = charts.histogram_chart(frame, tables.PROPERTY_LABELS.get(column, column))
-            cols[i % 4].altair_chart(chart, width="stretch", height=300)
+            # A new key when the overlay changes: the browser draws a fresh chart instead of
+            # patching the old one's data (which left the training set out the first time).
+            cols[i % 4].altair_chart(chart, width="stretch", height=300,
+                                     key=f"insp_hist_{column}_{'ref' if reference is not None else 'set'}")
 
 molecule_browser(table, "inspect")

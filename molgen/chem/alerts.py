@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 import numpy as np
 from rdkit import Chem, DataStructs
@@ -168,3 +169,54 @@ def alert_atoms(mol: Mol) -> list[tuple[str, tuple[int, ...]]]:
             out.append((entry_name(entry), tuple(sorted(p.target for p in fm.atomPairs))))
     return out
 
+
+
+#: Readable family names of the alert catalogs.
+FAMILY_TITLES = {"pains": "PAINS", "brenk": "Brenk", "nih": "NIH MLSMR", "other": "other"}
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    """What an alert name (``brenk:hydroquinone``) means: family, readable title, why it is an alert, source."""
+
+    name: str
+    family: str
+    title: str
+    scope: str
+    reference: str
+
+    @property
+    def label(self) -> str:
+        """``Brenk: hydroquinone`` – what a chemist reads instead of the raw name."""
+        return f"{FAMILY_TITLES.get(self.family, self.family)}: {self.title}"
+
+    @property
+    def tooltip(self) -> str:
+        """Scope and literature reference, for a hover text."""
+        return " — ".join(part for part in (self.scope, self.reference) if part)
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_props() -> dict[str, tuple[str, str]]:
+    catalog = alert_catalog()
+    out = {}
+    for i in range(catalog.GetNumEntries()):
+        entry = catalog.GetEntryWithIdx(i)
+        props = {p: entry.GetProp(p) for p in entry.GetPropList()}
+        out[entry_name(entry)] = (props.get("Scope", ""), props.get("Reference", ""))
+    return out
+
+
+def describe_alert(name: str) -> AlertInfo:
+    """:class:`AlertInfo` of an alert name as the ``alerts`` column lists it (``family:description``).
+
+    The title drops PAINS's match counts and underscores (``quinone_A(370)`` -> ``quinone A``);
+    the scope and reference come from the catalog entry (empty for an unknown name)."""
+    family, _, description = name.partition(":")
+    if not description:
+        family, description = "other", name
+    title = re.sub(r"\(\d+\)$", "", description).replace("_", " ").strip()
+    scope, reference = _entry_props().get(name, ("", ""))
+    if not scope and family == "pains":
+        scope = "pan-assay interference compound: frequent hitter in high-throughput screens"
+    return AlertInfo(name, family, title, scope, reference)

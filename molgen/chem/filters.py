@@ -106,7 +106,8 @@ class FilterSpec:
     ``ranges`` are ``PROPERTY=LOW:HIGH`` strings or ``(column, low, high)`` tuples;
     ``smarts_include``: every pattern must match; ``smarts_exclude``: none may match;
     ``similar_to``: reference SMILES, kept if the max Tanimoto (Morgan r=2, 2048 bits) to
-    them is ≥ ``min_similarity`` (adds a ``similarity`` column).
+    them is ≥ ``min_similarity`` (adds a ``similarity`` column); ``extra_numeric``: further
+    numeric columns of the table the expression may name (the dashboard's ``nn_similarity``…).
     """
 
     presets: list[str] = field(default_factory=list)
@@ -116,6 +117,7 @@ class FilterSpec:
     smarts_exclude: list[str] = field(default_factory=list)
     similar_to: list[str] = field(default_factory=list)
     min_similarity: float = 0.4
+    extra_numeric: list[str] = field(default_factory=list)
 
     def compile(self) -> "CompiledFilter":
         """Validate the spec and turn it into predicates, cheapest first (UsageError if invalid)."""
@@ -209,7 +211,7 @@ def compile_spec(spec: FilterSpec) -> CompiledFilter:
             node_parts.append(expr.Compare("<=", column, expr.Number(hi)))
         for part in node_parts:
             preds.append(_expr_predicate(part, f"range {part}"))
-    names = dict(COLUMN_TYPES)
+    names = {**{c: expr.NUM for c in spec.extra_numeric}, **COLUMN_TYPES}
     sim = SimilarityTest(spec.similar_to, spec.min_similarity) if spec.similar_to else None
     if sim is not None:
         names["similarity"] = expr.NUM

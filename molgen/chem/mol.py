@@ -90,3 +90,75 @@ def kekule_smiles(smiles: str) -> tuple[str | None, str | None]:
         except Exception as exc:  # RDKit's KekulizeException (a MolSanitizeException)
             return None, f"cannot be kekulised ({str(exc).strip()})"
         return Chem.MolToSmiles(mol, kekuleSmiles=True, isomericSmiles=False), None
+
+
+def _caret(smiles: str, pos: int, reason: str) -> str:
+    return f"{reason} at position {pos}\n  {smiles}\n  {' ' * pos}^"
+
+
+def _token_starts(tokens: list[str]) -> list[int]:
+    starts, pos = [], 0
+    for tok in tokens:
+        starts.append(pos)
+        pos += len(tok)
+    return starts
+
+
+def explain_smiles(smiles: str) -> str | None:
+    """Why ``smiles`` is not a valid molecule, with a caret under the failing position where it
+    can be located (``None`` when it is valid).
+
+    Syntax errors come from the project's tokenizer and SMILES grammar (unexpected character,
+    unclosed or unmatched parenthesis, unclosed ring label, misplaced bond); chemistry errors keep
+    RDKit's reason, with the caret under the atom RDKit names (valence, kekulisation).
+    """
+    import re
+
+    from grammar import GrammarError, load_grammar, tokenize
+
+    mol, reason = parse_smiles(smiles)
+    if mol is not None:
+        return None
+    if not smiles or not smiles.strip():
+        return reason
+    try:
+        tokens = tokenize(smiles)
+    except GrammarError as exc:
+        return str(exc)
+    starts = _token_starts(tokens)
+    atoms = [s for t, s in zip(tokens, starts) if t[0] == "[" or t[0].isalpha() or t == "*"]
+    if reason and reason.startswith("SMILES syntax error"):
+        opened: list[int] = []
+        rings: dict[str, int] = {}
+        for tok, pos in zip(tokens, starts):
+            if tok == "(":
+                opened.append(pos)
+            elif tok == ")":
+                if not opened:
+                    return _caret(smiles, pos, "unmatched ')'")
+                opened.pop()
+            elif tok.isdigit() or tok.startswith("%"):
+                label = tok.lstrip("%")
+                if label in rings:
+                    del rings[label]
+                else:
+                    rings[label] = pos
+        if opened:
+            return _caret(smiles, opened[-1], "unclosed parenthesis '('")
+        if rings:
+            label, pos = min(rings.items(), key=lambda kv: kv[1])
+            return _caret(smiles, pos, f"unclosed ring {label}")
+        try:
+            load_grammar("smiles").parse(smiles)
+        except GrammarError as exc:
+            return str(exc)
+        return reason
+    found = re.search(r"atom # ?(\d+)|Unkekulized atoms: (\d+)", reason or "")
+    if found:
+        index = int(found.group(1) or found.group(2))
+        if index < len(atoms):
+            plain = reason.split(f" in {smiles!r}", 1)[0]
+            if found.group(2) is not None:
+                plain = "cannot kekulize the aromatic system starting here"
+            return _caret(smiles, atoms[index], plain)
+    return reason

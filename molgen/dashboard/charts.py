@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from molgen import paths
-from molgen.errors import InputError
 
 #: Properties with a histogram against the training set on the Inspect page.
 HISTOGRAM_COLUMNS = ("qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "rotatable_bonds")
@@ -21,12 +18,9 @@ REFERENCE_SIZE = 2000
 
 def reference_smiles(path: str | os.PathLike | None = None, n: int = REFERENCE_SIZE, seed: int = 0) -> list[str]:
     """A reproducible random sample of ``n`` training SMILES (default: the shipped MOSES train file)."""
-    p = Path(path) if path is not None else paths.MOSES_DIR / "train.csv.gz"
-    if not p.is_file():
-        raise InputError(f"{p}: training set not found")
-    df = pd.read_csv(p)
-    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
-    values = df[col].astype(str)
+    from molgen.dashboard.inputs import smiles_column, training_file
+
+    values = pd.Series(smiles_column(training_file(path)))
     if len(values) > n:
         values = values.sample(n=n, random_state=seed)
     return values.tolist()
@@ -38,9 +32,15 @@ def histogram_frame(
 ) -> pd.DataFrame:
     """Density histograms of ``column`` for the set and the reference on common bins, long format
     (``bin_start, bin_end, set, density``) ready for a layered bar chart."""
-    sets = [(labels[0], current)] + ([(labels[1], reference)] if reference is not None else [])
+    sets = {labels[0]: current, **({labels[1]: reference} if reference is not None else {})}
+    return histogram_frames(sets, column, bins)
+
+
+def histogram_frames(sets: Mapping[str, pd.DataFrame], column: str, bins: int = 30) -> pd.DataFrame:
+    """:func:`histogram_frame` for any number of named sets (two models' samples and the training
+    set, side by side): densities of ``column`` on common bins, long format."""
     values = {name: pd.to_numeric(df[column], errors="coerce").dropna().to_numpy(float)
-              for name, df in sets if column in df.columns}
+              for name, df in sets.items() if column in df.columns}
     allv = np.concatenate([v for v in values.values() if len(v)] or [np.zeros(0)])
     if len(allv) == 0:
         return pd.DataFrame(columns=["bin_start", "bin_end", "set", "density"])
@@ -76,24 +76,37 @@ def histogram_chart(frame: pd.DataFrame, title: str) -> Any:
             x=alt.X("bin_start:Q", title=title, bin="binned"),
             x2="bin_end:Q",
             y=alt.Y("density:Q", title="fraction", stack=None),
-            color=alt.Color("set:N", legend=alt.Legend(orient="top", title=None), scale=scale),
+            # Legend below the plot, labels never truncated: "training set" and model names stay readable.
+            color=alt.Color("set:N", legend=alt.Legend(orient="bottom", title=None, labelLimit=0, columns=2),
+                            scale=scale),
             tooltip=["set:N", alt.Tooltip("bin_start:Q", format=".2f"), alt.Tooltip("density:Q", format=".3f")],
         )
         .properties(height=180)
     )
 
 
-def line_chart(frame: pd.DataFrame, title: str, x_title: str = "step") -> Any:
-    """Altair line chart of a long ``(x, metric, value)`` frame (see :func:`molgen.dashboard.runs.curve_frame`)."""
+def line_chart(frame: pd.DataFrame, title: str, x_title: str = "step", *, log_scale: bool = False,
+               domain: tuple[float, float] | None = None) -> Any:
+    """Altair line chart of a long ``(x, metric, value)`` frame (see :func:`molgen.dashboard.runs.curve_frame`).
+
+    ``log_scale`` draws the values on a log axis (only when all are positive); ``domain`` fixes
+    the y range and clips what lies above (an early loss spike, :func:`molgen.dashboard.runs.y_domain`)."""
     import altair as alt
 
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    if log_scale and len(values) and (values > 0).all():
+        scale = alt.Scale(type="log")
+    elif domain is not None:
+        scale = alt.Scale(domain=list(domain), clamp=True, zero=False)
+    else:
+        scale = alt.Scale(zero=False)
     return (
         alt.Chart(frame, title=title)
-        .mark_line(point=len(frame) < 60)
+        .mark_line(point=len(frame) < 60, clip=True)
         .encode(
             x=alt.X("x:Q", title=x_title),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color("metric:N", legend=alt.Legend(orient="top", title=None)),
+            y=alt.Y("value:Q", title=None, scale=scale),
+            color=alt.Color("metric:N", legend=alt.Legend(orient="top", title=None, labelLimit=0)),
             tooltip=["metric:N", "x:Q", alt.Tooltip("value:Q", format=".4g")],
         )
         .properties(height=240)

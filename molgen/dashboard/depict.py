@@ -29,6 +29,8 @@ CARD_PROPERTIES: dict[str, tuple[str, int]] = {
     "logp": ("logP", 2),
     "tpsa": ("TPSA", 1),
     "similarity": ("sim", 2),
+    "reference_similarity": ("sim ref", 2),
+    "nn_similarity": ("NN train", 2),
     "similarity_a": ("sim A", 2),
     "similarity_b": ("sim B", 2),
 }
@@ -41,6 +43,10 @@ ALERT_COLOURS: tuple[tuple[float, float, float], ...] = (
     (0.75, 0.60, 0.95),  # violet
     (0.55, 0.85, 0.60),  # green
 )
+
+
+#: Bond length of every depiction, as a fraction of the drawing's width.
+BOND_LENGTH = 0.08
 
 
 def _strip_xml_header(svg: str) -> str:
@@ -89,6 +95,9 @@ def _draw(
     opts.clearBackground = False
     opts.padding = 0.08
     opts.addStereoAnnotation = True
+    # One scale for every molecule (bonds of BOND_LENGTH of the width; only a molecule too big
+    # for the box is shrunk), so a two-atom ion is not blown up to fill the card.
+    opts.fixedBondLength = BOND_LENGTH * width
     kwargs: dict[str, Any] = {}
     if atoms:
         kwargs.update(highlightAtoms=list(atoms), highlightAtomColors=dict(atom_colours or {}))
@@ -105,23 +114,48 @@ def _draw(
     return _strip_xml_header(drawer.GetDrawingText())
 
 
+#: Colour of substructure-query matches on a drawing (RGB 0–1, light green).
+MATCH_COLOUR = (0.55, 0.88, 0.55)
+
+
+def substructure_atoms(mol: Chem.Mol, smarts: str) -> tuple[list[int], list[int]]:
+    """Atoms and bonds of every match of ``smarts`` (a SMARTS or a SMILES) in ``mol``; empty if none or unreadable."""
+    from molgen.chem.mol import quiet_rdkit
+
+    with quiet_rdkit():
+        query = Chem.MolFromSmarts(smarts)
+    if query is None:
+        return [], []
+    atoms = sorted({a for match in mol.GetSubstructMatches(query) for a in match})
+    members = set(atoms)
+    bonds = [b.GetIdx() for b in mol.GetBonds() if b.GetBeginAtomIdx() in members and b.GetEndAtomIdx() in members]
+    return atoms, bonds
+
+
 @lru_cache(maxsize=4096)
-def mol_svg(smiles: str, width: int = 220, height: int = 170) -> str:
-    """Inline SVG of ``smiles`` (a placeholder box when it does not parse)."""
+def mol_svg(smiles: str, width: int = 220, height: int = 170, highlight: str | None = None) -> str:
+    """Inline SVG of ``smiles`` (a placeholder box when it does not parse); with ``highlight`` (a
+    SMARTS or SMILES) the atoms and bonds it matches are filled in :data:`MATCH_COLOUR`."""
     mol = to_mol(smiles) if isinstance(smiles, str) and smiles else None
     if mol is None or mol.GetNumAtoms() == 0:
         return placeholder_svg(width, height)
+    if highlight:
+        atoms, bonds = substructure_atoms(mol, highlight)
+        if atoms:
+            return _draw(mol, width, height, atoms, bonds, dict.fromkeys(atoms, MATCH_COLOUR),
+                         dict.fromkeys(bonds, MATCH_COLOUR))
     return _draw(mol, width, height)
 
 
 def invalid_reason(smiles: str) -> str:
-    """Short reason why ``smiles`` does not parse (RDKit's message without the repeated SMILES)."""
-    from molgen.chem.mol import parse_smiles
+    """Short reason why ``smiles`` does not parse, saying what and where ("unclosed ring 1 at position 1")."""
+    from molgen.chem.mol import explain_smiles
 
-    _, reason = parse_smiles(smiles)
+    reason = explain_smiles(smiles)
     if reason is None:
         return ""
-    reason = reason.split(" in '", 1)[0] if smiles and reason.endswith(f"'{smiles}'") else reason
+    reason = reason.splitlines()[0]
+    reason = reason.split(f" in {smiles!r}", 1)[0]
     reason = reason.split(".  ", 1)[0]  # "Can't kekulize mol.  Unkekulized atoms: …"
     return reason if len(reason) <= 80 else reason[:78] + "…"
 
@@ -190,9 +224,10 @@ def format_value(value: Any, decimals: int) -> str:
 
 def _card(
     index: Any, row: Mapping[str, Any], width: int, height: int, properties: Mapping[str, tuple[str, int]],
+    highlight: str | None = None,
 ) -> str:
     smiles = str(row.get("smiles") or "")
-    svg = mol_svg(smiles, width, height)
+    svg = mol_svg(smiles, width, height, highlight or None)
     # The image scales with the card (the SVG's viewBox keeps the aspect ratio).
     img = svg_img(svg, alt=smiles, css_class="molgen-mol molgen-invalid" if "molgen-invalid" in svg else "molgen-mol")
     esc = html.escape(smiles, quote=True)
@@ -212,9 +247,16 @@ def _card(
         props = [f"<span style='color:#a33'>{html.escape(invalid_reason(smiles))}</span>"]
     badge = ""
     if isinstance(alerts, str) and alerts.strip():
+        labels, tip = alert_text(alerts)
         badge = (
             "<div style='color:#b00020;font-size:11px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis' "
-            f"title='{html.escape(alerts, quote=True)}'>&#9888; {html.escape(alerts[:40])}</div>"
+            f"title='{html.escape(tip, quote=True)}'>&#9888; {html.escape(labels)}</div>"
+        )
+    flags = row.get("flags")
+    if isinstance(flags, str) and flags.strip():
+        badge += (
+            "<div class='molgen-flag' style='color:#8a5a00;font-size:11px;white-space:nowrap;overflow:hidden;"
+            f"text-overflow:ellipsis' title='{html.escape(flags, quote=True)}'>&#9873; {html.escape(flags)}</div>"
         )
     return (
         "<div class='molgen-card' style='border:1px solid #e3e3e3;border-radius:6px;padding:4px;"
@@ -233,15 +275,18 @@ def grid_html(
     width: int = 220,
     height: int = 170,
     properties: Mapping[str, tuple[str, int]] = CARD_PROPERTIES,
+    highlight: str | None = None,
 ) -> str:
-    """HTML grid of molecule cards: drawing, ``#index`` (the table's index), name, SMILES, properties, alerts.
+    """HTML grid of molecule cards: drawing, ``#index`` (the table's index), name, SMILES, properties,
+    alerts and input flags; ``highlight`` (a SMARTS or SMILES) is drawn filled on every match.
 
-    ``table`` needs a ``smiles`` column; any of ``name``, ``alerts`` and the ``properties`` columns
-    that are present are shown. Paginate before calling: every row is drawn.
+    ``table`` needs a ``smiles`` column; any of ``name``, ``alerts``, ``flags`` and the ``properties``
+    columns that are present are shown. Paginate before calling: every row is drawn.
     """
     if "smiles" not in table.columns:
         raise ValueError("grid_html needs a 'smiles' column")
-    cards = [_card(idx, row, width, height, properties) for idx, row in zip(table.index, table.to_dict("records"))]
+    cards = [_card(idx, row, width, height, properties, highlight)
+             for idx, row in zip(table.index, table.to_dict("records"))]
     if not cards:
         return "<div class='molgen-grid' style='color:#666'>No molecules to show.</div>"
     return (
@@ -250,11 +295,30 @@ def grid_html(
     )
 
 
+def alert_text(alerts: str) -> tuple[str, str]:
+    """Readable labels of an ``alerts`` cell (``brenk:hydroquinone; …`` -> ``Brenk: hydroquinone; …``)
+    and a tooltip giving each alert's scope and source (:func:`molgen.chem.alerts.describe_alert`)."""
+    from molgen.chem.alerts import describe_alert
+
+    infos = [describe_alert(n.strip()) for n in alerts.split(";") if n.strip()]
+    labels = "; ".join(i.label for i in infos)
+    tip = "\n".join(f"{i.label} — {i.tooltip}" if i.tooltip else i.label for i in infos)
+    return labels, tip
+
+
 def legend_html(legend: Sequence[tuple[str, str]]) -> str:
-    """Colour swatches naming the alert matches of :func:`highlighted_svg`."""
-    items = [
-        f"<span style='display:inline-block;margin:2px 10px 2px 0'><span style='display:inline-block;width:12px;"
-        f"height:12px;background:{colour};border-radius:2px;vertical-align:middle'></span> {html.escape(name)}</span>"
-        for name, colour in legend
-    ]
+    """Colour swatches naming the alert matches of :func:`highlighted_svg` by family and readable
+    title, the alert's scope and source as a tooltip; other names (a substructure query) as given."""
+    from molgen.chem.alerts import describe_alert
+
+    items = []
+    for name, colour in legend:
+        info = describe_alert(name) if ":" in name else None
+        label = info.label if info else name
+        tip = info.tooltip if info else ""
+        items.append(
+            f"<span class='molgen-alert' title='{html.escape(tip, quote=True)}' "
+            "style='display:inline-block;margin:2px 10px 2px 0'><span style='display:inline-block;width:12px;"
+            f"height:12px;background:{colour};border-radius:2px;vertical-align:middle'></span> {html.escape(label)}</span>"
+        )
     return "<div style='font-size:13px'>" + "".join(items) + "</div>"

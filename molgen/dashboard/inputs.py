@@ -7,6 +7,7 @@ counted and named in :attr:`SmilesInput.problems`, ready to show.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -94,30 +95,105 @@ def shipped_data_files() -> dict[str, Path]:
     return {p.name: p for p in sorted(paths.MOSES_DIR.iterdir()) if p.is_file() and p.name.endswith(suffixes)}
 
 
+def training_file(path: str | os.PathLike | None = None) -> Path:
+    """A training-set file (default: the shipped MOSES training set); :class:`InputError` if missing."""
+    p = Path(path) if path is not None else paths.MOSES_DIR / "train.csv.gz"
+    if not p.is_file():
+        raise InputError(f"{p}: training set not found")
+    return p
+
+
+def smiles_column(path: str | os.PathLike, nrows: int | None = None) -> list[str]:
+    """The SMILES column (named ``smiles`` in any case, else the first) of a shipped-style CSV file."""
+    df = pd.read_csv(path, nrows=nrows)
+    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
+    return df[col].astype(str).tolist()
+
+
 def read_shipped_data(name: str, limit: int | None = None) -> SmilesInput:
     """First ``limit`` SMILES of a shipped data file chosen by name (never an arbitrary path)."""
     files = shipped_data_files()
     if name not in files:
         raise InputError(f"{name}: not a shipped data file ({', '.join(files) or 'none'})")
-    df = pd.read_csv(files[name], nrows=limit)
-    col = next((c for c in df.columns if c.lower() == "smiles"), df.columns[0])
-    return SmilesInput(df[col].astype(str).tolist(), None, source=name)
+    return SmilesInput(smiles_column(files[name], nrows=limit), None, source=name)
 
 
 def invalid_messages(smiles: Sequence[str], limit: int = 5, valid: Sequence[bool] | None = None) -> list[str]:
-    """Why the first ``limit`` unparsable SMILES fail (RDKit's reason, ``#`` position in the set).
+    """Why the first ``limit`` unparsable SMILES fail: ``#n`` (numbered from 1, as the grid) and
+    what and where (:func:`molgen.chem.mol.explain_smiles`, first line: "unclosed ring 1 at position 1").
 
     With ``valid`` (the table's validity column) only the invalid entries are re-parsed, so a
     100,000-molecule set costs nothing here.
     """
-    from molgen.chem.mol import parse_smiles
+    from molgen.chem.mol import explain_smiles
 
     candidates = range(len(smiles)) if valid is None else (i for i, ok in enumerate(valid) if not ok)
     out = []
     for i in candidates:
-        mol, reason = parse_smiles(smiles[i])
-        if mol is None:
-            out.append(f"#{i}: {reason}")
+        reason = explain_smiles(smiles[i])
+        if reason is not None:
+            out.append(f"#{i + 1}: {reason.splitlines()[0]}")
             if len(out) >= limit:
                 break
     return out
+
+
+#: Columns :func:`prepare_molecules` adds to a molecule table.
+PREPARED_COLUMNS = ("input_smiles", "fragments", "inorganic", "flags")
+
+
+def structure_flags(smiles: str) -> tuple[int, bool, list[str]]:
+    """``(fragments, inorganic, flags)`` of an input SMILES: how many disconnected pieces it has,
+    whether it has no carbon at all, and the warnings a chemist should see (salt or mixture,
+    inorganic, a net charge). An unparsable SMILES gives ``(0, False, [])``."""
+    from rdkit import Chem
+
+    from molgen.chem.mol import to_mol
+
+    mol = to_mol(smiles)
+    if mol is None:
+        return 0, False, []
+    fragments = len(Chem.GetMolFrags(mol))
+    inorganic = not any(a.GetAtomicNum() == 6 for a in mol.GetAtoms())
+    flags = []
+    if fragments > 1:
+        flags.append(f"{fragments} fragments (salt or mixture)")
+    if inorganic:
+        flags.append("inorganic (no carbon)")
+    charge = Chem.GetFormalCharge(mol)
+    if charge and fragments == 1:
+        flags.append(f"net charge {charge:+d}")
+    return fragments, inorganic, flags
+
+
+def prepare_molecules(smiles: Sequence[str], standardize: bool) -> tuple[list[str], pd.DataFrame]:
+    """The SMILES to score and a frame of :data:`PREPARED_COLUMNS` (one row per input).
+
+    Every input is flagged as given (multi-fragment, inorganic, net charge). With ``standardize``
+    each valid one goes through :func:`molgen.chem.mol.standardize_mol`, the CLI's
+    ``--standardize``: cleanup, largest organic fragment, neutralised; the input is kept in
+    ``input_smiles`` and the flag says what changed. A molecule that cannot be standardised is
+    kept as given, with the reason in its flags; an invalid one stays as typed (and invalid).
+    """
+    from rdkit import Chem
+
+    from molgen.chem.mol import canonical_smiles, standardize_mol, to_mol
+
+    out: list[str] = []
+    rows = []
+    for smi in smiles:
+        fragments, inorganic, flags = structure_flags(smi)
+        scored = smi
+        mol = to_mol(smi) if standardize else None
+        if mol is not None:
+            std, reason = standardize_mol(mol)
+            if std is None:
+                flags.append(f"kept as given: {reason}")
+            else:
+                scored = Chem.MolToSmiles(std)
+                if scored != canonical_smiles(smi):
+                    flags.append(f"standardised to {scored}")
+                    inorganic = not any(a.GetAtomicNum() == 6 for a in std.GetAtoms())
+        out.append(scored)
+        rows.append({"input_smiles": smi, "fragments": fragments, "inorganic": inorganic, "flags": "; ".join(flags)})
+    return out, pd.DataFrame(rows, columns=list(PREPARED_COLUMNS))

@@ -6,11 +6,12 @@ like any other set; a SMILES the user typed is checked first so the error names 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from molgen.dashboard.tables import chunk_properties
+from molgen.dashboard.tables import chunk_properties, numbered
 from molgen.errors import InputError, MolgenError
 
 
@@ -29,8 +30,11 @@ def check_smiles(smiles: str) -> str:
     return Chem.MolToSmiles(mol)
 
 
-def neighbours_table(model: Any, smiles: str, radius: float, n: int, seed: int = 0) -> pd.DataFrame:
-    """Decoded molecules around ``smiles`` in latent space with similarity, plus properties."""
+def neighbours_table(model: Any, smiles: str, radius: float, n: int, seed: int = 0,
+                     min_heavy_atoms: int = 0) -> pd.DataFrame:
+    """Decoded molecules around ``smiles`` in latent space with similarity, plus properties,
+    numbered from 1; neighbours with fewer than ``min_heavy_atoms`` heavy atoms (methane, water…)
+    are dropped."""
     from molgen.vae.latent import neighbours
 
     smiles = check_smiles(smiles)
@@ -40,7 +44,45 @@ def neighbours_table(model: Any, smiles: str, radius: float, n: int, seed: int =
         raise
     except (ValueError, KeyError) as exc:
         raise InputError(f"the model cannot encode {smiles}: {exc}") from exc
-    return _with_properties(df)
+    table = _with_properties(df)
+    if min_heavy_atoms > 0 and "heavy_atoms" in table.columns:
+        table = table[pd.to_numeric(table["heavy_atoms"], errors="coerce").fillna(0) >= min_heavy_atoms]
+    return numbered(table)
+
+
+@dataclass
+class Reconstruction:
+    """What the model makes of a query molecule: its input, the greedy decode of its latent mean,
+    whether that is the same molecule, and their Tanimoto similarity (NaN if the decode is invalid)."""
+
+    smiles: str
+    decoded: str
+    same: bool
+    similarity: float
+    warnings: list[str]
+
+
+def reconstruction(model: Any, smiles: str) -> Reconstruction:
+    """Encode ``smiles`` and decode its latent mean greedily (the centre the neighbours are drawn
+    around), so a failed reconstruction is seen; warns about salts, mixtures and inorganics, which
+    the models were not trained on."""
+    from molgen.chem.fingerprints import fingerprints, tanimoto_max_to_reference
+    from molgen.chem.mol import canonical_smiles
+    from molgen.dashboard.inputs import structure_flags
+
+    smiles = check_smiles(smiles)
+    _, _, flags = structure_flags(smiles)
+    warnings = [f"{smiles}: {flag}; the models were trained on single neutral organic molecules, so "
+                "this encoding is unreliable (standardise it first)" for flag in flags]
+    try:
+        decoded = model.decode(model.encode([smiles]), greedy=True)[0]
+    except MolgenError:
+        raise
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"the model cannot encode {smiles}: {exc}") from exc
+    canon = canonical_smiles(decoded) if decoded else None
+    similarity = float(tanimoto_max_to_reference(fingerprints([canon or ""]), fingerprints([smiles]))[0])
+    return Reconstruction(smiles, decoded, canon == smiles, similarity, warnings)
 
 
 def interpolation_table(model: Any, smiles_a: str, smiles_b: str, n_steps: int) -> pd.DataFrame:
@@ -54,7 +96,7 @@ def interpolation_table(model: Any, smiles_a: str, smiles_b: str, n_steps: int) 
         raise
     except (ValueError, KeyError) as exc:
         raise InputError(f"the model cannot encode the endpoints: {exc}") from exc
-    return _with_properties(df)
+    return numbered(_with_properties(df))
 
 
 def _with_properties(df: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +131,7 @@ def optimise_table(model: Any, objective: str, budget: int, n_init: int, seed: i
     res = optimize(model, fn, seeds, cfg, label=label, callback=progress)
     best = res.best[["smiles", "score", "round"]].rename(columns={"score": label}).reset_index(drop=True)
     props = chunk_properties(best.smiles.tolist(), alerts=False, n_jobs=1).drop(columns=["smiles"], errors="ignore")
-    best = pd.concat([best, props.drop(columns=[c for c in (label, "valid") if c in props.columns])], axis=1)
+    best = numbered(pd.concat([best, props.drop(columns=[c for c in (label, "valid") if c in props.columns])], axis=1))
     summary = {"best": float(best[label].iloc[0]) if len(best) else float("nan"),
                "top10_mean": float(best[label].head(10).mean()) if len(best) else float("nan"),
                "invalid": float(res.n_invalid), "seconds": res.seconds}

@@ -16,15 +16,44 @@ import pandas as pd
 
 from molgen import api
 from molgen.dashboard.tables import chunks
-from molgen.errors import InputError, UsageError
+from molgen.errors import InputError, MolgenError, UsageError
 
 #: Largest checkpoint the dashboard will load.
 MAX_CHECKPOINT_BYTES = 2_000_000_000
 
 
 def shipped_model_names() -> list[str]:
-    """Names of the shipped models present on disk (``data/models/<name>/model.pt``)."""
-    return list(api.shipped_models())
+    """Names of the shipped models present on disk, the most valid first (by each model's
+    ``report.json``; models without a report last, by name): a first-time user's first grid
+    comes from the best model, not the weakest."""
+    names = list(api.shipped_models())
+    validity = {name: shipped_validity(name) for name in names}
+    return sorted(names, key=lambda n: (validity[n] is None, -(validity[n] or 0.0)))
+
+
+def shipped_validity(name: str) -> float | None:
+    """Fraction of valid prior samples of a shipped model, from its ``report.json`` (``None`` without one)."""
+    from molgen.evaluation.report import flat_metrics, load_report
+
+    checkpoint = api.shipped_models().get(name)
+    if checkpoint is None or not (checkpoint.parent / "report.json").is_file():
+        return None
+    try:
+        flats = flat_metrics(load_report(checkpoint.parent))
+    except MolgenError:
+        return None
+    entry = flats.get(name) or next(iter(flats.values()), {})
+    for key in ("valid", "validity", "prior_validity"):
+        value = entry.get(key)
+        if value is not None and not math.isnan(value):
+            return float(value)
+    return None
+
+
+def model_label(name: str) -> str:
+    """A shipped model as the picker shows it: ``gvae · 100.0 % valid`` (the name alone without a report)."""
+    validity = shipped_validity(name)
+    return name if validity is None else f"{name} · {validity:.1%} valid"
 
 
 def resolve_checkpoint(text: str) -> Path:
@@ -75,6 +104,20 @@ def is_latent(model: Any) -> bool:
     return callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))
 
 
+def with_article(word: str) -> str:
+    """``word`` after "a" or "an" as spoken: "an organ", "a gvae", "an ORGAN", "a cvae"."""
+    return f"{'an' if word[:1].lower() in 'aeio' else 'a'} {word}"
+
+
+def model_name(model: Any) -> str:
+    """Short name of a loaded model for labels, files and comparisons: the shipped name (``gvae``),
+    or the run folder's / checkpoint's name."""
+    from molgen.evaluation.report import model_label
+
+    source = getattr(model, "source", "") or getattr(model, "kind", "model")
+    return model_label(str(source))
+
+
 def model_summary(model: Any) -> dict[str, Any]:
     """Short description of a loaded model for display: kind, source, step, training command."""
     ckpt = getattr(model, "checkpoint", {}) or {}
@@ -98,12 +141,13 @@ def generate_table(
     seed: int | None = None,
     progress: Callable[[float, str], None] | None = None,
     chunk: int = 250,
+    batch_size: int = 512,
 ) -> pd.DataFrame:
     """``n`` samples with validity, canonical SMILES and properties; the same rows as
     :func:`molgen.sampling.sample_table` (so the CLI and the dashboard agree for a seed).
 
-    ``progress(fraction, message)`` is called as sampling (first half) and the property
-    computation (second half, in chunks of ``chunk`` molecules) advance.
+    ``progress(fraction, message)`` is called after every decoded batch of ``batch_size`` (first
+    half) and every property chunk of ``chunk`` molecules (second half).
     """
     from molgen.sampling import annotate, iter_sample_tables
 
@@ -114,9 +158,13 @@ def generate_table(
     report = progress or (lambda fraction, message: None)
     report(0.0, f"Sampling {n:,} strings…")
     raw: list[str] = []
-    for part in iter_sample_tables(model, n, seed=seed, temperature=temperature, properties=False):
+
+    def batch_done(drawn: int) -> None:
+        report(0.5 * min(drawn, n) / n, f"Sampled {min(drawn, n):,} / {n:,} strings")
+
+    for part in iter_sample_tables(model, n, seed=seed, temperature=temperature, properties=False,
+                                   batch_size=batch_size, on_batch=batch_done):
         raw.extend(part["smiles"].tolist())
-        report(0.5 * len(raw) / n, f"Sampled {len(raw):,} / {n:,}")
     # At most ~20 progress steps; chunks big enough for worker processes use all cores.
     size = max(chunk, math.ceil(len(raw) / 20))
     frames = []

@@ -31,7 +31,8 @@ RUN_FILES: dict[str, int] = {
 }
 
 #: Curve groups, in display order (``Other`` collects the rest).
-CURVE_GROUPS = ("Losses", "Reward and objectives", "Validity, uniqueness, diversity", "Schedule", "Timing")
+CURVE_GROUPS = ("Losses", "Reward and objectives", "Validity, uniqueness, diversity", "Learning rate", "Schedule",
+                "Timing")
 
 #: (group, regular expression over the lower-cased log column name), tried in order; first match wins.
 #: Order matters: ``obj_validity`` is an ORGAN objective, ``val_recon_acc`` a quality measure not a
@@ -43,7 +44,9 @@ CURVE_RULES: tuple[tuple[str, str], ...] = (
     ("Losses", r"loss|nll|(^|_)kl($|_)|recon|elbo|perplexity"),
     ("Reward and objectives",
      r"reward|objective|baseline|advantage|disc|^d_|^g_|(^|_)(qed|sa|logp|plogp|penalized_logp|tpsa|mw)($|_)"),
-    ("Schedule", r"(^|_)lr($|_)|learning_rate|beta|tau|temperature|lambda|kl_weight"),
+    # The learning rate (1e-3) gets its own chart: on β's axis (0…1) it is a flat line at zero.
+    ("Learning rate", r"(^|_)lr($|_)|learning_rate"),
+    ("Schedule", r"beta|tau|temperature|lambda|kl_weight"),
 )
 
 #: Columns that are the x axis or bookkeeping, not curves.
@@ -193,6 +196,90 @@ def curve_frame(log: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["x", "metric", "value"])
     return pd.concat(parts, ignore_index=True)
+
+
+def y_domain(frame: pd.DataFrame, quantile: float = 0.95, margin: float = 0.1) -> tuple[float, float] | None:
+    """A y range that leaves out early spikes: from the minimum to the ``quantile`` of the values plus
+    ``margin`` of the span; ``None`` when nothing would be cut (the chart then fits all values)."""
+    values = pd.to_numeric(frame["value"], errors="coerce").dropna()
+    if len(values) < 10:
+        return None
+    lo, top, hi = float(values.min()), float(values.quantile(quantile)), float(values.max())
+    upper = top + margin * (top - lo)
+    return (lo, upper) if upper < hi else None
+
+
+def overlay_frame(infos: Mapping[str, RunInfo], column: str) -> pd.DataFrame:
+    """One logged ``column`` of several runs in long format ``(x, metric, value)`` with the run's
+    name as ``metric``: two runs' curves on one chart."""
+    parts = []
+    for name, info in infos.items():
+        if info.log is not None and column in info.log.columns:
+            part = curve_frame(info.log, [column])
+            parts.append(part.assign(metric=name))
+    if not parts:
+        return pd.DataFrame(columns=["x", "metric", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def common_log_columns(infos: Mapping[str, RunInfo]) -> list[str]:
+    """Numeric log columns present in at least two of the runs (what an overlay can compare)."""
+    counts: dict[str, int] = {}
+    for info in infos.values():
+        if info.log is None:
+            continue
+        for col in (c for cols in curve_groups(info.log).values() for c in cols):
+            counts[col] = counts.get(col, 0) + 1
+    return [c for c, n in counts.items() if n >= 2]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A headline metric: its readable name, whether higher is better, and its decimals."""
+
+    label: str
+    higher_is_better: bool
+    decimals: int = 3
+
+
+#: The curated metrics table: group -> report key -> :class:`Metric` (every key is in the full table).
+CURATED_METRICS: dict[str, dict[str, Metric]] = {
+    "Validity and novelty": {
+        "valid": Metric("valid", True), "unique@10k": Metric("unique @10k", True),
+        "novelty": Metric("novel", True), "reconstruction": Metric("reconstruction (VAE)", True),
+    },
+    "Diversity": {"intdiv1": Metric("internal diversity 1", True), "intdiv2": Metric("internal diversity 2", True)},
+    "Likeness to the test set": {
+        "fcd/test": Metric("FCD", False, 2), "snn/test": Metric("nearest-neighbour similarity", True),
+        "frag/test": Metric("fragment similarity", True), "scaf/test": Metric("scaffold similarity", True),
+        "kl_score": Metric("KL score (GuacaMol)", True),
+    },
+    "Drug-likeness": {
+        "qed": Metric("mean QED", True), "sa": Metric("mean SA", False, 2),
+        "filters": Metric("passes MOSES filters", True),
+    },
+}
+
+
+def curated_metrics(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The headline rows of :func:`compare_reports`, grouped, with an arrow for the better direction
+    and values as text with consistent decimals; and a same-shape mask of the best value per row
+    (only where at least two runs have the metric)."""
+    rows, best, index = [], [], []
+    for group, metrics in CURATED_METRICS.items():
+        for key, metric in metrics.items():
+            if key not in table.index:
+                continue
+            values = pd.to_numeric(table.loc[key], errors="coerce")
+            if values.isna().all():
+                continue
+            index.append((group, f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"))
+            rows.append([("–" if pd.isna(v) else f"{v:.{metric.decimals}f}") for v in values])
+            target = values.max() if metric.higher_is_better else values.min()
+            best.append(list((values == target) & (values.notna().sum() >= 2)))
+    names = pd.MultiIndex.from_tuples(index, names=["group", "metric"]) if index else None
+    return (pd.DataFrame(rows, index=names, columns=table.columns),
+            pd.DataFrame(best, index=names, columns=table.columns, dtype=bool))
 
 
 def compare_reports(runs: Mapping[str, RunInfo | Mapping[str, Any]]) -> pd.DataFrame:

@@ -10,9 +10,9 @@ from molgen.data.readers import (
     parse_record,
     read_smiles,
 )
-from molgen.data.writers import TableWriter, write_sdf, write_table
+from molgen.data.writers import TableWriter, export_table, write_sdf, write_table
 
 __all__ = [
-    "MoleculeSet", "ReadReport", "Record", "RecordReader", "TableWriter", "detect_format",
+    "MoleculeSet", "ReadReport", "Record", "RecordReader", "TableWriter", "detect_format", "export_table",
     "iter_records", "parse_record", "read_smiles", "write_sdf", "write_table",
 ]

@@ -12,13 +12,37 @@ import gzip
 import math
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Mapping
 
 import pandas as pd
 
 from molgen.atomic import atomic_path
 from molgen.data.readers import detect_format
 from molgen.errors import InputError, UsageError
+
+#: Floats in text tables keep 10 significant digits: exact enough for any property, and free of
+#: binary noise (``302.35500000000013`` is written ``302.355``).
+FLOAT_FORMAT = "%.10g"
+#: Formats a :class:`TableWriter` can write to a text stream (stdout, a download buffer).
+STREAM_FORMATS = ("smi", "csv", "tsv", "sdf")
+
+
+def export_table(df: pd.DataFrame, provenance: Mapping[str, Any] | None = None, first_id: int | None = None) -> pd.DataFrame:
+    """``df`` as exported by ``molgen sample`` and the dashboard: an ``id`` column first (the
+    table's index when it is named ``id``, as the dashboard's grid numbers molecules, else
+    ``first_id, first_id + 1, …``) and one column per provenance item last (model, seed…)."""
+    out = df.reset_index(drop=True)
+    if "id" not in out.columns:
+        if df.index.name == "id":
+            ids = list(df.index)
+        else:
+            start = 1 if first_id is None else first_id
+            ids = list(range(start, start + len(out)))
+        out.insert(0, "id", ids)
+    for key, value in (provenance or {}).items():
+        if key not in out.columns:
+            out[key] = value
+    return out
 
 
 def _sd_value(value, float_format: str) -> str:
@@ -69,13 +93,22 @@ class TableWriter:
     SD data field. Text formats are gzipped when the name ends in ``.gz``.
     """
 
-    def __init__(self, path: str | os.PathLike, smiles_col: str = "smiles"):
+    def __init__(self, path: str | os.PathLike, smiles_col: str = "smiles", *, stream: IO[str] | None = None,
+                 fmt: str | None = None):
+        """With ``stream`` (stdout, a download buffer) the rows go there in ``fmt`` (one of
+        :data:`STREAM_FORMATS`), not atomically; ``path`` then only names it in messages."""
         self.path = Path(path)
         self.smiles_col = smiles_col
-        try:
-            self.format, self.gz = detect_format(self.path)
-        except InputError as exc:
-            raise UsageError(f"output {exc}") from None
+        self._stream = stream
+        if stream is not None:
+            if fmt not in STREAM_FORMATS:
+                raise UsageError(f"cannot stream format {fmt!r}; choose from {', '.join(STREAM_FORMATS)}")
+            self.format, self.gz = fmt, False
+        else:
+            try:
+                self.format, self.gz = detect_format(self.path)
+            except InputError as exc:
+                raise UsageError(f"output {exc}") from None
         self.rows = 0
         self._stack = contextlib.ExitStack()
         self._fh: IO[str] | None = None
@@ -87,6 +120,9 @@ class TableWriter:
         self._empty: pd.DataFrame | None = None
 
     def __enter__(self) -> "TableWriter":
+        if self._stream is not None:
+            self._fh = self._stream
+            return self
         self._tmp = self._stack.enter_context(atomic_path(self.path))
         if self.format != "parquet":
             opener = gzip.open if self.gz else open
@@ -105,7 +141,8 @@ class TableWriter:
             self._write_parquet(df)
         elif self.format in ("csv", "tsv"):
             sep = "," if self.format == "csv" else "\t"
-            df.to_csv(self._fh, sep=sep, index=False, header=not self._header_written, lineterminator="\n")
+            df.to_csv(self._fh, sep=sep, index=False, header=not self._header_written, lineterminator="\n",
+                      float_format=FLOAT_FORMAT)
             self._header_written = True
         elif self.format == "smi":
             cols = [self.smiles_col] + (["name"] if "name" in df.columns else [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from tqdm.auto import tqdm
 
@@ -28,8 +30,10 @@ class OrganSampler:
         self.model.eval()
 
     def sample(self, n: int, *, temperature: float = 1.0, seed: int | None = None, batch_size: int = 512,
-               progress: bool = False) -> list[str]:
-        """``n`` strings sampled free-running at ``temperature``; the same seed gives the same strings."""
+               progress: bool | Callable[[int], None] = False) -> list[str]:
+        """``n`` strings sampled free-running at ``temperature``; the same seed gives the same strings.
+
+        ``progress``: True for a progress bar, or a callable given the number sampled after each batch."""
         if n < 0 or batch_size < 1 or temperature <= 0:
             raise ValueError("need n >= 0, batch_size >= 1 and temperature > 0")
         gen = torch.Generator(device=self.device)
@@ -38,13 +42,15 @@ class OrganSampler:
         else:
             gen.manual_seed(seed)
         out: list[str] = []
-        with tqdm(total=n, unit="mol", disable=not progress, desc="sampling") as bar:
+        with tqdm(total=n, unit="mol", disable=progress is not True, desc="sampling") as bar:
             while len(out) < n:
                 k = min(batch_size, n - len(out))
                 seqs = self.model.sample(k, temperature=temperature, generator=gen,
                                          machine=self.symbols.machine(k, self.device))
                 out.extend(self.symbols.to_smiles(s) for s in seqs.tolist())
                 bar.update(k)
+                if callable(progress):
+                    progress(len(out))
         return out
 
 

@@ -8,7 +8,7 @@ reports which decodes ran out of length, for evaluation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -72,9 +72,11 @@ class VAEModel:
 
     def sample_details(
         self, n: int, *, temperature: float = 1.0, seed: int | None = None, batch_size: int = 512,
-        progress: bool = False,
+        progress: bool | Callable[[int], None] = False,
     ) -> Decoded:
-        """``n`` prior samples (z ~ N(0, I), decoded by sampling at ``temperature``) with their flags."""
+        """``n`` prior samples (z ~ N(0, I), decoded by sampling at ``temperature``) with their flags.
+
+        ``progress``: True for a progress bar, or a callable given the number decoded after each batch."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if temperature <= 0:
@@ -82,7 +84,7 @@ class VAEModel:
         gen = make_generator(seed, self.device)
         parts: list[Decoded] = []
         bar = None
-        if progress:
+        if progress is True:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, desc=f"sampling {self.kind}", unit="mol")
@@ -94,6 +96,8 @@ class VAEModel:
             done += b
             if bar is not None:
                 bar.update(b)
+            elif callable(progress):
+                progress(done)
         if bar is not None:
             bar.close()
         if not parts:
@@ -108,7 +112,7 @@ class VAEModel:
 
     def sample(
         self, n: int, *, temperature: float = 1.0, seed: int | None = None, batch_size: int = 512,
-        progress: bool = False,
+        progress: bool | Callable[[int], None] = False,
     ) -> list[str]:
         """``n`` raw decoded strings from the prior, reproducible for a given seed and batch size."""
         return self.sample_details(n, temperature=temperature, seed=seed, batch_size=batch_size, progress=progress).smiles

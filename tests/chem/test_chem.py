@@ -179,3 +179,36 @@ def test_fingerprints_and_similarity():
     assert mat.shape == (2, 2) and np.allclose(np.diag(mat), 1.0) and mat[0, 1] == pytest.approx(sims[0])
     # mean over ordered pairs including self-pairs: (1 + 1 + 2 s) / 4
     assert mean_pairwise_similarity([fps[0], fps[3]]) == pytest.approx((2 + 2 * sims[0]) / 4)
+
+
+@pytest.mark.parametrize("smiles,first_line,caret", [
+    ("C1CC", "unclosed ring 1 at position 1", 1),
+    ("Cc1ccccc1C1CC", "unclosed ring 1 at position 10", 10),
+    ("CC(C", "unclosed parenthesis '(' at position 2", 2),
+    ("CC)C", "unmatched ')' at position 2", 2),
+    ("CCX", "cannot parse SMILES at position 2: expected a SMILES token, unexpected character 'X'", 2),
+    ("CC==C", "cannot parse SMILES at position 3: expected an atom, got '='", 3),
+    ("OC(C)(C)(C)(C)C", "Explicit valence for atom # 1 C, 6, is greater than permitted at position 1", 1),
+    ("c1cccc1", "cannot kekulize the aromatic system starting here at position 0", 0),
+])
+def test_explain_smiles_says_what_and_where(smiles, first_line, caret):
+    """Issue 18 #7: the project's caret errors for SMILES (tokenizer, grammar, ring and bracket balance)."""
+    from molgen.chem.mol import explain_smiles
+
+    text = explain_smiles(smiles)
+    lines = text.splitlines()
+    assert lines[0] == first_line
+    assert lines[1].strip() == smiles and lines[2].index("^") - lines[1].index(smiles[0]) == caret
+    assert explain_smiles("CC(=O)O") is None and explain_smiles("") == "empty SMILES"
+
+
+def test_describe_alert_gives_family_title_and_source():
+    """Issue 18 #8: alerts shown by family and readable title, scope and reference for a tooltip."""
+    from molgen.chem.alerts import alert_matches, describe_alert
+
+    name = alert_matches(to_mol("CC(=O)Nc1ccc(O)cc1"))[0]
+    info = describe_alert(name)
+    assert name == "brenk:hydroquinone" and info.label == "Brenk: hydroquinone"
+    assert "unwanted functionality" in info.tooltip and "ChemMedChem" in info.tooltip
+    pains = describe_alert("pains:quinone_A(370)")
+    assert pains.label == "PAINS: quinone A" and "Baell" in pains.tooltip

@@ -22,10 +22,30 @@ def test_sample_csv_with_properties(ckpt, tmp_path):
                  "--device", "cpu"]) == 0
     df = pd.read_csv(out, keep_default_na=False)
     assert len(df) == 25
-    assert list(df.columns[:3]) == ["smiles", "valid", "canonical_smiles"] and "qed" in df.columns
+    assert list(df.columns[:4]) == ["id", "smiles", "valid", "canonical_smiles"] and "qed" in df.columns
+    assert df["id"].tolist() == list(range(1, 26))
+    assert list(df.columns[-4:]) == ["model", "seed", "temperature", "molgen_version"]
+    assert set(df["model"]) == {str(ckpt)} and set(df["seed"]) == {1} and set(df["temperature"]) == {1.0}
+    assert "00000000" not in out.read_text() and "99999999" not in out.read_text()  # no float noise
     again = tmp_path / "again.csv"
     main(["sample", "--model", str(ckpt), "-n", "25", "--seed", "1", "--out", str(again), "--no-progress"])
     assert out.read_text() == again.read_text()
+
+
+def test_sample_to_stdout(ckpt, tmp_path, capsys):
+    """Without --out (or with --out -) SMILES go to stdout, one per line; --format csv gives the table."""
+    file = tmp_path / "s.smi"
+    assert main(["sample", "--model", str(ckpt), "-n", "6", "--seed", "2", "--no-progress", "--out", str(file)]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--model", str(ckpt), "-n", "6", "--seed", "2", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == file.read_text() and len(captured.out.splitlines()) == 6
+    assert main(["sample", "--model", str(ckpt), "-n", "4", "--seed", "2", "--no-progress", "--out", "-",
+                 "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("id,smiles,valid,canonical_smiles,") and len(lines) == 5
+    assert main(["sample", "--model", str(ckpt), "-n", "4", "--no-progress", "--format", "parquet"]) == 2
+    assert "cannot stream format 'parquet'" in capsys.readouterr().err
 
 
 def test_sample_smi_no_props_and_bad_args(ckpt, tmp_path, capsys):

@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from molgen import api, paths
@@ -21,12 +22,15 @@ APP = str(paths.APPS_DIR / "dashboard.py")
 TIMEOUT = 300
 
 @pytest.fixture(scope="module")
-def models_dir(tiny_models_dir) -> Path:
-    """The tiny trained GVAE, with a report.json as a finished run has, used as data/models."""
-    (tiny_models_dir / "tiny-gvae" / "report.json").write_text(
-        json.dumps({"validity": 0.01, "uniqueness": {"at_1k": 0.5}})
-    )
-    return tiny_models_dir
+def models_dir(tiny_models_dir, tmp_path_factory) -> Path:
+    """The tiny trained GVAE twice, with report.json files as finished runs have, used as data/models:
+    ``tiny-gvae`` (reported 60 % valid, the default) and ``tiny-weak`` (reported 1 % valid)."""
+    folder = tmp_path_factory.mktemp("app-models")
+    shutil.copytree(tiny_models_dir / "tiny-gvae", folder / "tiny-gvae")
+    shutil.copytree(tiny_models_dir / "tiny-gvae", folder / "tiny-weak")
+    (folder / "tiny-gvae" / "report.json").write_text(json.dumps({"validity": 0.6, "uniqueness": {"at_1k": 0.5}}))
+    (folder / "tiny-weak" / "report.json").write_text(json.dumps({"validity": 0.01}))
+    return folder
 
 
 @pytest.fixture
@@ -83,17 +87,21 @@ def test_generate_fills_table_and_filters_narrow_it(app):
     assert not at.exception and not _errors(at), _errors(at)
     table = at.session_state["gen_result"]["table"]
     assert len(table) == 12 and {"smiles", "valid", "qed", "mw"} <= set(table.columns)
+    n_valid = int(table["valid"].sum())
+    assert n_valid < 12, "the tiny model is expected to produce some invalid strings"
+    assert at.checkbox(key="generated_valid").value  # issue 18 #5: valid only by default
+    assert _caption(at, "shown").startswith(f"{n_valid} of 12")
+    assert [m.label for m in at.metric][:2] == ["Generated", "Valid"]
+    at.checkbox(key="generated_valid").uncheck().run()
     assert _caption(at, "shown").startswith("12 of 12")
     shown = _table(at)
-    assert len(shown) == 12 and "smiles" in shown.columns
+    assert len(shown) == 12 and "smiles" in shown.columns and list(shown.index) == list(range(1, 13))
     assert at.get("html")[0].proto.body.count("molgen-card") == 12  # the grid draws every row of the page
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF"], downloads
-    n_valid = int(table["valid"].sum())
-    assert n_valid < 12, "the tiny model is expected to produce some invalid strings"
-    at.checkbox(key="generated_valid").check().run()
-    assert _caption(at, "shown").startswith(f"{n_valid} of 12")
-    assert len(_table(at)) == n_valid
+    at.multiselect(key="generated_selected").select(2).select(5).run()
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads == ["Download CSV", "Download SDF", "Download selection CSV", "Download selection SDF"]
     at.text_input(key="generated_expr").input("mw > 100000").run()
     assert _caption(at, "shown").startswith("0 of 12")
 
@@ -116,26 +124,35 @@ def test_inspect_table_filter_and_bad_smiles(app):
     assert _caption(at, "shown").startswith("6 of 6")
     html = at.get("html")[0].proto.body
     assert html.count("molgen-card") == 6 and "aspirin" in html and "data:image/svg+xml" in html
-    at.selectbox(key="inspect_detail").select(4).run()  # hydroxychalcone: a Michael acceptor
+    assert at.selectbox(key="inspect_detail").value == 1 and "#1  CC(=O)Oc1ccccc1C(=O)O" in at.selectbox(
+        key="inspect_detail").options[0]  # issue 18 #7: the first molecule is #1 everywhere
+    at.selectbox(key="inspect_detail").select(5).run()  # hydroxychalcone: a Michael acceptor
     detail = [h.proto.body for h in at.get("html") if "molgen-detail" in h.proto.body]
     assert len(detail) == 1
     svg = base64.b64decode(re.search(r"base64,([^']*)'", detail[0]).group(1)).decode()
     assert "<ellipse" in svg  # the alert's atoms are highlighted
-    assert any("Michael_acceptor" in h.proto.body for h in at.get("html"))  # the legend names the alert
+    legend = [h.proto.body for h in at.get("html") if "molgen-alert" in h.proto.body]
+    assert legend and "Brenk: Michael acceptor 1" in legend[0] and "title='unwanted functionality" in legend[0]
     at.text_input(key="inspect_expr").input("mw < 160").run()
     assert _caption(at, "shown").startswith("1 of 6")  # paracetamol
     assert len(_table(at)) == 1
     at.text_input(key="inspect_expr").input("qed >= = 0.5").run()
-    assert any("Filter" in e and "==" in e for e in _errors(at)), _errors(at)
+    assert any("filter expression not applied" in e and "==" in e for e in _errors(at)), _errors(at)
     assert any("^" in c.value for c in at.code)  # the caret under the bad token
     at.text_input(key="inspect_expr").input("").run()
     at.checkbox(key="inspect_preset_lipinski").check().run()
     assert _caption(at, "shown").startswith("6 of 6")
     at.text_area(key="insp_text").input("C1CC broken ring\nc1cccc1").run()
     assert not at.exception
-    assert any("None of these SMILES is a valid molecule" in e and "#0" in e for e in _errors(at)), _errors(at)
+    assert any("None of these SMILES is a valid molecule" in e and "#1: unclosed ring 1 at position 1" in e
+               for e in _errors(at)), _errors(at)
     at.text_area(key="insp_text").input("CCO ethanol\nC(C)(C)(C)(C)C").run()
     assert any("1 of 2 SMILES do not parse" in w.value and "valence" in w.value.lower() for w in at.warning)
+    at.checkbox(key="inspect_preset_lipinski").uncheck().run()
+    at.selectbox(key="inspect_detail").select(2).run()
+    assert any("#2 is not a valid molecule: Explicit valence" in w.value and "at position 0" in w.value
+               for w in at.warning)
+    assert any("^" in c.value and "C(C)(C)(C)(C)C" in c.value for c in at.code)
 
 
 def test_inspect_upload_and_histograms(app):
@@ -160,6 +177,7 @@ def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
     assert any("not a valid SMILES" in e for e in _errors(at)), _errors(at)
     at.text_input(key="lat_smiles").input("CCO")
     at.number_input(key="lat_n").set_value(6)
+    at.number_input(key="lat_min_atoms").set_value(0)
     at.button(key="lat_neigh_go").click().run()
     assert not at.exception and not _errors(at), _errors(at)
     centre, table = at.session_state["lat_neigh"]
@@ -189,10 +207,10 @@ def test_latent_space_optimise_panel(app):
 
 def test_training_runs_page(app, models_dir, tmp_path):
     at = _page(app, "views/runs.py")
-    assert at.multiselect(key="runs_shipped").value == ["tiny-gvae"]
+    assert at.multiselect(key="runs_shipped").value == ["tiny-gvae", "tiny-weak"]
     assert not _errors(at)
     metrics = at.dataframe[0].value
-    assert "validity" in metrics.index and list(metrics.columns) == ["tiny-gvae"]
+    assert "validity" in metrics.index and list(metrics.columns) == ["tiny-gvae", "tiny-weak"]
     assert len(at.get("vega_lite_chart")) >= 2  # losses and schedule at least
     assert any("[train]" in c.value for c in at.code)  # the config
     at.text_area(key="runs_extra").input(f"{tmp_path}\n{models_dir / 'tiny-gvae'}").run()
@@ -229,3 +247,157 @@ def test_latent_page_refuses_a_model_without_encoder(app, models_dir, tmp_path, 
     at.text_input(key="lat_model_path").input(str(ckpt)).run()
     assert any("without an encoder" in w.value for w in at.warning), [w.value for w in at.warning]
     assert "lat_neigh_go" not in [b.key for b in at.button]
+
+
+# ----------------------------------------------------------------------------- issue 18: dashboard hardening
+
+
+def _card_ids(at) -> list[int]:
+    """The ``#n`` of every card of the grid, in grid order."""
+    grid = next(h.proto.body for h in at.get("html") if "molgen-grid" in h.proto.body)
+    return [int(n) for n in re.findall(r"<b>#(\d+)</b>", grid)]
+
+
+def test_bad_expression_leaves_the_other_filters_on(app):
+    """#1: a typo in the expression keeps the slider and preset filters in force and says it is not applied."""
+    at = _page(app, "views/inspect.py")
+    at.slider(key="inspect_rng_mw_0_1000").set_value((0.0, 160.0)).run()
+    assert _caption(at, "shown").startswith("1 of 6")
+    for typo in ("mww > 1", "qed > 0.5 && mw < 300", "(qed > 0.5"):
+        at.text_input(key="inspect_expr").input(typo).run()
+        assert _caption(at, "shown").startswith("1 of 6"), typo  # before the fix: "6 of 6"
+        assert any(e.startswith("filter expression not applied") for e in _errors(at)), _errors(at)
+        assert any("still applied" in c.value for c in at.caption)
+
+
+def test_sort_puts_the_best_first_everywhere(app):
+    """#2: QED sorts descending by default; the grid, the table and the download agree."""
+    at = _page(app, "views/inspect.py")
+    at.selectbox(key="inspect_sort").select("qed").run()
+    assert at.toggle(key="inspect_desc_qed").value
+    table = _table(at)
+    assert table["qed"].is_monotonic_decreasing
+    assert _card_ids(at) == list(table.index)
+    at.selectbox(key="inspect_sort").select("sa").run()
+    assert not at.toggle(key="inspect_desc_sa").value  # lower SA (easier synthesis) is better
+    assert _table(at)["sa"].is_monotonic_increasing
+
+
+def test_salts_are_standardised_flagged_and_not_drugs(app):
+    """#4: uploads and pastes are standardised by default, multi-fragment/inorganic inputs flagged,
+    and Lipinski does not pass table salt."""
+    at = _page(app, "views/inspect.py")
+    at.text_area(key="insp_text").input("[Na+].[Cl-] salt\nCC(=O)[O-].[Na+] sodium acetate\nCCO ethanol").run()
+    assert at.toggle(key="insp_standardize_Paste SMILES").value
+    table = _table(at)
+    assert table["smiles"].tolist() == ["Cl", "CC(=O)O", "CCO"]
+    assert "inorganic (no carbon)" in table.loc[1, "flags"] and "2 fragments" in table.loc[2, "flags"]
+    assert any("2 of 3 inputs are flagged" in i.value for i in at.info)
+    grid = next(h.proto.body for h in at.get("html") if "molgen-grid" in h.proto.body)
+    assert grid.count("molgen-flag") == 2
+    at.checkbox(key="inspect_preset_lipinski").check().run()
+    assert _caption(at, "shown").startswith("2 of 3")
+
+
+def test_default_model_is_the_most_valid_and_results_go_stale(app):
+    """#5 and #6: the default model is the best one; switching model marks the previous results stale;
+    the generated sets are kept per model and compared side by side."""
+    at = app
+    assert at.selectbox(key="gen_model").options[:2] == ["tiny-gvae · 60.0% valid", "tiny-weak · 1.0% valid"]
+    at.number_input(key="gen_n").set_value(8)
+    at.button(key="gen_go").click().run()
+    assert not any("Stale" in w.value for w in at.warning)
+    at.selectbox(key="gen_model").select("tiny-weak").run()
+    assert any("Stale" in w.value and "tiny-gvae" in w.value for w in at.warning)
+    at.button(key="gen_go").click().run()
+    assert not any("Stale" in w.value for w in at.warning)
+    assert list(at.session_state["gen_sets"]) == ["tiny-gvae", "tiny-weak"]
+    assert at.multiselect(key="gen_compare_tiny-gvae|tiny-weak").value == ["tiny-gvae", "tiny-weak"]
+    compare = next(df.value for df in at.dataframe if "model" in df.value.columns)
+    assert compare["model"].tolist() == ["tiny-gvae", "tiny-weak"]
+    assert len(at.get("vega_lite_chart")) == len(charts.HISTOGRAM_COLUMNS)  # both models and the training set
+
+
+def test_substructure_similarity_selection_and_scaffolds(app):
+    """Features: substructure include/exclude with the match highlighted, a similarity column to sort
+    by, MaxMin picks into the selection, scaffold groups, range filters on any column."""
+    at = _page(app, "views/inspect.py")
+    at.text_input(key="inspect_sub_in").input("c1ccccc1O").run()  # an aryl oxygen, pasted as SMILES
+    assert _caption(at, "shown").startswith("4 of 6")  # aspirin, paracetamol, hydroxychalcone, 5-MeO-DMT
+    grid = next(h.proto.body for h in at.get("html") if "molgen-grid" in h.proto.body)
+    images = re.findall(r"base64,([^']*)'", grid)
+    assert all("<ellipse" in base64.b64decode(i).decode() for i in images)  # the match is highlighted
+    at.text_input(key="inspect_sub_out").input("C=CC(=O)").run()
+    assert _caption(at, "shown").startswith("3 of 6")  # the chalcone's enone is excluded
+    at.text_input(key="inspect_sub_in").input("c1ccc(").run()
+    assert any("substructure (must contain) not applied" in e for e in _errors(at))
+    at.text_input(key="inspect_sub_in").input("").run()
+    at.text_input(key="inspect_sub_out").input("").run()
+    at.text_input(key="inspect_ref").input("CC(=O)Nc1ccc(O)cc1").run()
+    at.selectbox(key="inspect_sort").select("reference_similarity").run()
+    table = _table(at)
+    assert table.index[0] == 4 and table["reference_similarity"].iloc[0] == pytest.approx(1.0)
+    at.multiselect(key="inspect_ranged").select("hbd").run()
+    at.slider(key="inspect_rng_hbd_0_2").set_value((2.0, 2.0)).run()
+    assert _caption(at, "shown").startswith("1 of 6")
+    at.multiselect(key="inspect_ranged").unselect("hbd").run()
+    groups = next(df.value for df in at.dataframe if "scaffold" in df.value.columns)
+    assert groups.iloc[0]["scaffold"] == "c1ccccc1" and groups.iloc[0]["count"] == 3
+    at.number_input(key="inspect_maxmin_k").set_value(3)
+    at.button(key="inspect_maxmin_go").click().run()
+    assert len(at.session_state["inspect_picked"]) == 3
+    assert any("3 selected (3 by the MaxMin picker)" in c.value for c in at.caption)
+    assert [b.proto.label for b in at.get("download_button")][-2:] == ["Download selection CSV", "Download selection SDF"]
+
+
+def test_novelty_columns_and_filter(app, tmp_path, monkeypatch):
+    """Features: per-molecule 'in training set' and nearest-training-neighbour similarity, novel-only."""
+
+    train = tmp_path / "train.csv.gz"
+    pd.DataFrame({"SMILES": ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1"]}).to_csv(train, index=False)
+    monkeypatch.setattr(paths, "MOSES_DIR", tmp_path)
+    at = app
+    at.number_input(key="gen_n").set_value(10)
+    at.button(key="gen_go").click().run()
+    at.toggle(key="gen_novelty").set_value(True).run()
+    assert not _errors(at), _errors(at)
+    table = _table(at)
+    assert {"in_training", "nn_similarity"} <= set(table.columns)
+    assert any("exact match among the 3 molecules of train.csv.gz" in c.value for c in at.caption)
+    at.checkbox(key="generated_novel").check().run()
+    assert not _table(at)["in_training"].any()
+
+
+def test_latent_page_shows_the_decoded_centre(app):
+    """#9: the centre's decode and its similarity are shown, salts warned about, trivial neighbours dropped."""
+    at = _page(app, "views/latent.py")
+    at.text_input(key="lat_smiles").input("CC(=O)[O-].[Na+]")
+    at.number_input(key="lat_n").set_value(6)
+    at.number_input(key="lat_min_atoms").set_value(4)
+    at.button(key="lat_neigh_go").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    centre = at.session_state["lat_neigh_centre"]
+    assert any("2 fragments (salt or mixture)" in w.value for w in at.warning)
+    assert any("Centre (decode of the query's latent mean)" in m.value for m in at.markdown)
+    if not centre.same:
+        assert any("does not reconstruct" in w.value for w in at.warning)
+    _, table = at.session_state["lat_neigh"]
+    assert table.empty or (table["heavy_atoms"] >= 4).all()
+    at.selectbox(key="lat_model").select("tiny-weak").run()
+    assert any("Stale" in w.value for w in at.warning)
+
+
+def test_training_runs_curated_metrics_and_overlay(app):
+    """#10: the curated metrics table (grouped, arrows, best per row) with the full one behind an
+    expander, the learning rate on its own chart, spikes clipped, runs overlaid."""
+    at = _page(app, "views/runs.py")
+    at.multiselect(key="runs_shipped").set_value([]).run()
+    at.text_area(key="runs_extra").input(f"{paths.ROOT / 'data/models/gvae'}\n{paths.ROOT / 'data/models/cvae'}").run()
+    assert not at.exception and not _errors(at), _errors(at)
+    curated, full = at.dataframe[0].value, at.dataframe[1].value
+    assert ("Validity and novelty", "valid ↑") in curated.index and list(curated.columns) == ["gvae", "cvae"]
+    assert "kl/BertzCT" in full.index and len(full) > 2 * len(curated)
+    assert at.radio(key="runs_scale").value == "clip early spikes"
+    assert "lr" in at.selectbox(key="runs_overlay").options
+    at.selectbox(key="runs_overlay").select("loss").run()
+    assert not at.exception

@@ -48,9 +48,10 @@ def test_grid_html_cards_properties_and_escaping():
 
 
 @pytest.mark.parametrize("smiles,reason", [
-    ("C1CC", "SMILES syntax error"),
-    ("CN(C)(C)(C)C", "Explicit valence for atom # 1 N, 5, is greater than permitted"),
-    ("c1cccc1", "Can't kekulize mol"),
+    ("C1CC", "unclosed ring 1 at position 1"),
+    ("CC(C", "unclosed parenthesis '(' at position 2"),
+    ("CN(C)(C)(C)C", "Explicit valence for atom # 1 N, 5, is greater than permitted at position 1"),
+    ("c1cccc1", "cannot kekulize the aromatic system starting here at position 0"),
     ("", "empty SMILES"),
     ("CCO", ""),
 ])
@@ -71,7 +72,9 @@ def test_svg_img_escapes_alt_text():
 
 def test_grid_html_shows_alerts_and_empty_message():
     table = pd.DataFrame({"smiles": [CHALCONE], "alerts": ["brenk:Michael_acceptor_1"]})
-    assert "Michael_acceptor_1" in depict.grid_html(table)
+    html = depict.grid_html(table)
+    assert "Brenk: Michael acceptor 1" in html and "Michael_acceptor_1" not in html  # readable, not RDKit's key
+    assert "unwanted functionality" in html and "ChemMedChem" in html  # the catalog's scope and source as tooltip
     assert "No molecules" in depict.grid_html(table.iloc[:0])
     with pytest.raises(ValueError):
         depict.grid_html(pd.DataFrame({"x": [1]}))
@@ -87,7 +90,9 @@ def test_alert_matches_and_highlighting():
     svg, legend = depict.highlighted_svg(CHALCONE, matches)
     assert len(legend) == len(matches) and legend[0][1].startswith("#")
     assert "<ellipse" in svg and "<ellipse" not in plain  # highlighted atoms are filled circles
-    assert legend[0][0] in depict.legend_html(legend)
+    assert legend[0][0] == "brenk:Michael_acceptor_1"
+    legend_html = depict.legend_html(legend)
+    assert "Brenk: Michael acceptor 1" in legend_html and "title='unwanted functionality" in legend_html
 
 
 def test_format_value():
@@ -95,3 +100,31 @@ def test_format_value():
     assert depict.format_value(float("nan"), 2) == "–"
     assert depict.format_value(None, 2) == "–"
     assert depict.format_value(3.0, 0) == "3"
+
+
+def _first_bond_length(svg: str) -> float:
+    m = re.search(r"class='bond-0[^']*' d='M ([\d.]+),([\d.]+) L ([\d.]+),([\d.]+)'", svg)
+    x1, y1, x2, y2 = map(float, m.groups())
+    return ((x1 - x2) ** 2 + (y1 - y2) ** 2) ** 0.5
+
+
+def test_depictions_share_one_scale():
+    """Issue 18 #4: a two-atom molecule is drawn at the scale of a drug, not blown up to the card."""
+    # bond 0 is a C-C single bond in both (drawn as one path)
+    small = _first_bond_length(depict.mol_svg("CC", 220, 170))
+    drug = _first_bond_length(depict.mol_svg("CCc1ccc(CC(=O)NC)cc1", 220, 170))
+    assert small == pytest.approx(drug, rel=0.02)
+    assert small < 0.25 * 220
+    long_chain = _first_bond_length(depict.mol_svg("C" * 40, 220, 170))
+    assert long_chain < small  # only what does not fit is shrunk
+
+
+def test_substructure_highlight_and_flags():
+    """Substructure queries are filled on the drawing; input flags are shown on the card."""
+    atoms, bonds = depict.substructure_atoms(depict.to_mol(CHALCONE), "C=CC(=O)")
+    assert len(atoms) == 4 and len(bonds) == 3
+    assert depict.substructure_atoms(depict.to_mol(CHALCONE), "not smarts((") == ([], [])
+    assert "<ellipse" in depict.mol_svg(CHALCONE, 220, 170, "C=CC(=O)")
+    assert "<ellipse" not in depict.mol_svg(CHALCONE, 220, 170, "[Cl]")
+    html = depict.grid_html(pd.DataFrame({"smiles": ["[Na+].[Cl-]"], "flags": ["2 fragments (salt or mixture)"]}))
+    assert "molgen-flag" in html and "2 fragments (salt or mixture)" in html

@@ -67,3 +67,25 @@ def test_shipped_data_only_by_name():
     assert len(got.smiles) == 5
     with pytest.raises(InputError):
         inputs.read_shipped_data("../models/x.pt")
+
+
+def test_salts_and_inorganics_are_standardised_and_flagged():
+    """Issue 18 #4: the CLI's standardisation (largest organic fragment, neutralised) on dashboard inputs,
+    with a flag on multi-fragment and inorganic ones; Lipinski no longer passes table salt."""
+    from molgen.dashboard import tables
+
+    given = ["[Na+].[Cl-]", "CC(=O)[O-].[Na+]", "CC(=O)Nc1ccc(O)cc1", "C1CC", "C[N+](C)(C)C"]
+    scored, prepared = inputs.prepare_molecules(given, standardize=True)
+    assert scored[1:4] == ["CC(=O)O", "CC(=O)Nc1ccc(O)cc1", "C1CC"]
+    assert prepared["input_smiles"].tolist() == given
+    assert prepared["fragments"].tolist() == [2, 2, 1, 0, 1]
+    assert prepared["inorganic"].tolist() == [True, False, False, False, False]
+    flags = prepared["flags"].tolist()
+    assert "2 fragments (salt or mixture)" in flags[0] and "inorganic (no carbon)" in flags[0]
+    assert "standardised to CC(=O)O" in flags[1] and flags[2] == "" and flags[3] == ""
+    assert "net charge +1" in flags[4]
+    kept, raw = inputs.prepare_molecules(given, standardize=False)
+    assert kept == given and raw["flags"].tolist()[:2] == [f.split("; standardised")[0] for f in flags[:2]]
+    table = tables.molecule_table(tables.chunk_properties(scored)).join(tables.numbered(prepared))
+    lipinski = tables.filter_mask(table, tables.FilterChoice(presets=["lipinski"]))
+    assert lipinski.tolist() == [False, True, True, False, True]  # the inorganic salt is not a drug

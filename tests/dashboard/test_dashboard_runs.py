@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from molgen.dashboard import runs
@@ -99,7 +100,7 @@ def test_curve_groups_and_frame(run_dir):
     assert groups["Losses"] == ["loss", "recon", "kl", "val_loss"]
     assert groups["Reward and objectives"] == ["reward"]
     assert groups["Validity, uniqueness, diversity"] == ["val_valid", "uniqueness"]
-    assert groups["Schedule"] == ["lr"]
+    assert groups["Learning rate"] == ["lr"]  # not on the axis of beta (issue 18 #10)
     assert "epoch" not in sum(groups.values(), [])
     frame = runs.curve_frame(log, ["loss", "val_loss"])
     assert list(frame.columns) == ["x", "metric", "value"]
@@ -170,3 +171,35 @@ def test_organ_log_columns_are_grouped_by_meaning(tmp_path):
         "Timing": ["t_policy"],
         "Other": ["entropy"],
     }
+
+
+def test_curated_metrics_spikes_and_overlay(tmp_path):
+    """Issue 18 #10: a curated, grouped metrics table with directions and the best per row; an early
+    spike does not flatten a loss curve; the learning rate is not on β's axis; two runs overlaid."""
+    from molgen.dashboard import charts
+
+    shipped = {n: runs.read_run(str(p), n) for n, p in runs.shipped_run_dirs().items() if n in ("gvae", "cvae")}
+    table = runs.compare_reports(shipped)
+    curated, best = runs.curated_metrics(table)
+    assert len(curated) < len(table) / 2 and curated.index.names == ["group", "metric"]
+    assert ("Validity and novelty", "valid ↑") in curated.index and ("Likeness to the test set", "FCD ↓") in curated.index
+    assert curated.loc[("Validity and novelty", "valid ↑"), "gvae"] == "1.000"
+    assert best.loc[("Validity and novelty", "valid ↑")].to_dict() == {"cvae": False, "gvae": True}
+    fcd = table.loc["fcd/test"]
+    assert best.loc[("Likeness to the test set", "FCD ↓"), fcd.idxmin()]
+    log = pd.DataFrame({"step": range(50), "loss": [500.0] + [10 - i * 0.1 for i in range(49)],
+                        "lr": [1e-3] * 50, "beta": [i / 50 for i in range(50)]})
+    groups = runs.curve_groups(log)
+    assert groups["Learning rate"] == ["lr"] and groups["Schedule"] == ["beta"]
+    frame = runs.curve_frame(log, ["loss"])
+    lo, hi = runs.y_domain(frame)
+    assert lo == pytest.approx(5.2) and hi < 20  # the spike at 500 is clipped, the decline stays visible
+    assert runs.y_domain(runs.curve_frame(log, ["beta"])) is None
+    spec = charts.line_chart(frame, "loss", domain=(lo, hi)).to_dict()
+    assert spec["encoding"]["y"]["scale"]["domain"] == [lo, hi] and spec["encoding"]["y"]["scale"]["clamp"]
+    assert charts.line_chart(frame, "loss", log_scale=True).to_dict()["encoding"]["y"]["scale"]["type"] == "log"
+    a = runs.RunInfo(path=tmp_path / "a", name="a", log=log)
+    b = runs.RunInfo(path=tmp_path / "b", name="b", log=log.assign(loss=log["loss"] / 2))
+    over = runs.overlay_frame({"a": a, "b": b}, "loss")
+    assert set(over["metric"]) == {"a", "b"} and len(over) == 100
+    assert "loss" in runs.common_log_columns({"a": a, "b": b})
