@@ -27,7 +27,7 @@ from molgen.chem.properties import ALERT_COLUMNS, SCALAR_COLUMNS, MolProperties,
 from molgen.data.readers import ReadReport, RecordReader, parse_record
 from molgen.data.writers import TableWriter
 from molgen.errors import InputError, UsageError
-from molgen.parallel import chunked, imap_chunks, resolve_jobs
+from molgen.parallel import WorkerCrashed, chunked, imap_chunks, resolve_jobs
 
 log = logging.getLogger("molgen.filter")
 
@@ -110,6 +110,26 @@ def _work(args: tuple[list, bool]) -> ChunkResult:
     return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"])
 
 
+def _spanned(chunks, spans: list[tuple[int, int]]):
+    for chunk in chunks:
+        spans.append((chunk[0].line, chunk[-1].line))
+        yield chunk
+
+
+@contextlib.contextmanager
+def _name_crash(input_path, spans: list[tuple[int, int]]):
+    """Turn a dead worker into one line naming the input lines it was working on."""
+    try:
+        yield
+    except WorkerCrashed as exc:
+        inside = spans[exc.indices.start : exc.indices.stop] or spans[-1:]
+        where = f"lines {inside[0][0]}-{inside[-1][1]}" if inside else "its first chunk"
+        raise InputError(
+            f"{input_path}: a worker process died ({exc.cause}) while working on {where}; no output written. "
+            "A molecule there may be too large or malformed for RDKit: lower --max-atoms, or run with -j 1 to find it"
+        ) from None
+
+
 @dataclass
 class FilterResult:
     """Counts of a :func:`filter_file` run."""
@@ -166,10 +186,11 @@ def filter_file(
         warm_up(alerts or any(c in ALERT_COLUMNS for p in compiled.predicates for c in p.columns))
     try:
         with TableWriter(output_path) as writer:
-            tasks = ((chunk, reader.has_names) for chunk in chunked(reader, chunk_size))
+            spans: list[tuple[int, int]] = []  # first and last line of each chunk, to name a crash's input
+            tasks = ((chunk, reader.has_names) for chunk in _spanned(chunked(reader, chunk_size), spans))
             # in-process (jobs = 1) the initializer runs here; closing() ends the workers on an error too
             results = imap_chunks(_work, tasks, jobs, initializer=_init_worker, initargs=(spec, standardize, alerts))
-            with contextlib.closing(results):
+            with contextlib.closing(results), _name_crash(input_path, spans):
                 for res in results:
                     report.n_records += res.n_records
                     report.n_invalid += res.n_invalid
