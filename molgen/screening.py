@@ -22,7 +22,7 @@ import pandas as pd
 from rdkit import Chem
 
 from molgen.chem.filters import CompiledFilter, FilterSpec, compile_spec
-from molgen.chem.mol import Mol, quiet_rdkit
+from molgen.chem.mol import Mol, SizeLimits, quiet_rdkit
 from molgen.chem.properties import ALERT_COLUMNS, SCALAR_COLUMNS, MolProperties, frame_from_rows, warm_up
 from molgen.data.readers import ReadReport, RecordReader, parse_record
 from molgen.data.writers import TableWriter
@@ -48,7 +48,7 @@ def _output_columns(alerts: bool) -> list[str]:
 
 
 def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, standardize: bool = False,
-              alerts: bool = True) -> ChunkResult:
+              alerts: bool = True, limits: SizeLimits | None = None) -> ChunkResult:
     """Parse, test and describe one chunk of :class:`~molgen.data.Record` s (runs in a worker).
 
     Tests run cheapest first on the molecules still alive; a column is computed only when a
@@ -62,7 +62,7 @@ def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, sta
     n_invalid = 0
     with quiet_rdkit():
         for rec in records:
-            mol, reason = parse_record(rec, standardize)
+            mol, reason = parse_record(rec, standardize, limits)
             if mol is None:
                 n_invalid += 1
                 if len(examples) < 10:
@@ -100,14 +100,15 @@ def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, sta
 _WORKER: dict = {}
 
 
-def _init_worker(spec: FilterSpec, standardize: bool, alerts: bool) -> None:
+def _init_worker(spec: FilterSpec, standardize: bool, alerts: bool, limits: SizeLimits | None = None) -> None:
     # Each worker compiles the spec itself: RDKit query molecules do not cross processes.
-    _WORKER.update(compiled=compile_spec(spec), standardize=standardize, alerts=alerts)
+    _WORKER.update(compiled=compile_spec(spec), standardize=standardize, alerts=alerts, limits=limits)
 
 
 def _work(args: tuple[list, bool]) -> ChunkResult:
     records, with_names = args
-    return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"])
+    return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"],
+                     _WORKER.get("limits"))
 
 
 def _spanned(chunks, spans: list[tuple[int, int]]):
@@ -163,6 +164,7 @@ def filter_file(
     alerts: bool = True,
     progress: bool = False,
     desc: str = "filter",
+    limits: SizeLimits | None = None,
 ) -> FilterResult:
     """Stream ``input_path`` through ``spec`` and write kept molecules with their properties.
 
@@ -170,6 +172,7 @@ def filter_file(
     1 = in-process). At most two chunks per worker are in flight, so memory stays flat
     however large the input. Output (canonical SMILES, name when the input has names, every
     property column; alerts unless ``alerts=False``) is written atomically in input order.
+    Records above the size ``limits`` are skipped and reported with their line, like invalid ones.
     """
     from tqdm.auto import tqdm
 
@@ -189,7 +192,7 @@ def filter_file(
             spans: list[tuple[int, int]] = []  # first and last line of each chunk, to name a crash's input
             tasks = ((chunk, reader.has_names) for chunk in _spanned(chunked(reader, chunk_size), spans))
             # in-process (jobs = 1) the initializer runs here; closing() ends the workers on an error too
-            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker, initargs=(spec, standardize, alerts))
+            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker, initargs=(spec, standardize, alerts, limits))
             with contextlib.closing(results), _name_crash(input_path, spans):
                 for res in results:
                     report.n_records += res.n_records

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgen.commands._io import add_size_limits, size_limits
+
 NAME = "filter"
 HELP = "filter a molecule library by presets (Lipinski, PAINS…), property ranges and expressions"
 DESCRIPTION = """\
@@ -49,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
     parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_size_limits(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     result = filter_file(
         args.input, args.output, spec, column=args.column, n_jobs=args.jobs, chunk_size=args.chunk_size,
-        standardize=args.standardize, alerts=not args.no_alerts, progress=not args.no_progress,
+        standardize=args.standardize, alerts=not args.no_alerts, progress=not args.no_progress, limits=size_limits(args),
     )
     if result.n_invalid:
         print(result.report.summary(), file=sys.stderr)

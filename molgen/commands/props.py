@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgen.commands._io import add_size_limits, size_limits
+
 NAME = "props"
 HELP = "compute RDKit properties (MW, cLogP, QED, SA, TPSA, alerts, …) for a molecule file"
 DESCRIPTION = """\
@@ -36,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the largest fragment, neutralise, normalise before computing")
     parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_size_limits(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     result = filter_file(
         args.input, args.output, FilterSpec(), column=args.column, n_jobs=args.jobs,
         chunk_size=args.chunk_size, standardize=args.standardize, alerts=not args.no_alerts,
-        progress=not args.no_progress, desc="props",
+        progress=not args.no_progress, limits=size_limits(args), desc="props",
     )
     if result.report.n_invalid:
         print(result.report.summary(), file=sys.stderr)

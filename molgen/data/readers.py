@@ -16,9 +16,12 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from molgen.errors import InputError
+
+if TYPE_CHECKING:  # RDKit is imported only where a molecule is parsed
+    from molgen.chem.mol import SizeLimits
 
 log = logging.getLogger("molgen.data")
 
@@ -183,6 +186,8 @@ class RecordReader:
             yield Record(n, parts[0], parts[1].strip() if len(parts) > 1 else None)
 
     def _delimited(self, delimiter: str) -> Iterator[Record]:
+        # a huge field is one record to skip and report (size guard), not a reason to stop reading
+        csv.field_size_limit(2**31 - 1)
         reader = csv.reader((line for _, line in _lines(self.path, self.data)), delimiter=delimiter)
         try:
             header = next(reader)
@@ -275,20 +280,44 @@ def iter_records(
         yield rec
 
 
-def parse_record(rec: Record, standardize: bool = False):
-    """Molecule for a record, or ``(None, reason)``: SMILES or mol block, optional standardisation."""
+def _molblock_heavy_atoms(block: str) -> int | None:
+    """Heavy atoms listed in a V2000 mol block (counts line, then the atom lines), without RDKit;
+    ``None`` for a V3000 or unreadable header (RDKit's count is then checked after parsing)."""
+    lines = block.split("\n", 4)
+    if len(lines) < 4 or "V3000" in lines[3]:
+        return None
+    try:
+        n_atoms = int(lines[3][:3])
+    except ValueError:
+        return None
+    atom_lines = block.split("\n", 4 + n_atoms)[4 : 4 + n_atoms]
+    return sum(1 for a in atom_lines if a[31:34].strip() not in ("H", "D", "T"))
+
+
+def parse_record(rec: Record, standardize: bool = False, limits: SizeLimits | None = None):
+    """Molecule for a record, or ``(None, reason)``: SMILES or mol block, optional standardisation.
+
+    Records above ``limits`` (heavy atoms, SMILES length; default :data:`~molgen.chem.mol.DEFAULT_LIMITS`)
+    are refused before RDKit parses them.
+    """
     from rdkit import Chem
 
-    from molgen.chem.mol import parse_smiles, quiet_rdkit, standardize_mol
+    from molgen.chem.mol import DEFAULT_LIMITS, parse_smiles, quiet_rdkit, standardize_mol
 
+    limits = limits or DEFAULT_LIMITS
     if rec.molblock is not None:
+        heavy = _molblock_heavy_atoms(rec.molblock)
+        if heavy is not None and heavy > limits.max_heavy_atoms:
+            return None, f"molecule too large ({heavy:,} heavy atoms; limit {limits.max_heavy_atoms:,}, --max-atoms)"
         with quiet_rdkit():
             mol = Chem.MolFromMolBlock(rec.molblock)
         if mol is None or mol.GetNumAtoms() == 0:
             return None, f"unreadable mol block{f' ({rec.name})' if rec.name else ''}"
+        if mol.GetNumHeavyAtoms() > limits.max_heavy_atoms:
+            return None, f"molecule too large ({mol.GetNumHeavyAtoms():,} heavy atoms; limit {limits.max_heavy_atoms:,}, --max-atoms)"
         reason = None
     else:
-        mol, reason = parse_smiles(rec.smiles or "")
+        mol, reason = parse_smiles(rec.smiles or "", limits)
         if mol is None:
             return None, reason
     if standardize:
@@ -316,13 +345,15 @@ def read_smiles(
     progress: bool = False,
     max_records: int | None = None,
     data: bytes | None = None,
+    limits: SizeLimits | None = None,
 ) -> MoleculeSet:
     """Read, validate (RDKit) and canonicalise every molecule of a file.
 
     ``canonical=False`` keeps the input SMILES as written (SDF records are always written out
     as RDKit SMILES). Invalid records are skipped, counted in ``report`` and logged.
     ``data`` reads in-memory content (an upload) instead of the file; ``path`` then names it
-    (and its extension gives the format) in the report and errors.
+    (and its extension gives the format) in the report and errors. Molecules above ``limits``
+    are skipped and reported like invalid ones.
     """
     from rdkit import Chem
     from tqdm.auto import tqdm
@@ -333,7 +364,7 @@ def read_smiles(
     records = iter_records(path, column=column, max_records=max_records, data=data)
     for rec in tqdm(records, unit="mol", disable=not progress, desc=Path(path).name):
         report.n_records += 1
-        mol, reason = parse_record(rec, standardize)
+        mol, reason = parse_record(rec, standardize, limits)
         if mol is None:
             report.add_invalid(rec.line, reason or "invalid")
             continue

@@ -179,3 +179,20 @@ def test_fingerprints_and_similarity():
     assert mat.shape == (2, 2) and np.allclose(np.diag(mat), 1.0) and mat[0, 1] == pytest.approx(sims[0])
     # mean over ordered pairs including self-pairs: (1 + 1 + 2 s) / 4
     assert mean_pairwise_similarity([fps[0], fps[3]]) == pytest.approx((2 + 2 * sims[0]) / 4)
+
+
+def test_heavy_atoms_are_counted_on_the_text_like_rdkit_counts_them(train_smiles):
+    from molgen.chem.mol import heavy_atom_count, to_mol
+
+    samples = train_smiles[:200] + ["[2H]C([H])([H])[Hg]Cl", "[NH4+].[Cl-]", "C1CC[C@@H](Br)CC1", "*c1ccccc1"]
+    for smi in samples:
+        assert heavy_atom_count(smi) == to_mol(smi).GetNumHeavyAtoms(), smi
+
+
+def test_size_guard_refuses_before_parsing():
+    from molgen.chem.mol import SizeLimits, parse_smiles
+
+    assert parse_smiles("C" * 501)[1] == "molecule too large (501 heavy atoms; limit 500, --max-atoms)"
+    assert parse_smiles("C" * 20, SizeLimits(max_heavy_atoms=10))[0] is None
+    assert parse_smiles("C" * 20, SizeLimits(max_chars=19))[1].startswith("SMILES too long (20 characters")
+    assert parse_smiles("C" * 500)[0].GetNumHeavyAtoms() == 500

@@ -29,3 +29,39 @@ def test_signal_stops_the_worker_pool_fast_and_leaves_no_temp_file(
     assert "Traceback" not in run.stderr
     assert not proc.group_alive(), "a worker outlived the command"
     assert leftover_temp_files(tmp_path) == [] and not out.exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_giant_molecules_are_skipped_and_reported_before_rdkit_sees_them(jobs, run_cli, tmp_path):
+    # 'C' * 30000 segfaulted RDKit's SMILES writer; 'C' * 1_000_000 ran for minutes; 600 atoms is over the default
+    src = tmp_path / "big.csv"
+    src.write_text("smiles,name\nCCO,eth\n" + "C" * 30_000 + ",chain\nc1ccccc1,benz\n" + "C" * 1_000_000
+                   + ",huge\n" + "C" * 600 + ",wax\n")
+    out = tmp_path / "out.csv"
+    run = run_cli("props", src, "-o", out, "-j", jobs, "--no-progress", timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "5 records, 2 valid, 3 invalid" in run.stderr
+    assert "line 3: SMILES too long (30,000 characters; limit 10,000, --max-chars)" in run.stderr
+    assert "line 5: SMILES too long (1,000,000 characters" in run.stderr
+    assert out.read_text().count("\n") == 3  # header, ethanol, benzene
+    wax = run_cli("filter", src, "-o", out, "-j", jobs, "--no-progress", "--max-atoms", "100", timeout=60)
+    assert wax.returncode == 0 and "line 6: molecule too large (600 heavy atoms; limit 100, --max-atoms)" in wax.stderr
+
+
+@pytest.mark.slow  # RDKit takes ~30 s on the 30,000-atom chain before it crashes (tests/core covers the pool in 1 s)
+def test_a_worker_killed_by_rdkit_fails_with_the_lines_it_held(run_cli, tmp_path, leftover_temp_files):
+    # limits raised past what RDKit survives: the segfault must fail the run clearly, not hang it
+    src = tmp_path / "big.smi"
+    src.write_text("CCO\n" * 5 + "C" * 30_000 + "\n" + "CCN\n" * 5)
+    run = run_cli("props", src, "-o", tmp_path / "out.csv", "-j", "2", "--chunk-size", "4", "--no-progress",
+                  "--max-atoms", "100000", "--max-chars", "100000", timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "a worker process died (killed by SIGSEGV) while working on lines" in run.stderr
+    assert leftover_temp_files(tmp_path) == [] and not (tmp_path / "out.csv").exists()
+
+
+def test_size_limits_must_be_positive(run_cli, tmp_path):
+    src = tmp_path / "a.smi"
+    src.write_text("CCO\n")
+    run = run_cli("props", src, "-o", tmp_path / "o.csv", "--max-atoms", "0")
+    assert run.returncode == 2 and "--max-atoms must be at least 1, got 0" in run.stderr
