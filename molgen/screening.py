@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -140,6 +140,7 @@ class FilterResult:
     n_kept: int
     seconds: float
     report: ReadReport
+    dropped: list[str] = field(default_factory=list)  # columns the output format could not hold
 
     @property
     def n_rejected(self) -> int:
@@ -180,6 +181,7 @@ def filter_file(
         raise UsageError(f"--chunk-size must be at least 1, got {chunk_size}")
     compiled = compile_spec(spec)  # validate in the parent so a typo fails before any work
     reader = RecordReader(input_path, column)
+    writer = TableWriter(output_path)  # an output that cannot be written fails here, before the work
     jobs = resolve_jobs(n_jobs)
     report = ReadReport(str(input_path))
     n_kept = 0
@@ -188,7 +190,7 @@ def filter_file(
     if jobs > 1:  # forked workers inherit the SA table and alert catalogs
         warm_up(alerts or any(c in ALERT_COLUMNS for p in compiled.predicates for c in p.columns))
     try:
-        with TableWriter(output_path) as writer:
+        with writer:
             spans: list[tuple[int, int]] = []  # first and last line of each chunk, to name a crash's input
             tasks = ((chunk, reader.has_names) for chunk in _spanned(chunked(reader, chunk_size), spans))
             # in-process (jobs = 1) the initializer runs here; closing() ends the workers on an error too
@@ -212,4 +214,4 @@ def filter_file(
     if report.n_invalid:
         # the caller gets the report in the result; the CLI prints it
         log.debug("skipped invalid records: %s", report.summary())
-    return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report)
+    return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report, writer.dropped)

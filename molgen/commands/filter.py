@@ -69,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.n_invalid:
         print(result.report.summary(), file=sys.stderr)
+    if result.dropped:
+        print(f"note: {args.output} holds SMILES and names only; {len(result.dropped)} property columns "
+              f"({', '.join(result.dropped[:4])}, …) were not written (use .csv, .tsv, .parquet or .sdf to keep them)",
+              file=sys.stderr)
     print(result.summary(), file=sys.stderr)
     print(f"wrote {result.n_kept:,} molecules to {args.output}", file=sys.stderr)
     return 0

@@ -8,11 +8,14 @@ Problems with the file itself (missing, empty, binary, not UTF-8, no SMILES colu
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import itertools
 import logging
 import os
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,20 +112,68 @@ def _open_binary(path: Path, data: bytes | None = None) -> IO[bytes]:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file")
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    if not head:
-        raise InputError(f"{path}: file is empty")
-    return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if not head:
+            raise InputError(f"{path}: file is empty")
+        return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+_NEWLINE = {bytes: re.compile(rb"\r\n|\r|\n"), str: re.compile(r"\r\n|\r|\n")}
+_CHUNK = 1 << 16
+
+
+def _split_lines(chunks: Iterator) -> Iterator:
+    """Lines of a stream of ``bytes`` or ``str`` chunks, without their endings; a line ends at
+    ``\\r\\n``, ``\\n`` or a lone ``\\r`` (classic Mac files), in any mix."""
+    rest = None
+    for chunk in chunks:
+        buf = chunk if rest is None else rest + chunk
+        cr = buf[-1:] == (b"\r" if isinstance(buf, bytes) else "\r")
+        parts = _NEWLINE[type(buf)].split(buf[:-1] if cr else buf)
+        rest = parts.pop() + (buf[-1:] if cr else buf[:0])  # a final CR may be half of CRLF
+        yield from parts
+    if rest:
+        yield rest.rstrip(b"\r" if isinstance(rest, bytes) else "\r")
+
+
+def _utf16(head: bytes) -> str | None:
+    """``utf-16`` (with a byte-order mark), ``utf-16-le``/``-be`` (without, recognised by the NUL
+    byte in every ASCII character), or ``None`` for a byte-oriented encoding."""
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    pairs = len(head) // 2
+    if pairs >= 2:
+        if all(head[2 * i + 1] == 0 and head[2 * i] != 0 for i in range(pairs)):
+            return "utf-16-le"
+        if all(head[2 * i] == 0 and head[2 * i + 1] != 0 for i in range(pairs)):
+            return "utf-16-be"
+    return None
 
 
 def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
-    """Numbered text lines without line endings, strict UTF-8, decoded line by line so that
-    an encoding problem is reported with its line number."""
+    """Numbered text lines without line endings (LF, CRLF or CR). UTF-8 is decoded strictly line
+    by line so that an encoding problem is reported with its line number; UTF-16 (spreadsheet
+    "Unicode text" exports) is recognised and decoded."""
     n = 0
     with _open_binary(path, data) as fh:
         try:
-            for n, raw in enumerate(fh, 1):
+            head = fh.read(_CHUNK)
+            chunks = itertools.chain([head], iter(lambda: fh.read(_CHUNK), b""))
+            encoding = _utf16(head[:64])
+            if encoding is not None:
+                decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+                try:
+                    text = (decoder.decode(c) for c in itertools.chain(chunks, [b""]))
+                    for n, line in enumerate(_split_lines(text), 1):
+                        yield n, line.lstrip("\ufeff") if n == 1 else line
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{path}: after line {n}: not {encoding.upper()} text ({exc.reason})") from None
+                return
+            for n, raw in enumerate(_split_lines(chunks), 1):
                 if b"\x00" in raw:
                     raise InputError(f"{path}: line {n}: binary data (NUL byte); expected a text file of molecules")
                 try:
@@ -131,9 +182,11 @@ def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
                     raise InputError(f"{path}: line {n}: not UTF-8 text ({exc.reason}); re-save the file as UTF-8") from None
                 if n == 1:
                     line = line.lstrip("\ufeff")  # byte-order mark written by spreadsheet programs
-                yield n, line.rstrip("\r\n")
+                yield n, line
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise InputError(f"{path}: corrupt gzip data ({exc})") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _find_column(header: list[str], wanted: str | None, candidates: tuple[str, ...], path: Path, what: str) -> int | None:
@@ -165,6 +218,8 @@ class RecordReader:
         self.name_column = name_column
         self.format, _ = detect_format(self.path)
         self.has_names = self.format in ("smi", "sdf") or name_column is not None
+        if data is None and self.format != "parquet":
+            _open_binary(self.path).close()  # missing, empty or unreadable: say so before any work
 
     def __iter__(self) -> Iterator[Record]:
         if self.format == "smi":
@@ -188,7 +243,12 @@ class RecordReader:
     def _delimited(self, delimiter: str) -> Iterator[Record]:
         # a huge field is one record to skip and report (size guard), not a reason to stop reading
         csv.field_size_limit(2**31 - 1)
-        reader = csv.reader((line for _, line in _lines(self.path, self.data)), delimiter=delimiter)
+        lines = (line for _, line in _lines(self.path, self.data))
+        first = next(lines, None)
+        if first is None:
+            raise InputError(f"{self.path}: file is empty")
+        delimiter = self._delimiter(first, delimiter)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
@@ -222,6 +282,19 @@ class RecordReader:
         except csv.Error as exc:
             raise InputError(f"{self.path}: line {reader.line_num}: {exc}") from None
 
+    def _delimiter(self, header: str, expected: str) -> str:
+        """The delimiter the header line actually uses: tab-separated data is often named .csv
+        (and European spreadsheets write ';'); reading it with ',' would glue every column into one."""
+        if expected in header:
+            return expected
+        for other in ("\t", ",", ";"):
+            if other != expected and other in header:
+                shown = {"\t": "tab", ",": "comma", ";": "semicolon"}
+                log.info("%s: the header is %s-separated, not %s-separated; reading it as such",
+                         self.path, shown[other], shown[expected])
+                return other
+        return expected
+
     def _sdf(self) -> Iterator[Record]:
         block: list[str] = []
         start = 1
@@ -250,6 +323,8 @@ class RecordReader:
             raise InputError(f"{self.path}: no such file")
         try:
             pf = pq.ParquetFile(self.path if self.data is None else io.BytesIO(self.data))
+        except (PermissionError, IsADirectoryError) as exc:
+            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
         except Exception as exc:  # pyarrow raises ArrowInvalid for non-Parquet bytes
             raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
         header = pf.schema_arrow.names
@@ -265,7 +340,17 @@ class RecordReader:
             names = batch.column(1).to_pylist() if name_col is not None else [None] * len(smiles)
             for smi, name in zip(smiles, names):
                 row += 1
-                yield Record(row, "" if smi is None else str(smi), None if name is None else str(name))
+                yield Record(row, _text(smi), None if name is None else _text(name))
+
+
+def _text(value) -> str:
+    """A Parquet cell as text: binary columns hold UTF-8 bytes (an undecodable byte shows as U+FFFD
+    and the record is reported invalid), missing is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
 
 
 def iter_records(

@@ -4,6 +4,7 @@ crashes, ``cli.main`` in-process where an OS error is injected."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -65,3 +66,182 @@ def test_size_limits_must_be_positive(run_cli, tmp_path):
     src.write_text("CCO\n")
     run = run_cli("props", src, "-o", tmp_path / "o.csv", "--max-atoms", "0")
     assert run.returncode == 2 and "--max-atoms must be at least 1, got 0" in run.stderr
+
+
+# --------------------------------------------------------------------------- input formats (item 6)
+
+
+def _props(tmp_path, src, capsys, *extra):
+    from molgen.cli import main
+
+    out = tmp_path / "out.csv"
+    code = main(["props", str(src), "-o", str(out), "-j", "1", "--no-alerts", "--no-progress", *extra])
+    return code, out, capsys.readouterr().err
+
+
+def _rows(path) -> list[tuple[str, str]]:
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    return list(zip(df["smiles"], df["name"]))
+
+
+def test_cr_only_line_endings_keep_every_record(tmp_path, capsys):
+    src = tmp_path / "mac.smi"
+    src.write_bytes(b"CCO ethanol\rc1ccccc1 benzene\rCCN ethylamine\r\nCC(=O)O acetic acid\r")
+    code, out, err = _props(tmp_path, src, capsys)
+    assert code == 0, err
+    assert _rows(out) == [("CCO", "ethanol"), ("c1ccccc1", "benzene"), ("CCN", "ethylamine"), ("CC(=O)O", "acetic acid")]
+
+
+def test_tab_separated_data_named_csv_keeps_its_names(tmp_path, capsys):
+    src = tmp_path / "tabs.csv"
+    src.write_text("smiles\tname\nCCO\tethanol\nc1ccccc1\tbenzene\n")
+    code, out, err = _props(tmp_path, src, capsys)
+    assert code == 0, err
+    assert _rows(out) == [("CCO", "ethanol"), ("c1ccccc1", "benzene")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_text_is_read_not_called_binary(encoding, tmp_path, capsys):
+    src = tmp_path / "unicode.csv"
+    src.write_bytes("smiles,name\nCCO,éthanol\nc1ccccc1,benzène\n".encode(encoding))
+    code, out, err = _props(tmp_path, src, capsys)
+    assert code == 0, err
+    assert _rows(out) == [("CCO", "éthanol"), ("c1ccccc1", "benzène")]
+
+
+def test_smiles_in_a_binary_parquet_column(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "bin.parquet"
+    smiles = pa.array([b"CCO", b"c1ccccc1", b"\xff\xfe"], pa.binary())
+    pq.write_table(pa.table({"smiles": smiles, "name": ["a", "b", "c"]}), src)
+    code, out, err = _props(tmp_path, src, capsys)
+    assert code == 0, err
+    assert _rows(out) == [("CCO", "a"), ("c1ccccc1", "b")]
+    assert "3 records, 2 valid, 1 invalid (line 3: SMILES syntax error" in err
+
+
+def test_props_to_smi_refuses_instead_of_dropping_every_column(tmp_path, capsys):
+    from molgen.cli import main
+
+    src = tmp_path / "a.smi"
+    src.write_text("CCO ethanol\n")
+    assert main(["props", str(src), "-o", str(tmp_path / "x.smi")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "every property column would be lost; write .csv" in err
+    assert main(["filter", str(src), "-o", str(tmp_path / "x.smi"), "-j", "1", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "x.smi holds SMILES and names only; " in err and "property columns (mw, logp" in err
+    assert (tmp_path / "x.smi").read_text() == "CCO ethanol\n"
+
+
+# --------------------------------------------------------------------------- OS errors (item 7)
+
+
+def _one_line_error(err: str, code: int, expected_code: int = 1) -> str:
+    assert code == expected_code, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_unreadable_input_is_one_line(tmp_path, capsys):
+    # reading /proc/self/mem at offset 0 fails with EIO: a real OS read error, also as root
+    src = tmp_path / "broken.smi"
+    src.symlink_to("/proc/self/mem")
+    code, out, err = _props(tmp_path, src, capsys)
+    assert "broken.smi: cannot read: Input/output error" in _one_line_error(err, code)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes regardless of permissions")
+def test_permission_denied_input_and_output_folder(tmp_path, capsys):
+    src = tmp_path / "secret.smi"
+    src.write_text("CCO\n")
+    src.chmod(0)
+    code, out, err = _props(tmp_path, src, capsys)
+    assert "secret.smi: cannot read: Permission denied" in _one_line_error(err, code)
+    src.chmod(0o644)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    from molgen.cli import main
+
+    code = main(["props", str(src), "-o", str(locked / "o.csv"), "-j", "1", "--no-progress"])
+    assert "o.csv: cannot write: permission denied" in _one_line_error(capsys.readouterr().err, code)
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/kernel"), reason="needs Linux sysfs, where no file can be created")
+def test_output_folder_where_no_file_can_be_created(moses_csv, tmp_path, capsys):
+    from molgen.cli import main
+
+    src = moses_csv(50)
+    code = main(["filter", str(src), "-o", "/sys/kernel/hits.csv", "-j", "1", "--no-progress"])
+    err = _one_line_error(capsys.readouterr().err, code)
+    assert "/sys/kernel/hits.csv: cannot write: " in err and "records" not in err  # refused before reading
+
+
+@pytest.mark.parametrize("where", ["results", "results.csv", "parent is a file"])
+def test_output_path_problems_are_found_before_the_work(where, moses_csv, tmp_path, capsys):
+    from molgen.cli import main
+
+    src = moses_csv(200)
+    if where != "parent is a file":
+        target, expected = tmp_path / where, f"{where}: is a directory; give a file name to write"
+        target.mkdir()
+    else:
+        (tmp_path / "plain").write_text("x")
+        target, expected = tmp_path / "plain" / "o.csv", "plain is a file, not a folder"
+    for command in (["props"], ["filter", "--where", "qed > 0.1"]):
+        code = main([command[0], str(src), "-o", str(target), *command[1:], "-j", "1", "--no-progress"])
+        err = _one_line_error(capsys.readouterr().err, code)
+        assert expected in err and "records" not in err
+
+
+@pytest.fixture
+def full_disk(monkeypatch, tmp_path):
+    """Atomic writes go to /dev/full, where every write fails with the kernel's real ENOSPC
+    (no tmpfs can be mounted without root, so the temporary is redirected instead)."""
+    import molgen.atomic
+
+    def make_temp(target):
+        link = target.parent / f".{target.name}.full.tmp"
+        link.symlink_to("/dev/full")
+        return link
+
+    monkeypatch.setattr(molgen.atomic, "_make_temp", make_temp)
+    return make_temp
+
+
+@pytest.mark.parametrize("ext", [".csv", ".csv.gz", ".parquet", ".sdf", ".tsv"])
+def test_disk_full_in_every_table_writer(ext, full_disk, moses_csv, tmp_path, capsys, leftover_temp_files):
+    from molgen.cli import main
+
+    src = moses_csv(50)
+    out = tmp_path / f"out{ext}"
+    code = main(["props", str(src), "-o", str(out), "-j", "1", "--no-alerts", "--no-progress"])
+    err = _one_line_error(capsys.readouterr().err, code)
+    assert f"out{ext}: cannot write: no space left on device" in err
+    assert not out.exists() and leftover_temp_files(tmp_path) == []
+
+
+def test_disk_full_in_atomic_open_and_torch_save(full_disk, monkeypatch, tmp_path):
+    import collections
+
+    import torch
+
+    import molgen.atomic
+    from molgen.atomic import atomic_open, atomic_path
+    from molgen.errors import OutputError
+
+    with pytest.raises(OutputError, match="log.csv: cannot write: no space left on device"):
+        with atomic_open(tmp_path / "log.csv") as fh:
+            fh.write("step,loss\n" * 100_000)
+    # torch's zip writer reports ENOSPC as "unexpected pos N vs M" (a RuntimeError): the file system
+    # is asked; statvfs is injected to report the full disk that /dev/full stands for
+    stat = collections.namedtuple("stat", "f_bavail f_frsize")
+    monkeypatch.setattr(molgen.atomic.os, "statvfs", lambda _: stat(0, 4096))
+    with pytest.raises(OutputError, match=r"model.pt: cannot write: no space left on device \(.*unexpected pos"):
+        with atomic_path(tmp_path / "model.pt") as tmp:
+            torch.save({"w": torch.zeros(10_000)}, tmp)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
