@@ -245,3 +245,34 @@ def test_disk_full_in_atomic_open_and_torch_save(full_disk, monkeypatch, tmp_pat
         with atomic_path(tmp_path / "model.pt") as tmp:
             torch.save({"w": torch.zeros(10_000)}, tmp)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- filter expressions (item 9)
+
+
+@pytest.mark.parametrize("expression, outcome", [
+    ("(" * 200 + "qed > 0.5" + ")" * 200, "parentheses nested too deeply (more than 50 levels)"),
+    ("(not " * 1000 + "pains" + ")" * 1000, "parentheses nested too deeply (more than 50 levels)"),
+    ("not " * 10_000 + "pains", None),  # even count: the same as 'pains'
+    ("not " * 10_001 + "pains", None),
+    (" or ".join(["qed > 0.9"] * 5000), None),
+])
+def test_deep_filter_expressions_give_a_caret_error_or_work(expression, outcome, tmp_path, capsys):
+    from molgen.cli import main
+
+    src = tmp_path / "a.smi"
+    src.write_text("CCO ethanol\nO=C1C(=Cc2ccccc2)SC(=S)N1 rhodanine\n")
+    out = tmp_path / "o.smi"
+    code = main(["filter", str(src), "-o", str(out), "--where", expression, "-j", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "RecursionError" not in err
+    if outcome:
+        assert code == 2 and outcome in err
+        opening = [i for i, c in enumerate(expression) if c == "("]
+        assert err.splitlines()[-1].index("^") == 2 + opening[50]  # under the 51st parenthesis
+    else:
+        assert code == 0, err
+        kept = out.read_text().split()
+        pains_kept = "rhodanine" in kept
+        if expression.startswith("not"):
+            assert pains_kept == (expression.count("not") % 2 == 0) and ("ethanol" in kept) != pains_kept
