@@ -37,7 +37,8 @@ MAX_EXAMPLES = 10
 
 @dataclass(frozen=True)
 class Record:
-    """One input record: 1-based line (row for Parquet, first line for SDF), SMILES, name.
+    """One input record: 1-based line (row for Parquet, first line for SDF), SMILES, name, and
+    the values of any other columns the reader was asked for.
 
     For SDF the molecule is parsed from its mol block; ``smiles`` is then ``None`` and
     ``molblock`` holds the text.
@@ -47,6 +48,7 @@ class Record:
     smiles: str | None
     name: str | None = None
     molblock: str | None = None
+    values: dict | None = field(default=None, compare=False)  # the reader's ``columns`` (raw values)
 
     def __iter__(self) -> Iterator:
         """Unpacks as ``line, smiles, name`` (``for line, smi, name in iter_records(path)``)."""
@@ -206,13 +208,19 @@ def _find_column(header: list[str], wanted: str | None, candidates: tuple[str, .
 
 
 class RecordReader:
-    """Streams :class:`Record` s from one file; ``has_names`` says whether names can occur."""
+    """Streams :class:`Record` s from one file; ``has_names`` says whether names can occur.
+
+    ``columns`` names further columns of a CSV/TSV/Parquet file to carry in :attr:`Record.values`
+    (matched case-insensitively); once the header is read, :attr:`found` lists those present.
+    """
 
     def __init__(
         self, path: str | os.PathLike, column: str | None = None, name_column: str | None = None,
-        data: bytes | None = None,
+        data: bytes | None = None, columns: tuple[str, ...] = (),
     ):
         self.path = Path(path)
+        self.columns = columns
+        self.found: list[str] = []
         self.data = data  # in-memory content (an upload); ``path`` then only names it
         self.column = column
         self.name_column = name_column
@@ -270,6 +278,7 @@ class RecordReader:
                 )
         name_col = None if headerless else _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
         self.has_names = name_col is not None
+        extra = {} if headerless else self._extra_columns(header)
         if headerless:
             yield Record(1, header[0].strip(), None)
         try:
@@ -278,9 +287,17 @@ class RecordReader:
                     continue
                 smi = row[col].strip() if col < len(row) else ""
                 name = row[name_col].strip() if name_col is not None and name_col < len(row) else None
-                yield Record(reader.line_num, smi, name or None)
+                values = {c: row[i] for c, i in extra.items() if i < len(row)} if extra else None
+                yield Record(reader.line_num, smi, name or None, values=values)
         except csv.Error as exc:
             raise InputError(f"{self.path}: line {reader.line_num}: {exc}") from None
+
+    def _extra_columns(self, header: list[str]) -> dict[str, int]:
+        """Position of each asked-for column present in ``header``; sets :attr:`found`."""
+        lowered = [h.strip().lower() for h in header]
+        extra = {c: lowered.index(c.lower()) for c in self.columns if c.lower() in lowered}
+        self.found = list(extra)
+        return extra
 
     def _delimiter(self, header: str, expected: str) -> str:
         """The delimiter the header line actually uses: tab-separated data is often named .csv
@@ -333,14 +350,18 @@ class RecordReader:
             raise InputError(f"{self.path}: no SMILES column; columns found: {', '.join(header)}; name it with --column")
         name_col = _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
         self.has_names = name_col is not None
-        cols = [header[col]] + ([header[name_col]] if name_col is not None else [])
+        extra = self._extra_columns(header)
+        cols = [header[col]] + ([header[name_col]] if name_col is not None else []) + [header[i] for i in extra.values()]
+        first_extra = 2 if name_col is not None else 1
         row = 0
         for batch in pf.iter_batches(batch_size=65536, columns=cols):
             smiles = batch.column(0).to_pylist()
             names = batch.column(1).to_pylist() if name_col is not None else [None] * len(smiles)
-            for smi, name in zip(smiles, names):
+            others = [batch.column(first_extra + k).to_pylist() for k in range(len(extra))]
+            for j, (smi, name) in enumerate(zip(smiles, names)):
                 row += 1
-                yield Record(row, _text(smi), None if name is None else _text(name))
+                values = {c: others[k][j] for k, c in enumerate(extra)} if extra else None
+                yield Record(row, _text(smi), None if name is None else _text(name), values=values)
 
 
 def _text(value) -> str:
