@@ -32,6 +32,22 @@ def test_signal_stops_the_worker_pool_fast_and_leaves_no_temp_file(
     assert leftover_temp_files(tmp_path) == [] and not out.exists()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_evaluate_on_the_pool(sig, moses_csv, cli_process, tmp_path, leftover_temp_files):
+    train = moses_csv(6000, "train.csv")
+    gen = moses_csv(3000, "gen.csv")
+    report = tmp_path / "report.json"
+    proc = cli_process("evaluate", gen, "--train", train, "--test", gen, "--test-scaffolds", "none", "--no-fcd",
+                       "--no-cache", "-j", "2", "--no-progress", "-o", report)
+    proc.wait_for(lambda: False, timeout=8)  # reading the sets, then features on the workers
+    signalled = time.monotonic()
+    proc.signal_group(sig)
+    run = proc.finish(timeout=30, signalled=signalled)
+    assert run.returncode == CODES[sig], run.stderr
+    assert run.seconds_after_signal < 10 and "Traceback" not in run.stderr
+    assert not proc.group_alive() and leftover_temp_files(tmp_path) == [] and not report.exists()
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_giant_molecules_are_skipped_and_reported_before_rdkit_sees_them(jobs, run_cli, tmp_path):
     # 'C' * 30000 segfaulted RDKit's SMILES writer; 'C' * 1_000_000 ran for minutes; 600 atoms is over the default
