@@ -292,3 +292,20 @@ def test_deep_filter_expressions_give_a_caret_error_or_work(expression, outcome,
         pains_kept = "rhodanine" in kept
         if expression.startswith("not"):
             assert pains_kept == (expression.count("not") % 2 == 0) and ("ethanol" in kept) != pains_kept
+
+
+@pytest.mark.parametrize("command", [
+    ["decode", "z.npy", "--model", "gvae", "-o", "{out}"],
+    ["score", "a.smi", "--config", "scoring.toml", "-o", "{out}"],
+    ["optimize", "--model", "gvae", "--objective", "qed", "-o", "best.csv", "--trajectory", "{out}"],
+], ids=["decode", "score", "optimize"])
+def test_every_table_command_checks_its_output_before_the_work(command, tmp_path, capsys, monkeypatch):
+    from molgen.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results.csv").mkdir()
+    start = time.monotonic()
+    code = main([part.format(out="results.csv") for part in command])
+    err = _one_line_error(capsys.readouterr().err, code)
+    assert "results.csv: is a directory; give a file name to write" in err
+    assert time.monotonic() - start < 5  # no model loaded, no input read
