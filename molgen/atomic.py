@@ -54,17 +54,25 @@ def _disk_full(folder: Path) -> bool:
     return st.f_bavail * st.f_frsize < _DISK_FULL_BYTES
 
 
+def _refuse_special(target: Path) -> None:
+    """A directory, device, pipe or socket at ``target`` would be replaced by a plain file (a
+    device node too, when run as root): refuse it."""
+    if target.is_dir():
+        raise OutputError(f"{target}: is a directory; give a file name to write")
+    if target.exists() and not target.is_file():
+        raise OutputError(f"{target}: is not a regular file (a device, pipe or socket); give a file name to write")
+
+
 def check_output_path(path: str | os.PathLike) -> Path:
     """Fail with one line, before any work, when ``path`` cannot be written as a file.
 
-    Catches an existing directory at ``path``, a parent that is a file, and a folder where no
+    Catches an existing directory (or device, pipe, socket) at ``path``, a parent that is a file, and a folder where no
     file can be created (permissions, read-only file system: probed with a real temporary file).
     Missing parent folders are fine (they are created on writing) if the nearest existing one is
     writable.
     """
     target = Path(path)
-    if target.is_dir():
-        raise OutputError(f"{target}: is a directory; give a file name to write")
+    _refuse_special(target)
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -94,8 +102,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     while the disk is full, becomes an :class:`~molgen.errors.OutputError` naming ``path``.
     """
     target = Path(path)
-    if target.is_dir():
-        raise OutputError(f"{target}: is a directory; give a file name to write")
+    _refuse_special(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp_path = _make_temp(target)

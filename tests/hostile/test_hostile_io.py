@@ -309,3 +309,15 @@ def test_every_table_command_checks_its_output_before_the_work(command, tmp_path
     err = _one_line_error(capsys.readouterr().err, code)
     assert "results.csv: is a directory; give a file name to write" in err
     assert time.monotonic() - start < 5  # no model loaded, no input read
+
+
+def test_a_pipe_or_device_is_never_replaced_by_the_output(tmp_path, capsys):
+    from molgen.cli import main
+
+    src = tmp_path / "a.smi"
+    src.write_text("CCO\n")
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    code = main(["props", str(src), "-o", str(fifo), "-j", "1", "--no-progress"])
+    assert "out.csv: is not a regular file (a device, pipe or socket)" in _one_line_error(capsys.readouterr().err, code)
+    assert fifo.is_fifo()
