@@ -117,7 +117,10 @@ class ChunkPool:
     """``jobs`` worker processes (:func:`mp_context`) mapping functions over chunks, in order.
 
     With ``jobs <= 1`` nothing is started: the initializer runs here and :meth:`imap` is a
-    plain ``map``, so callers have one code path. Reusable across calls (the reward scorer
+    plain ``map``, so callers have one code path; ``isolate=True`` starts one worker even then,
+    for command-line work that must stay interruptible and survive a crash: RDKit's substructure
+    search takes SIGINT for itself while it runs (and returns a partial result), so a Ctrl-C
+    during an in-process search would be swallowed, and a segfault would end the whole process. Reusable across calls (the reward scorer
     keeps one for a whole run); :meth:`close` or a ``with`` block ends it.
 
     Faults end the pool instead of hanging it: workers ignore SIGINT, so a Ctrl-C (or a SIGTERM
@@ -126,12 +129,14 @@ class ChunkPool:
     raises :class:`WorkerCrashed` in the parent for the work in flight.
     """
 
-    def __init__(self, jobs: int, initializer: Callable | None = None, initargs: Sequence = ()) -> None:
+    def __init__(self, jobs: int, initializer: Callable | None = None, initargs: Sequence = (),
+                 isolate: bool = False) -> None:
         self.jobs = max(1, jobs)
+        self.isolated = isolate or self.jobs > 1
         self._pool: ProcessPoolExecutor | None = None
         self._done = 0  # work units returned so far, to name the ones in flight after a crash
         self._workers: dict = {}
-        if self.jobs > 1:
+        if self.isolated:
             self._pool = ProcessPoolExecutor(
                 self.jobs, mp_context=mp_context(), initializer=_worker_start, initargs=(initializer, tuple(initargs)),
             )
@@ -147,7 +152,7 @@ class ChunkPool:
         """``func`` over ``tasks``, results in input order; at most ``max_in_flight`` (default
         ``2 * jobs``) tasks are submitted ahead of the one being returned."""
         if self._pool is None:
-            if self.jobs > 1:
+            if self.isolated:
                 raise RuntimeError("ChunkPool is closed")
             return map(func, tasks)
         return self._guarded(bounded_imap(self, func, tasks, max_in_flight or 2 * self.jobs),
@@ -207,11 +212,11 @@ class ChunkPool:
 
 
 def imap_chunks(func: Callable, tasks: Iterable, jobs: int, initializer: Callable | None = None,
-                initargs: Sequence = (), max_in_flight: int | None = None) -> Iterator:
-    """``func`` over ``tasks`` in order: in-process when ``jobs <= 1``, else over a
-    :class:`ChunkPool` of ``jobs`` workers that ends with the iteration (terminated if the
+                initargs: Sequence = (), max_in_flight: int | None = None, isolate: bool = False) -> Iterator:
+    """``func`` over ``tasks`` in order: in-process when ``jobs <= 1`` (unless ``isolate``), else
+    over a :class:`ChunkPool` of ``jobs`` workers that ends with the iteration (terminated if the
     consumer stops early or fails)."""
-    pool = ChunkPool(jobs, initializer, initargs)
+    pool = ChunkPool(jobs, initializer, initargs, isolate)
     done = False
     try:
         yield from pool.imap(func, tasks, max_in_flight)

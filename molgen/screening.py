@@ -245,7 +245,8 @@ def filter_file(
     """Stream ``input_path`` through ``spec`` and write kept molecules with their properties.
 
     Chunks of ``chunk_size`` records go to ``n_jobs`` worker processes (``None`` = all cores;
-    1 = in-process). At most two chunks per worker are in flight, so memory stays flat
+    1 = one worker, never this process: see :class:`~molgen.parallel.ChunkPool`'s ``isolate``).
+    At most two chunks per worker are in flight, so memory stays flat
     however large the input. Output (canonical SMILES, name when the input has names, every
     property column; alerts unless ``alerts=False``) is written atomically in input order.
     Records above the size ``limits`` are skipped and reported with their line, like invalid ones.
@@ -273,8 +274,11 @@ def filter_file(
         with writer:
             spans: list[tuple[int, int]] = []  # first and last line of each chunk, to name a crash's input
             tasks = ((chunk, reader.has_names) for chunk in _spanned(chunked(reader, chunk_size), spans))
-            # in-process (jobs = 1) the initializer runs here; closing() ends the workers on an error too
-            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker, initargs=(spec, standardize, alerts, limits, reuse))
+            # closing() ends the workers on an error too
+            # isolate: even -j 1 works in a child, so Ctrl-C (which RDKit's substructure search would
+            # swallow here) and a crash inside RDKit both reach this process
+            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker,
+                                  initargs=(spec, standardize, alerts, limits, reuse), isolate=True)
             with contextlib.closing(results), _name_crash(input_path, spans):
                 for res in results:
                     report.n_records += res.n_records

@@ -72,3 +72,15 @@ def test_a_closed_pool_refuses_work_instead_of_running_in_process():
     pool.close()
     with pytest.raises(RuntimeError, match="closed"):
         pool.imap(_add, [[1]])
+
+
+def test_an_isolated_pool_of_one_runs_in_a_child_and_reports_its_crash():
+    assert list(parallel.imap_chunks(_pid, [[1]], 1)) == [os.getpid()]  # a plain in-process map
+    pids = list(parallel.imap_chunks(_pid, [[1], [2]], 1, isolate=True))
+    assert set(pids) != {os.getpid()} and len(set(pids)) == 1
+    with pytest.raises(parallel.WorkerCrashed, match="killed by SIGSEGV"):
+        list(parallel.imap_chunks(_crash_on, parallel.chunked(range(20), 4), 1, isolate=True))
+
+
+def _pid(chunk: list[int]) -> int:
+    return os.getpid()
