@@ -142,9 +142,11 @@ def _split_lines(chunks: Iterator) -> Iterator:
         yield rest.rstrip(b"\r" if isinstance(rest, bytes) else "\r")
 
 
-def _utf16(head: bytes) -> str | None:
-    """``utf-16`` (with a byte-order mark), ``utf-16-le``/``-be`` (without, recognised by the NUL
-    byte in every ASCII character), or ``None`` for a byte-oriented encoding."""
+def _wide_encoding(head: bytes) -> str | None:
+    """``utf-32``/``utf-16`` (with a byte-order mark), ``utf-16-le``/``-be`` (without, recognised
+    by the NUL byte in every ASCII character), or ``None`` for a byte-oriented encoding."""
+    if head[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+        return "utf-32"
     if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         return "utf-16"
     pairs = len(head) // 2
@@ -159,13 +161,13 @@ def _utf16(head: bytes) -> str | None:
 def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
     """Numbered text lines without line endings (LF, CRLF or CR). UTF-8 is decoded strictly line
     by line so that an encoding problem is reported with its line number; UTF-16 (spreadsheet
-    "Unicode text" exports) is recognised and decoded."""
+    "Unicode text" exports) and UTF-32 are recognised and decoded."""
     n = 0
     with _open_binary(path, data) as fh:
         try:
             head = fh.read(_CHUNK)
             chunks = itertools.chain([head], iter(lambda: fh.read(_CHUNK), b""))
-            encoding = _utf16(head[:64])
+            encoding = _wide_encoding(head[:64])
             if encoding is not None:
                 decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
                 try:

@@ -121,7 +121,7 @@ def test_tab_separated_data_named_csv_keeps_its_names(tmp_path, capsys):
     assert _rows(out) == [("CCO", "ethanol"), ("c1ccccc1", "benzene")]
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
 def test_utf16_text_is_read_not_called_binary(encoding, tmp_path, capsys):
     src = tmp_path / "unicode.csv"
     src.write_bytes("smiles,name\nCCO,éthanol\nc1ccccc1,benzène\n".encode(encoding))
