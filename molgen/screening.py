@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
+from molgen.chem.alerts import ALERT_FAMILIES
 from molgen.chem.filters import CompiledFilter, FilterSpec, compile_spec
 from molgen.chem.mol import Mol, SizeLimits, quiet_rdkit
-from molgen.chem.alerts import ALERT_FAMILIES
 from molgen.chem.properties import (
     ALERT_COLUMNS,
     INT_COLUMNS,
@@ -199,7 +199,8 @@ def _name_crash(input_path, spans: list[tuple[int, int]]):
         where = f"lines {inside[0][0]}-{inside[-1][1]}" if inside else "its first chunk"
         raise InputError(
             f"{input_path}: a worker process died ({exc.cause}) while working on {where}; no output written. "
-            "A molecule there may be too large or malformed for RDKit: lower --max-atoms, or run with -j 1 to find it"
+            "A molecule there may be too large or malformed for RDKit: lower --max-atoms, or rerun with "
+            "-j 1 --chunk-size 1 to find it"
         ) from None
 
 
@@ -274,9 +275,9 @@ def filter_file(
         with writer:
             spans: list[tuple[int, int]] = []  # first and last line of each chunk, to name a crash's input
             tasks = ((chunk, reader.has_names) for chunk in _spanned(chunked(reader, chunk_size), spans))
-            # closing() ends the workers on an error too
-            # isolate: even -j 1 works in a child, so Ctrl-C (which RDKit's substructure search would
-            # swallow here) and a crash inside RDKit both reach this process
+            # closing() ends the workers on an error too; isolate: even -j 1 works in a child, so
+            # Ctrl-C (which RDKit's substructure search would swallow here) and a crash inside RDKit
+            # both reach this process
             results = imap_chunks(_work, tasks, jobs, initializer=_init_worker,
                                   initargs=(spec, standardize, alerts, limits, reuse), isolate=True)
             with contextlib.closing(results), _name_crash(input_path, spans):
