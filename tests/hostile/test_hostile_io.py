@@ -324,3 +324,15 @@ def test_a_pipe_or_device_is_never_replaced_by_the_output(tmp_path, capsys):
     code = main(["props", str(src), "-o", str(fifo), "-j", "1", "--no-progress"])
     assert "out.csv: is not a regular file (a device, pipe or socket)" in _one_line_error(capsys.readouterr().err, code)
     assert fifo.is_fifo()
+
+
+def test_evaluate_checks_its_report_path_before_scoring(tmp_path, capsys):
+    from molgen.cli import main
+
+    (tmp_path / "report.json").mkdir()
+    src = tmp_path / "a.smi"
+    src.write_text("CCO\n")
+    start = time.monotonic()
+    code = main(["evaluate", str(src), "-o", str(tmp_path / "report.json"), "--no-fcd"])
+    assert "report.json: is a directory; give a file name to write" in _one_line_error(capsys.readouterr().err, code)
+    assert time.monotonic() - start < 5
