@@ -11,12 +11,14 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
+import threading
 from types import ModuleType
 
 import molgen
 import molgen.commands
-from molgen.errors import MolgenError
+from molgen.errors import MolgenError, Terminated
 
 log = logging.getLogger("molgen")
 
@@ -52,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum: int, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code (2 for usage errors)."""
     parser = build_parser()
@@ -64,14 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    # SIGTERM unwinds like Ctrl-C (worker pools ended, temp files removed) instead of killing
+    # the process where it stands; a training run installs its own graceful handler on top.
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try:
         return int(args._run(args) or 0)
     except MolgenError as exc:
         print(f"molgen {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"molgen {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"molgen {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 def entry() -> None:  # pragma: no cover - process entry

@@ -25,3 +25,11 @@ class ConfigError(UsageError):
 
 class CheckpointError(MolgenError):
     """A file that is not a readable molgen checkpoint of the expected kind (names file and reason)."""
+
+
+class OutputError(MolgenError):
+    """An output that cannot be written (directory, permissions, disk full): names the path and reason."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that ``finally`` blocks run (workers ended, temp files removed); exit 143."""

@@ -12,24 +12,36 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from rdkit import Chem
 
+from molgen.chem.alerts import ALERT_FAMILIES
 from molgen.chem.filters import CompiledFilter, FilterSpec, compile_spec
-from molgen.chem.mol import Mol, quiet_rdkit
-from molgen.chem.properties import ALERT_COLUMNS, SCALAR_COLUMNS, MolProperties, frame_from_rows, warm_up
+from molgen.chem.mol import Mol, SizeLimits, quiet_rdkit
+from molgen.chem.properties import (
+    ALERT_COLUMNS,
+    INT_COLUMNS,
+    SCALAR_COLUMNS,
+    MolProperties,
+    frame_from_rows,
+    warm_up,
+)
 from molgen.data.readers import ReadReport, RecordReader, parse_record
 from molgen.data.writers import TableWriter
 from molgen.errors import InputError, UsageError
-from molgen.parallel import chunked, imap_chunks, resolve_jobs
+from molgen.parallel import WorkerCrashed, chunked, imap_chunks, resolve_jobs
 
 log = logging.getLogger("molgen.filter")
+
+REUSABLE = (*SCALAR_COLUMNS, *ALERT_COLUMNS)  # columns an input table may already hold
+CHECKED_PER_CHUNK = 2  # input values checked against RDKit per column and chunk before the rest are trusted
 
 
 
@@ -41,28 +53,83 @@ class ChunkResult:
     n_records: int
     n_invalid: int
     examples: list[tuple[int, str]]
+    reused: dict[str, int] = field(default_factory=dict)  # column -> values taken from the input
+    mismatched: dict[str, str] = field(default_factory=dict)  # column -> why it was recomputed
 
 
 def _output_columns(alerts: bool) -> list[str]:
     return list(SCALAR_COLUMNS) + (list(ALERT_COLUMNS) if alerts else [])
 
 
+def _input_value(column: str, raw):
+    """An input file's value for ``column`` in the type molgen computes, or ``None`` when it is
+    missing or unreadable (then it is computed)."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return None
+    if column == "alerts":
+        return str(raw)
+    if column in ALERT_FAMILIES:
+        return raw if isinstance(raw, bool) else {"true": True, "1": True, "false": False, "0": False}.get(str(raw).strip().lower())
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(value):
+        return None
+    if column in INT_COLUMNS:
+        return int(value) if value.is_integer() else None
+    return value
+
+
+def _same(given, computed) -> bool:
+    if isinstance(given, float) or isinstance(computed, float):
+        return computed is not None and math.isclose(given, computed, rel_tol=1e-6, abs_tol=1e-9)
+    return given == computed
+
+
+def _reuse_input_values(props: list[MolProperties], values: list[dict | None], lines: list[int],
+                        result: ChunkResult) -> None:
+    """Give each molecule the property values its input row already has, column by column, after
+    checking the first :data:`CHECKED_PER_CHUNK` of them against RDKit: a column that disagrees
+    (another tool's definition, rounding) is computed for the whole chunk and the reason kept."""
+    columns = next((list(v) for v in values if v), [])
+    for column in columns:
+        given = [_input_value(column, (v or {}).get(column)) for v in values]
+        checked = 0
+        for i, value in enumerate(given):
+            if value is None or checked >= CHECKED_PER_CHUNK:
+                continue
+            computed = props[i].get(column)
+            if not _same(value, computed):
+                result.mismatched[column] = f"line {lines[i]} has {value!r}, RDKit gives {computed!r}"
+                break
+            checked += 1
+        else:
+            for p, value in zip(props, given):
+                if value is not None:
+                    p.set(column, value)
+            result.reused[column] = sum(value is not None for value in given)
+
+
 def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, standardize: bool = False,
-              alerts: bool = True) -> ChunkResult:
+              alerts: bool = True, limits: SizeLimits | None = None, reuse: bool = False) -> ChunkResult:
     """Parse, test and describe one chunk of :class:`~molgen.data.Record` s (runs in a worker).
 
     Tests run cheapest first on the molecules still alive; a column is computed only when a
-    test needs it, and every output column only for the kept molecules.
+    test needs it, and every output column only for the kept molecules. With ``reuse``, property
+    values the records carry (:attr:`~molgen.data.Record.values`) are used once checked.
     """
+    result = ChunkResult(pd.DataFrame(), len(records), 0, [])
     preds, sim = compiled.predicates, compiled.similarity
     mols: list[Mol] = []
     lines: list[int] = []
     names: list[str | None] = []
+    values: list[dict | None] = []
     examples: list[tuple[int, str]] = []
     n_invalid = 0
     with quiet_rdkit():
         for rec in records:
-            mol, reason = parse_record(rec, standardize)
+            mol, reason = parse_record(rec, standardize, limits)
             if mol is None:
                 n_invalid += 1
                 if len(examples) < 10:
@@ -71,7 +138,10 @@ def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, sta
             mols.append(mol)
             lines.append(rec.line)
             names.append(rec.name)
+            values.append(rec.values)
         props = [MolProperties(m) for m in mols]
+        if reuse and not standardize:
+            _reuse_input_values(props, values, lines, result)
         alive = np.arange(len(mols))
         similarity = np.full(len(mols), np.nan)
         for p in preds:
@@ -94,20 +164,44 @@ def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, sta
     kept = frame_from_rows(data)
     if sim is not None:
         kept["similarity"] = similarity[alive]
-    return ChunkResult(kept, len(records), n_invalid, examples)
+    result.kept, result.n_invalid, result.examples = kept, n_invalid, examples
+    return result
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(spec: FilterSpec, standardize: bool, alerts: bool) -> None:
+def _init_worker(spec: FilterSpec, standardize: bool, alerts: bool, limits: SizeLimits | None = None,
+                 reuse: bool = False) -> None:
     # Each worker compiles the spec itself: RDKit query molecules do not cross processes.
-    _WORKER.update(compiled=compile_spec(spec), standardize=standardize, alerts=alerts)
+    _WORKER.update(compiled=compile_spec(spec), standardize=standardize, alerts=alerts, limits=limits, reuse=reuse)
 
 
 def _work(args: tuple[list, bool]) -> ChunkResult:
     records, with_names = args
-    return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"])
+    return run_chunk(records, _WORKER["compiled"], with_names, _WORKER["standardize"], _WORKER["alerts"],
+                     _WORKER.get("limits"), _WORKER.get("reuse", False))
+
+
+def _spanned(chunks, spans: list[tuple[int, int]]):
+    for chunk in chunks:
+        spans.append((chunk[0].line, chunk[-1].line))
+        yield chunk
+
+
+@contextlib.contextmanager
+def _name_crash(input_path, spans: list[tuple[int, int]]):
+    """Turn a dead worker into one line naming the input lines it was working on."""
+    try:
+        yield
+    except WorkerCrashed as exc:
+        inside = spans[exc.indices.start : exc.indices.stop] or spans[-1:]
+        where = f"lines {inside[0][0]}-{inside[-1][1]}" if inside else "its first chunk"
+        raise InputError(
+            f"{input_path}: a worker process died ({exc.cause}) while working on {where}; no output written. "
+            "A molecule there may be too large or malformed for RDKit: lower --max-atoms, or rerun with "
+            "-j 1 --chunk-size 1 to find it"
+        ) from None
 
 
 @dataclass
@@ -119,6 +213,9 @@ class FilterResult:
     n_kept: int
     seconds: float
     report: ReadReport
+    dropped: list[str] = field(default_factory=list)  # columns the output format could not hold
+    reused: dict[str, int] = field(default_factory=dict)  # column -> values taken from the input file
+    not_reused: dict[str, str] = field(default_factory=dict)  # input column -> why it was computed anyway
 
     @property
     def n_rejected(self) -> int:
@@ -143,33 +240,47 @@ def filter_file(
     alerts: bool = True,
     progress: bool = False,
     desc: str = "filter",
+    limits: SizeLimits | None = None,
+    reuse: bool = False,
 ) -> FilterResult:
     """Stream ``input_path`` through ``spec`` and write kept molecules with their properties.
 
     Chunks of ``chunk_size`` records go to ``n_jobs`` worker processes (``None`` = all cores;
-    1 = in-process). At most two chunks per worker are in flight, so memory stays flat
+    1 = one worker, never this process: see :class:`~molgen.parallel.ChunkPool`'s ``isolate``).
+    At most two chunks per worker are in flight, so memory stays flat
     however large the input. Output (canonical SMILES, name when the input has names, every
     property column; alerts unless ``alerts=False``) is written atomically in input order.
+    Records above the size ``limits`` are skipped and reported with their line, like invalid ones.
+    With ``reuse``, property columns the input already has (a ``molgen props`` table) are used
+    instead of recomputed where they agree with RDKit on the first molecules of each chunk; the
+    result says which were reused and why any other was not.
     """
     from tqdm.auto import tqdm
 
     if chunk_size < 1:
         raise UsageError(f"--chunk-size must be at least 1, got {chunk_size}")
     compiled = compile_spec(spec)  # validate in the parent so a typo fails before any work
-    reader = RecordReader(input_path, column)
+    reader = RecordReader(input_path, column, columns=REUSABLE if reuse else ())
+    writer = TableWriter(output_path)  # an output that cannot be written fails here, before the work
     jobs = resolve_jobs(n_jobs)
     report = ReadReport(str(input_path))
     n_kept = 0
+    reused: dict[str, int] = {}
+    not_reused: dict[str, str] = {}
     start = time.perf_counter()
     bar = tqdm(unit="mol", disable=not progress, desc=desc, mininterval=0.5)
     if jobs > 1:  # forked workers inherit the SA table and alert catalogs
         warm_up(alerts or any(c in ALERT_COLUMNS for p in compiled.predicates for c in p.columns))
     try:
-        with TableWriter(output_path) as writer:
-            tasks = ((chunk, reader.has_names) for chunk in chunked(reader, chunk_size))
-            # in-process (jobs = 1) the initializer runs here; closing() ends the workers on an error too
-            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker, initargs=(spec, standardize, alerts))
-            with contextlib.closing(results):
+        with writer:
+            spans: list[tuple[int, int]] = []  # first and last line of each chunk, to name a crash's input
+            tasks = ((chunk, reader.has_names) for chunk in _spanned(chunked(reader, chunk_size), spans))
+            # closing() ends the workers on an error too; isolate: even -j 1 works in a child, so
+            # Ctrl-C (which RDKit's substructure search would swallow here) and a crash inside RDKit
+            # both reach this process
+            results = imap_chunks(_work, tasks, jobs, initializer=_init_worker,
+                                  initargs=(spec, standardize, alerts, limits, reuse), isolate=True)
+            with contextlib.closing(results), _name_crash(input_path, spans):
                 for res in results:
                     report.n_records += res.n_records
                     report.n_invalid += res.n_invalid
@@ -180,6 +291,10 @@ def filter_file(
                     if len(res.kept) or writer.rows == 0:
                         writer.write(res.kept)
                     n_kept += len(res.kept)
+                    for c, n in res.reused.items():
+                        reused[c] = reused.get(c, 0) + n
+                    for c, why in res.mismatched.items():
+                        not_reused.setdefault(c, f"{why} (computed in the chunks where it disagrees)")
                     bar.update(res.n_records)
             if report.n_records == 0:
                 raise InputError(f"{input_path}: no molecules found (only a header, blank lines or comments)")
@@ -188,4 +303,7 @@ def filter_file(
     if report.n_invalid:
         # the caller gets the report in the result; the CLI prints it
         log.debug("skipped invalid records: %s", report.summary())
-    return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report)
+    if reuse and standardize:
+        not_reused = {c: "--standardize changes the molecules the input's values describe" for c in reader.found}
+    return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report,
+                        writer.dropped, reused, not_reused)

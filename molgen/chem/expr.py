@@ -7,7 +7,7 @@ Grammar (recursive descent, lowest precedence first)::
 
     expr       := and_expr ("or" and_expr)*
     and_expr   := not_expr ("and" not_expr)*
-    not_expr   := "not" not_expr | comparison
+    not_expr   := "not"* comparison          (read in a loop; at most MAX_DEPTH nested parentheses)
     comparison := term (CMP term)* | term "between" term "and" term
     term       := NUMBER | "-" NUMBER | NAME | "(" expr ")"
     CMP        := "<" | "<=" | ">" | ">=" | "==" | "!="
@@ -31,6 +31,7 @@ import pandas as pd
 from molgen.errors import UsageError
 
 NUM, BOOL = "number", "boolean"
+MAX_DEPTH = 50  # nested parentheses: far beyond any hand-written filter, far below Python's recursion limit
 KEYWORDS = {"and", "or", "not", "between"}
 CMP_OPS = {"<", "<=", ">", ">=", "==", "!="}
 
@@ -234,6 +235,7 @@ class _Parser:
         self.i = 0
         self.names = names
         self.presets = presets
+        self.depth = 0
 
     # helpers
     @property
@@ -293,11 +295,16 @@ class _Parser:
         return items[0] if len(items) == 1 else BoolOp("and", items)
 
     def _not(self) -> Node:
-        if self._is("not"):
+        # a run of 'not' is read in a loop (10,000 of them must not recurse) and folded by parity
+        count = 0
+        while self._is("not"):
             self._advance()
-            start = self.tok
-            return Not(self._expect_type(self._not(), BOOL, start))
-        return self._comparison()
+            count += 1
+        if not count:
+            return self._comparison()
+        start = self.tok
+        node = self._expect_type(self._comparison(), BOOL, start)
+        return Not(node) if count % 2 else node
 
     def _comparison(self) -> Node:
         first_tok = self.tok
@@ -341,8 +348,12 @@ class _Parser:
                 self._error("expected a number after '-'")
             return Number(-float(self._advance().text))
         if t.kind == "op" and t.text == "(":
+            if self.depth >= MAX_DEPTH:
+                self._error(f"parentheses nested too deeply (more than {MAX_DEPTH} levels)", t)
+            self.depth += 1
             self._advance()
             node = self._or()
+            self.depth -= 1
             if not (self.tok.kind == "op" and self.tok.text == ")"):
                 self._error("expected ')'" if self.tok.kind != "end" else "missing ')'")
             self._advance()

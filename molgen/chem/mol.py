@@ -8,12 +8,61 @@ approach), never globally, so callers outside keep RDKit's messages.
 from __future__ import annotations
 
 import contextlib
+import re
+from dataclasses import dataclass
 from typing import Iterator
 
 from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 Mol = Chem.Mol
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """The largest molecule let through to RDKit, checked on the text before parsing.
+
+    RDKit's recursive SMILES writer segfaults on a chain of ~30,000 atoms and a megabyte SMILES
+    takes minutes; no drug-like or natural-product library needs more than a few hundred heavy
+    atoms (cyclosporin has 85, insulin ~400). Larger records are skipped and reported.
+    """
+
+    max_heavy_atoms: int = 500
+    max_chars: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name, option in (("max_heavy_atoms", "--max-atoms"), ("max_chars", "--max-chars")):
+            if getattr(self, name) < 1:
+                from molgen.errors import UsageError
+
+                raise UsageError(f"{option} must be at least 1, got {getattr(self, name)}")
+
+
+DEFAULT_LIMITS = SizeLimits()
+
+# One SMILES atom: a bracket atom, a two-letter organic-subset halogen, one letter, or '*'.
+_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOSPFI]|[bcnosp]|\*")
+
+
+def _is_heavy(token: str) -> bool:
+    # [H], [2H], [H+] are hydrogens and '*' a dummy atom (RDKit counts neither); [Hg], [Ho] are heavy
+    body = token[1:-1].lstrip("0123456789") if token.startswith("[") else token
+    return not (body.startswith("*") or (body.startswith("H") and not body[1:2].islower()))
+
+
+def heavy_atom_count(smiles: str) -> int:
+    """Heavy atoms written in ``smiles``, counted on the text (no RDKit), for the size guard."""
+    return sum(1 for m in _ATOM.finditer(smiles) if _is_heavy(m.group()))
+
+
+def size_problem(smiles: str, limits: SizeLimits = DEFAULT_LIMITS) -> str | None:
+    """Why ``smiles`` is too large to hand to RDKit under ``limits``, or ``None`` when it is not."""
+    if len(smiles) > limits.max_chars:
+        return f"SMILES too long ({len(smiles):,} characters; limit {limits.max_chars:,}, --max-chars)"
+    atoms = heavy_atom_count(smiles)
+    if atoms > limits.max_heavy_atoms:
+        return f"molecule too large ({atoms:,} heavy atoms; limit {limits.max_heavy_atoms:,}, --max-atoms)"
+    return None
 
 
 @contextlib.contextmanager
@@ -26,14 +75,18 @@ def quiet_rdkit() -> Iterator[None]:
         del block
 
 
-def parse_smiles(smiles: str) -> tuple[Mol | None, str | None]:
+def parse_smiles(smiles: str, limits: SizeLimits = DEFAULT_LIMITS) -> tuple[Mol | None, str | None]:
     """Parse and sanitise ``smiles``; return ``(mol, None)`` or ``(None, reason)``.
 
     The reason separates syntax errors from chemistry errors (valence, kekulisation),
-    which is what a user needs to fix a file.
+    which is what a user needs to fix a file. Molecules above ``limits`` are refused before
+    RDKit sees them.
     """
     if not smiles or not smiles.strip():
         return None, "empty SMILES"
+    too_large = size_problem(smiles, limits)
+    if too_large:
+        return None, too_large
     with quiet_rdkit():
         mol = Chem.MolFromSmiles(smiles, sanitize=False)
         if mol is None:
@@ -47,9 +100,10 @@ def parse_smiles(smiles: str) -> tuple[Mol | None, str | None]:
     return mol, None
 
 
-def to_mol(smiles: str) -> Mol | None:
-    """RDKit molecule for ``smiles`` (sanitised), or ``None`` if it does not parse; never logs."""
-    return parse_smiles(smiles)[0]
+def to_mol(smiles: str, limits: SizeLimits = DEFAULT_LIMITS) -> Mol | None:
+    """RDKit molecule for ``smiles`` (sanitised), or ``None`` if it does not parse or is above
+    ``limits``; never logs."""
+    return parse_smiles(smiles, limits)[0]
 
 
 def canonical_smiles(smiles: str) -> str | None:

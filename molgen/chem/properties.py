@@ -144,6 +144,10 @@ class MolProperties:
         self.mol = mol
         self._cache: dict[str, object] = {}
 
+    def set(self, name: str, value) -> None:
+        """Use ``value`` for column ``name`` instead of computing it (a value the input file already has)."""
+        self._cache[name] = value
+
     def get(self, name: str):
         """Value of column ``name`` (computing it, and what it depends on, on first use)."""
         if name in self._cache:

@@ -63,9 +63,12 @@ def read_latents(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from molgen.atomic import check_output_path
     from molgen.data import write_table
     from molgen.sampling import annotate
     from molgen.training.rng import derive_seed
+
+    check_output_path(args.out)  # before loading the model and decoding
 
     if args.temperature <= 0:
         raise UsageError(f"--temperature must be > 0, got {args.temperature}")

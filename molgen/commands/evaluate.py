@@ -90,6 +90,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"-j must be at least 1, got {args.jobs}")
     if args.output is not None and args.output.suffix.lower() not in _OUTPUT_FORMATS:
         raise UsageError(f"-o {args.output}: unsupported report format; use one of {', '.join(_OUTPUT_FORMATS)}")
+    from molgen.atomic import check_output_path
+
+    for target in (args.output, args.report_dir and args.report_dir / "report.json"):
+        if target is not None:
+            check_output_path(target)  # before sampling and scoring, not after
 
 
 def _unique_label(label: str, taken: dict) -> str:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgen.commands._io import add_size_limits, size_limits
+
 NAME = "filter"
 HELP = "filter a molecule library by presets (Lipinski, PAINS…), property ranges and expressions"
 DESCRIPTION = """\
 Keep the molecules of INPUT that pass every given test and write them, with their
 properties, to OUTPUT. Streams the input in chunks over all cores; memory does not grow
-with the input size. Prints how many were kept, rejected and invalid.
+with the input size. Prints how many were kept, rejected and invalid. Property columns the
+input already has (a 'molgen props' table) are reused where they agree with RDKit on the
+first molecules of each chunk; the summary names them, and why any other was recomputed.
 
 Tests (all must hold):
   --preset NAME          lipinski (Ro5, <= 1 violation), veber, ghose, lead-like
@@ -49,11 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
     parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--recompute", action="store_true",
+                        help="compute every property even where the input table already has the column")
+    add_size_limits(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from molgen.chem.filters import FilterSpec
-    from molgen.screening import filter_file
+    from molgen.screening import CHECKED_PER_CHUNK, filter_file
 
     spec = FilterSpec(
         presets=args.preset, ranges=args.ranges, expression=args.where,
@@ -62,10 +69,23 @@ def run(args: argparse.Namespace) -> int:
     )
     result = filter_file(
         args.input, args.output, spec, column=args.column, n_jobs=args.jobs, chunk_size=args.chunk_size,
-        standardize=args.standardize, alerts=not args.no_alerts, progress=not args.no_progress,
+        standardize=args.standardize, alerts=not args.no_alerts, progress=not args.no_progress, limits=size_limits(args),
+        reuse=not args.recompute,
     )
     if result.n_invalid:
         print(result.report.summary(), file=sys.stderr)
+    if result.dropped:
+        print(f"note: {args.output} holds SMILES and names only; {len(result.dropped)} property columns "
+              f"({', '.join(result.dropped[:4])}, …) were not written (use .csv, .tsv, .parquet or .sdf to keep them)",
+              file=sys.stderr)
+    if result.reused:
+        print(f"reused from {args.input}: {', '.join(result.reused)} (checked against RDKit on the first "
+              f"{CHECKED_PER_CHUNK} molecules of each chunk; --recompute to compute them)", file=sys.stderr)
+    by_reason: dict[str, list[str]] = {}
+    for column, why in result.not_reused.items():
+        by_reason.setdefault(why, []).append(column)
+    for why, columns in by_reason.items():
+        print(f"recomputed {', '.join(columns)}: {why}", file=sys.stderr)
     print(result.summary(), file=sys.stderr)
     print(f"wrote {result.n_kept:,} molecules to {args.output}", file=sys.stderr)
     return 0

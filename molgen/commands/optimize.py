@@ -50,8 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from molgen.paths import MOSES_DIR
     from molgen.vae.optimize import OptimizeConfig, make_objective, optimize
 
+    from molgen.atomic import check_output_path
+
     if args.top < 1:
         raise UsageError("--top must be >= 1")
+    for target in (args.out, args.trajectory):
+        if target is not None:
+            check_output_path(target)  # before hours of optimisation
     cfg = OptimizeConfig(budget=args.budget, n_init=args.n_init, batch_size=args.batch_size, seed=args.seed)
     cfg.validate()
     label, objective = make_objective(args.objective)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgen.commands._io import add_size_limits, size_limits
+
 NAME = "props"
 HELP = "compute RDKit properties (MW, cLogP, QED, SA, TPSA, alerts, …) for a molecule file"
 DESCRIPTION = """\
@@ -17,7 +19,8 @@ counted; the summary names the first few with their line and reason.
 
 Input: .smi/.txt (SMILES [name]), .csv/.tsv (SMILES column found by name or --column),
 .sdf, .parquet; text formats may be gzipped. Output format from the extension: .csv .tsv
-.smi .sdf .parquet (+ .gz for text). Output is written atomically.
+.sdf .parquet (+ .gz for text); not .smi, which has no place for the columns. Output is
+written atomically.
 
 examples:
   molgen props data/moses/test.csv.gz -o test_props.parquet
@@ -28,7 +31,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="molecule file (.smi .txt .csv .tsv .sdf .parquet, .gz)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output table (.csv .tsv .smi .sdf .parquet)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output table (.csv .tsv .sdf .parquet)")
     parser.add_argument("--column", metavar="NAME", help="SMILES column of a CSV/TSV/Parquet input (default: found by name)")
     parser.add_argument("--no-alerts", action="store_true", help="skip PAINS/Brenk/NIH alerts (the slowest part)")
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
@@ -36,16 +39,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the largest fragment, neutralise, normalise before computing")
     parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_size_limits(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from molgen.atomic import check_output_path
     from molgen.chem.filters import FilterSpec
+    from molgen.data.readers import detect_format
+    from molgen.errors import InputError, UsageError
     from molgen.screening import filter_file
+
+    check_output_path(args.output)
+    try:
+        fmt = detect_format(args.output)[0]
+    except InputError as exc:
+        raise UsageError(f"output {exc}") from None
+    if fmt == "smi":
+        raise UsageError(f"{args.output}: a SMILES file holds only SMILES and names, so every property column "
+                         "would be lost; write .csv, .tsv, .parquet or .sdf")
 
     result = filter_file(
         args.input, args.output, FilterSpec(), column=args.column, n_jobs=args.jobs,
         chunk_size=args.chunk_size, standardize=args.standardize, alerts=not args.no_alerts,
-        progress=not args.no_progress, desc="props",
+        progress=not args.no_progress, limits=size_limits(args), desc="props",
     )
     if result.report.n_invalid:
         print(result.report.summary(), file=sys.stderr)

@@ -43,8 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from molgen.atomic import check_output_path
     from molgen.scoring.run import score_file
 
+    check_output_path(args.output)
     result = score_file(args.input, args.config, args.output, column=args.column, n_jobs=args.jobs)
     if result.report.n_invalid:
         print(result.report.summary(), file=sys.stderr)

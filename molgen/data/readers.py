@@ -8,17 +8,23 @@ Problems with the file itself (missing, empty, binary, not UTF-8, no SMILES colu
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import itertools
 import logging
 import os
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from molgen.errors import InputError
+
+if TYPE_CHECKING:  # RDKit is imported only where a molecule is parsed
+    from molgen.chem.mol import SizeLimits
 
 log = logging.getLogger("molgen.data")
 
@@ -31,7 +37,8 @@ MAX_EXAMPLES = 10
 
 @dataclass(frozen=True)
 class Record:
-    """One input record: 1-based line (row for Parquet, first line for SDF), SMILES, name.
+    """One input record: 1-based line (row for Parquet, first line for SDF), SMILES, name, and
+    the values of any other columns the reader was asked for.
 
     For SDF the molecule is parsed from its mol block; ``smiles`` is then ``None`` and
     ``molblock`` holds the text.
@@ -41,6 +48,7 @@ class Record:
     smiles: str | None
     name: str | None = None
     molblock: str | None = None
+    values: dict | None = field(default=None, compare=False)  # the reader's ``columns`` (raw values)
 
     def __iter__(self) -> Iterator:
         """Unpacks as ``line, smiles, name`` (``for line, smi, name in iter_records(path)``)."""
@@ -106,20 +114,70 @@ def _open_binary(path: Path, data: bytes | None = None) -> IO[bytes]:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file")
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    if not head:
-        raise InputError(f"{path}: file is empty")
-    return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if not head:
+            raise InputError(f"{path}: file is empty")
+        return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+_NEWLINE = {bytes: re.compile(rb"\r\n|\r|\n"), str: re.compile(r"\r\n|\r|\n")}
+_CHUNK = 1 << 16
+
+
+def _split_lines(chunks: Iterator) -> Iterator:
+    """Lines of a stream of ``bytes`` or ``str`` chunks, without their endings; a line ends at
+    ``\\r\\n``, ``\\n`` or a lone ``\\r`` (classic Mac files), in any mix."""
+    rest = None
+    for chunk in chunks:
+        buf = chunk if rest is None else rest + chunk
+        cr = buf[-1:] == (b"\r" if isinstance(buf, bytes) else "\r")
+        parts = _NEWLINE[type(buf)].split(buf[:-1] if cr else buf)
+        rest = parts.pop() + (buf[-1:] if cr else buf[:0])  # a final CR may be half of CRLF
+        yield from parts
+    if rest:
+        yield rest.rstrip(b"\r" if isinstance(rest, bytes) else "\r")
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """``utf-32``/``utf-16`` (with a byte-order mark), ``utf-16-le``/``-be`` (without, recognised
+    by the NUL byte in every ASCII character), or ``None`` for a byte-oriented encoding."""
+    if head[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+        return "utf-32"
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    pairs = len(head) // 2
+    if pairs >= 2:
+        if all(head[2 * i + 1] == 0 and head[2 * i] != 0 for i in range(pairs)):
+            return "utf-16-le"
+        if all(head[2 * i] == 0 and head[2 * i + 1] != 0 for i in range(pairs)):
+            return "utf-16-be"
+    return None
 
 
 def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
-    """Numbered text lines without line endings, strict UTF-8, decoded line by line so that
-    an encoding problem is reported with its line number."""
+    """Numbered text lines without line endings (LF, CRLF or CR). UTF-8 is decoded strictly line
+    by line so that an encoding problem is reported with its line number; UTF-16 (spreadsheet
+    "Unicode text" exports) and UTF-32 are recognised and decoded."""
     n = 0
     with _open_binary(path, data) as fh:
         try:
-            for n, raw in enumerate(fh, 1):
+            head = fh.read(_CHUNK)
+            chunks = itertools.chain([head], iter(lambda: fh.read(_CHUNK), b""))
+            encoding = _wide_encoding(head[:64])
+            if encoding is not None:
+                decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+                try:
+                    text = (decoder.decode(c) for c in itertools.chain(chunks, [b""]))
+                    for n, line in enumerate(_split_lines(text), 1):
+                        yield n, line.lstrip("\ufeff") if n == 1 else line
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{path}: after line {n}: not {encoding.upper()} text ({exc.reason})") from None
+                return
+            for n, raw in enumerate(_split_lines(chunks), 1):
                 if b"\x00" in raw:
                     raise InputError(f"{path}: line {n}: binary data (NUL byte); expected a text file of molecules")
                 try:
@@ -128,9 +186,11 @@ def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
                     raise InputError(f"{path}: line {n}: not UTF-8 text ({exc.reason}); re-save the file as UTF-8") from None
                 if n == 1:
                     line = line.lstrip("\ufeff")  # byte-order mark written by spreadsheet programs
-                yield n, line.rstrip("\r\n")
+                yield n, line
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise InputError(f"{path}: corrupt gzip data ({exc})") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _find_column(header: list[str], wanted: str | None, candidates: tuple[str, ...], path: Path, what: str) -> int | None:
@@ -150,18 +210,26 @@ def _find_column(header: list[str], wanted: str | None, candidates: tuple[str, .
 
 
 class RecordReader:
-    """Streams :class:`Record` s from one file; ``has_names`` says whether names can occur."""
+    """Streams :class:`Record` s from one file; ``has_names`` says whether names can occur.
+
+    ``columns`` names further columns of a CSV/TSV/Parquet file to carry in :attr:`Record.values`
+    (matched case-insensitively); once the header is read, :attr:`found` lists those present.
+    """
 
     def __init__(
         self, path: str | os.PathLike, column: str | None = None, name_column: str | None = None,
-        data: bytes | None = None,
+        data: bytes | None = None, columns: tuple[str, ...] = (),
     ):
         self.path = Path(path)
+        self.columns = columns
+        self.found: list[str] = []
         self.data = data  # in-memory content (an upload); ``path`` then only names it
         self.column = column
         self.name_column = name_column
         self.format, _ = detect_format(self.path)
         self.has_names = self.format in ("smi", "sdf") or name_column is not None
+        if data is None and self.format != "parquet":
+            _open_binary(self.path).close()  # missing, empty or unreadable: say so before any work
 
     def __iter__(self) -> Iterator[Record]:
         if self.format == "smi":
@@ -183,7 +251,14 @@ class RecordReader:
             yield Record(n, parts[0], parts[1].strip() if len(parts) > 1 else None)
 
     def _delimited(self, delimiter: str) -> Iterator[Record]:
-        reader = csv.reader((line for _, line in _lines(self.path, self.data)), delimiter=delimiter)
+        # a huge field is one record to skip and report (size guard), not a reason to stop reading
+        csv.field_size_limit(2**31 - 1)
+        lines = (line for _, line in _lines(self.path, self.data))
+        first = next(lines, None)
+        if first is None:
+            raise InputError(f"{self.path}: file is empty")
+        delimiter = self._delimiter(first, delimiter)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
@@ -205,6 +280,7 @@ class RecordReader:
                 )
         name_col = None if headerless else _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
         self.has_names = name_col is not None
+        extra = {} if headerless else self._extra_columns(header)
         if headerless:
             yield Record(1, header[0].strip(), None)
         try:
@@ -213,9 +289,30 @@ class RecordReader:
                     continue
                 smi = row[col].strip() if col < len(row) else ""
                 name = row[name_col].strip() if name_col is not None and name_col < len(row) else None
-                yield Record(reader.line_num, smi, name or None)
+                values = {c: row[i] for c, i in extra.items() if i < len(row)} if extra else None
+                yield Record(reader.line_num, smi, name or None, values=values)
         except csv.Error as exc:
             raise InputError(f"{self.path}: line {reader.line_num}: {exc}") from None
+
+    def _extra_columns(self, header: list[str]) -> dict[str, int]:
+        """Position of each asked-for column present in ``header``; sets :attr:`found`."""
+        lowered = [h.strip().lower() for h in header]
+        extra = {c: lowered.index(c.lower()) for c in self.columns if c.lower() in lowered}
+        self.found = list(extra)
+        return extra
+
+    def _delimiter(self, header: str, expected: str) -> str:
+        """The delimiter the header line actually uses: tab-separated data is often named .csv
+        (and European spreadsheets write ';'); reading it with ',' would glue every column into one."""
+        if expected in header:
+            return expected
+        for other in ("\t", ",", ";"):
+            if other != expected and other in header:
+                shown = {"\t": "tab", ",": "comma", ";": "semicolon"}
+                log.info("%s: the header is %s-separated, not %s-separated; reading it as such",
+                         self.path, shown[other], shown[expected])
+                return other
+        return expected
 
     def _sdf(self) -> Iterator[Record]:
         block: list[str] = []
@@ -245,6 +342,8 @@ class RecordReader:
             raise InputError(f"{self.path}: no such file")
         try:
             pf = pq.ParquetFile(self.path if self.data is None else io.BytesIO(self.data))
+        except (PermissionError, IsADirectoryError) as exc:
+            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
         except Exception as exc:  # pyarrow raises ArrowInvalid for non-Parquet bytes
             raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
         header = pf.schema_arrow.names
@@ -253,14 +352,28 @@ class RecordReader:
             raise InputError(f"{self.path}: no SMILES column; columns found: {', '.join(header)}; name it with --column")
         name_col = _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
         self.has_names = name_col is not None
-        cols = [header[col]] + ([header[name_col]] if name_col is not None else [])
+        extra = self._extra_columns(header)
+        cols = [header[col]] + ([header[name_col]] if name_col is not None else []) + [header[i] for i in extra.values()]
+        first_extra = 2 if name_col is not None else 1
         row = 0
         for batch in pf.iter_batches(batch_size=65536, columns=cols):
             smiles = batch.column(0).to_pylist()
             names = batch.column(1).to_pylist() if name_col is not None else [None] * len(smiles)
-            for smi, name in zip(smiles, names):
+            others = [batch.column(first_extra + k).to_pylist() for k in range(len(extra))]
+            for j, (smi, name) in enumerate(zip(smiles, names)):
                 row += 1
-                yield Record(row, "" if smi is None else str(smi), None if name is None else str(name))
+                values = {c: others[k][j] for k, c in enumerate(extra)} if extra else None
+                yield Record(row, _text(smi), None if name is None else _text(name), values=values)
+
+
+def _text(value) -> str:
+    """A Parquet cell as text: binary columns hold UTF-8 bytes (an undecodable byte shows as U+FFFD
+    and the record is reported invalid), missing is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
 
 
 def iter_records(
@@ -275,20 +388,44 @@ def iter_records(
         yield rec
 
 
-def parse_record(rec: Record, standardize: bool = False):
-    """Molecule for a record, or ``(None, reason)``: SMILES or mol block, optional standardisation."""
+def _molblock_heavy_atoms(block: str) -> int | None:
+    """Heavy atoms listed in a V2000 mol block (counts line, then the atom lines), without RDKit;
+    ``None`` for a V3000 or unreadable header (RDKit's count is then checked after parsing)."""
+    lines = block.split("\n", 4)
+    if len(lines) < 4 or "V3000" in lines[3]:
+        return None
+    try:
+        n_atoms = int(lines[3][:3])
+    except ValueError:
+        return None
+    atom_lines = block.split("\n", 4 + n_atoms)[4 : 4 + n_atoms]
+    return sum(1 for a in atom_lines if a[31:34].strip() not in ("H", "D", "T"))
+
+
+def parse_record(rec: Record, standardize: bool = False, limits: SizeLimits | None = None):
+    """Molecule for a record, or ``(None, reason)``: SMILES or mol block, optional standardisation.
+
+    Records above ``limits`` (heavy atoms, SMILES length; default :data:`~molgen.chem.mol.DEFAULT_LIMITS`)
+    are refused before RDKit parses them.
+    """
     from rdkit import Chem
 
-    from molgen.chem.mol import parse_smiles, quiet_rdkit, standardize_mol
+    from molgen.chem.mol import DEFAULT_LIMITS, parse_smiles, quiet_rdkit, standardize_mol
 
+    limits = limits or DEFAULT_LIMITS
     if rec.molblock is not None:
+        heavy = _molblock_heavy_atoms(rec.molblock)
+        if heavy is not None and heavy > limits.max_heavy_atoms:
+            return None, f"molecule too large ({heavy:,} heavy atoms; limit {limits.max_heavy_atoms:,}, --max-atoms)"
         with quiet_rdkit():
             mol = Chem.MolFromMolBlock(rec.molblock)
         if mol is None or mol.GetNumAtoms() == 0:
             return None, f"unreadable mol block{f' ({rec.name})' if rec.name else ''}"
+        if mol.GetNumHeavyAtoms() > limits.max_heavy_atoms:
+            return None, f"molecule too large ({mol.GetNumHeavyAtoms():,} heavy atoms; limit {limits.max_heavy_atoms:,}, --max-atoms)"
         reason = None
     else:
-        mol, reason = parse_smiles(rec.smiles or "")
+        mol, reason = parse_smiles(rec.smiles or "", limits)
         if mol is None:
             return None, reason
     if standardize:
@@ -316,13 +453,15 @@ def read_smiles(
     progress: bool = False,
     max_records: int | None = None,
     data: bytes | None = None,
+    limits: SizeLimits | None = None,
 ) -> MoleculeSet:
     """Read, validate (RDKit) and canonicalise every molecule of a file.
 
     ``canonical=False`` keeps the input SMILES as written (SDF records are always written out
     as RDKit SMILES). Invalid records are skipped, counted in ``report`` and logged.
     ``data`` reads in-memory content (an upload) instead of the file; ``path`` then names it
-    (and its extension gives the format) in the report and errors.
+    (and its extension gives the format) in the report and errors. Molecules above ``limits``
+    are skipped and reported like invalid ones.
     """
     from rdkit import Chem
     from tqdm.auto import tqdm
@@ -333,7 +472,7 @@ def read_smiles(
     records = iter_records(path, column=column, max_records=max_records, data=data)
     for rec in tqdm(records, unit="mol", disable=not progress, desc=Path(path).name):
         report.n_records += 1
-        mol, reason = parse_record(rec, standardize)
+        mol, reason = parse_record(rec, standardize, limits)
         if mol is None:
             report.add_invalid(rec.line, reason or "invalid")
             continue

@@ -16,7 +16,7 @@ from typing import IO, Any, Mapping
 
 import pandas as pd
 
-from molgen.atomic import atomic_path
+from molgen.atomic import atomic_path, check_output_path
 from molgen.data.readers import detect_format
 from molgen.errors import InputError, UsageError
 
@@ -88,9 +88,11 @@ def write_sdf(
 class TableWriter:
     """Context manager writing DataFrame chunks to ``path``; commits atomically on success.
 
-    .smi files get the SMILES and, when present, the ``name`` column (other columns are
-    dropped: SMILES files have no place for them). SDF files carry every other column as an
-    SD data field. Text formats are gzipped when the name ends in ``.gz``.
+    .smi files get the SMILES and, when present, the ``name`` column; the other columns are
+    listed in :attr:`dropped` for the caller to report (SMILES files have no place for them).
+    SDF files carry every other column as an SD data field. Text formats are gzipped when the
+    name ends in ``.gz``. The path is checked for writing (:func:`~molgen.atomic.check_output_path`)
+    when the writer is made, so a command that makes it first fails before its work.
     """
 
     def __init__(self, path: str | os.PathLike, smiles_col: str = "smiles", *, stream: IO[str] | None = None,
@@ -105,11 +107,13 @@ class TableWriter:
                 raise UsageError(f"cannot stream format {fmt!r}; choose from {', '.join(STREAM_FORMATS)}")
             self.format, self.gz = fmt, False
         else:
+            check_output_path(self.path)
             try:
                 self.format, self.gz = detect_format(self.path)
             except InputError as exc:
                 raise UsageError(f"output {exc}") from None
         self.rows = 0
+        self.dropped: list[str] = []  # columns a .smi file has no place for (the caller says so)
         self._stack = contextlib.ExitStack()
         self._fh: IO[str] | None = None
         self._parquet = None
@@ -146,6 +150,7 @@ class TableWriter:
             self._header_written = True
         elif self.format == "smi":
             cols = [self.smiles_col] + (["name"] if "name" in df.columns else [])
+            self.dropped = [c for c in df.columns if c not in cols]
             for row in df[cols].itertuples(index=False):
                 name = row[1] if len(row) > 1 and isinstance(row[1], str) and row[1] else ""
                 self._fh.write(f"{row[0]} {name}".rstrip() + "\n")

@@ -189,7 +189,10 @@ def compute_features(
     bar = tqdm(total=len(distinct), unit="mol", desc=desc, disable=not progress)
     parts = []
     try:
-        for part in imap_chunks(_chunk_features, chunks, 1 if len(distinct) < _PARALLEL_MIN else jobs):
+        # a large set works in children even with -j 1: Ctrl-C reaches this process (RDKit's
+        # substructure search would swallow it here) and a crash in RDKit becomes WorkerCrashed
+        large = len(distinct) >= _PARALLEL_MIN
+        for part in imap_chunks(_chunk_features, chunks, jobs if large else 1, isolate=large):
             parts.append(part)
             bar.update(len(part["canonical"]))
     finally:

@@ -212,3 +212,20 @@ def test_describe_alert_gives_family_title_and_source():
     assert "unwanted functionality" in info.tooltip and "ChemMedChem" in info.tooltip
     pains = describe_alert("pains:quinone_A(370)")
     assert pains.label == "PAINS: quinone A" and "Baell" in pains.tooltip
+
+
+def test_heavy_atoms_are_counted_on_the_text_like_rdkit_counts_them(train_smiles):
+    from molgen.chem.mol import heavy_atom_count, to_mol
+
+    samples = train_smiles[:200] + ["[2H]C([H])([H])[Hg]Cl", "[NH4+].[Cl-]", "C1CC[C@@H](Br)CC1", "*c1ccccc1"]
+    for smi in samples:
+        assert heavy_atom_count(smi) == to_mol(smi).GetNumHeavyAtoms(), smi
+
+
+def test_size_guard_refuses_before_parsing():
+    from molgen.chem.mol import SizeLimits, parse_smiles
+
+    assert parse_smiles("C" * 501)[1] == "molecule too large (501 heavy atoms; limit 500, --max-atoms)"
+    assert parse_smiles("C" * 20, SizeLimits(max_heavy_atoms=10))[0] is None
+    assert parse_smiles("C" * 20, SizeLimits(max_chars=19))[1].startswith("SMILES too long (20 characters")
+    assert parse_smiles("C" * 500)[0].GetNumHeavyAtoms() == 500

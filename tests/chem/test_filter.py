@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing.pool
+import concurrent.futures
 import re
 
 import numpy as np
@@ -171,7 +171,7 @@ def test_bounded_imap_reads_ahead_a_bounded_number_of_chunks():
             yield ([Record(i + 1, "CCO")], False)
 
     S._init_worker(FilterSpec(), False, False)
-    with multiprocessing.pool.ThreadPool(2) as pool:
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
         gen = bounded_imap(pool, S._work, tasks(), max_in_flight=3)
         first = next(gen)
         assert len(consumed) <= 4  # not the whole input

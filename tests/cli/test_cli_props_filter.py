@@ -110,3 +110,43 @@ def test_filter_subprocess(tmp_path):
     assert out.read_text() == "CC(=O)Oc1ccccc1C(=O)O aspirin\n"
     assert "3 records: kept 1, rejected 1, invalid 1" in proc.stderr
     assert "line 3: SMILES syntax error in 'nonsense'" in proc.stderr
+
+
+WHERE = "qed > 0.6 and not pains and sa < 3"
+
+
+@pytest.mark.parametrize("fmt", [".csv", ".parquet"])
+def test_filter_reuses_the_properties_a_props_table_already_has(fmt, library, tmp_path, capsys):
+    table = tmp_path / f"props{fmt}"
+    assert main(["props", str(library), "-o", str(table), "-j", "1", "--no-progress"]) == 0
+    fresh, reused = tmp_path / "fresh.csv", tmp_path / "reused.csv"
+    assert main(["filter", str(library), "-o", str(fresh), "--where", WHERE, "-j", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["filter", str(table), "-o", str(reused), "--where", WHERE, "-j", "2", "--chunk-size", "20",
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"reused from {table}: mw, logp, qed, sa" in err and "pains, brenk, nih, alerts" in err
+    assert "recomputed" not in err
+    assert reused.read_text() == fresh.read_text()
+    assert main(["filter", str(table), "-o", str(reused), "--where", WHERE, "-j", "1", "--no-progress",
+                 "--recompute"]) == 0
+    assert "reused from" not in capsys.readouterr().err and reused.read_text() == fresh.read_text()
+
+
+def test_filter_recomputes_a_column_that_disagrees_and_says_why(library, tmp_path, capsys):
+    table = tmp_path / "props.csv"
+    assert main(["props", str(library), "-o", str(table), "-j", "1", "--no-progress"]) == 0
+    df = pd.read_csv(table)
+    true_qed = df.loc[0, "qed"]
+    df.loc[0, "qed"] = 0.99  # another tool's QED, or a hand edit, on the first row
+    df.to_csv(table, index=False)
+    fresh, out = tmp_path / "fresh.csv", tmp_path / "out.csv"
+    assert main(["filter", str(library), "-o", str(fresh), "--where", WHERE, "-j", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["filter", str(table), "-o", str(out), "--where", WHERE, "-j", "1", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"recomputed qed: line 2 has 0.99, RDKit gives {float(true_qed)!r}" in err
+    assert out.read_text() == fresh.read_text()
+    assert main(["filter", str(table), "-o", str(out), "--where", WHERE, "-j", "1", "--no-progress",
+                 "--standardize"]) == 0
+    assert "--standardize changes the molecules the input's values describe" in capsys.readouterr().err

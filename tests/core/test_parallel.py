@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import pytest
 
@@ -50,3 +52,35 @@ def test_chunk_pool_is_reusable_and_closes():
         assert list(pool.imap(_add, [[1], [2]])) == [[2], [3]]
         assert list(pool.imap(_add, [[5]])) == [[6]]
     assert pool._pool is None
+
+
+def _crash_on(chunk: list[int]) -> list[int]:
+    if 13 in chunk:
+        os.kill(os.getpid(), signal.SIGSEGV)  # what RDKit's writer does on a 30,000-atom chain
+    return chunk
+
+
+def test_a_dead_worker_raises_worker_crashed_instead_of_hanging():
+    start = time.monotonic()
+    with pytest.raises(parallel.WorkerCrashed, match=r"killed by SIGSEGV\) on (work unit|one of work units) \d"):
+        list(parallel.imap_chunks(_crash_on, parallel.chunked(range(40), 4), 2, max_in_flight=2))
+    assert time.monotonic() - start < 30
+
+
+def test_a_closed_pool_refuses_work_instead_of_running_in_process():
+    pool = parallel.ChunkPool(2)
+    pool.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.imap(_add, [[1]])
+
+
+def test_an_isolated_pool_of_one_runs_in_a_child_and_reports_its_crash():
+    assert list(parallel.imap_chunks(_pid, [[1]], 1)) == [os.getpid()]  # a plain in-process map
+    pids = list(parallel.imap_chunks(_pid, [[1], [2]], 1, isolate=True))
+    assert set(pids) != {os.getpid()} and len(set(pids)) == 1
+    with pytest.raises(parallel.WorkerCrashed, match="killed by SIGSEGV"):
+        list(parallel.imap_chunks(_crash_on, parallel.chunked(range(20), 4), 1, isolate=True))
+
+
+def _pid(chunk: list[int]) -> int:
+    return os.getpid()

@@ -212,7 +212,7 @@ def test_scorer_pool_follows_molgen_mp_start(monkeypatch):
     scorer = ObjectiveScorer(specs, ObjectiveContext(), n_jobs=2, parallel_min=1)
     try:
         pooled = scorer.score(SMILES)
-        assert scorer._pool._pool._ctx.get_start_method() == "spawn"
+        assert scorer._pool.start_method == "spawn"
     finally:
         scorer.close()
     assert all(local[k].tobytes() == pooled[k].tobytes() for k in local)
