@@ -13,10 +13,11 @@ import logging
 import pkgutil
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 import molgen
 import molgen.commands
-from molgen.errors import MolgenError
+from molgen.errors import MolgenError, UsageError
 
 log = logging.getLogger("molgen")
 
@@ -30,8 +31,16 @@ def _command_modules() -> list[ModuleType]:
     return mods
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors raised as :class:`UsageError` (one line and exit 2 from :func:`main`,
+    like every other usage error) instead of printing the usage block and exiting the process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="molgen",
         description="Molecule generation (Grammar VAE, character VAE, ORGAN) with RDKit properties, "
         "filters and benchmark metrics.",
@@ -55,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code (2 for usage errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"molgen: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

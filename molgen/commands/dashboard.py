@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from molgen.commands import _args
 from molgen import paths
 from molgen.errors import MolgenError, UsageError
 
@@ -67,7 +68,7 @@ def wait_until_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    p.add_argument("--port", type=_args.positive_int, help="port to listen on (default: a free one)")
     p.add_argument("--models-dir", type=Path,
                    help="folder of model directories (<name>/model.pt) to offer instead of data/models")
 

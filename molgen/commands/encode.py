@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from molgen.commands import _args
 from molgen.errors import UsageError
 
 NAME = "encode"
@@ -32,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, help="molecules (.smi .csv .tsv .sdf .parquet, optionally .gz)")
     p.add_argument("-o", "--out", required=True, type=Path, help="latents file (.npy, .csv or .parquet)")
     p.add_argument("--column", help="SMILES column for csv/tsv/parquet input")
-    p.add_argument("--batch-size", type=int, default=512, help="molecules per batch (default 512)")
+    p.add_argument("--batch-size", type=_args.positive_int, default=512, help="molecules per batch (default 512)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
 
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from molgen.commands import _args
 from molgen.runtime import command_line, versions
 from molgen.families import FAMILIES
 from molgen.training import TrainOptions, train
@@ -32,9 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config (default: the family's default config)")
     p.add_argument("--out", required=True, type=Path, help="run directory to create (or resume)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--seed", type=_args.seed, help="random seed (overrides the config)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--column", help="SMILES column name for csv/tsv/parquet input")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="with --resume: continue on data other than the run's (its size and hash are recorded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -45,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         kind=args.kind, data=args.data, out=args.out, config=args.config, resume=args.resume,
         seed=args.seed, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
+        allow_data_change=args.allow_data_change,
     )
     return train(opts)
