@@ -28,8 +28,9 @@ them) and prior measures. --goals checks a goal table (organ-qed: ORGAN's QED, v
 diversity goals). Several files/models give one column each; the table is printed as
 Markdown and written to -o (.json, .csv or .md); --report-dir RUN writes RUN/report.json and
 RUN/report.md (the report schema of molgen.evaluation, that of every shipped model).
-Reference statistics (FCD mean/covariance, fingerprints, canonical training set) are cached
-under ~/.cache/molgen/metrics (or $MOLGEN_CACHE_DIR), so repeated runs are fast.
+Reference statistics (FCD mean/covariance, fingerprints, canonical training set) are built on
+the first run (minutes, with progress bars) and cached under ~/.cache/molgen/metrics (or
+$MOLGEN_CACHE_DIR), so repeated runs are fast; 'molgen cache build' warms the cache once.
 FCD uses fcd-torch 1.0.7 with its shipped ChemNet weights.
 
 examples:
