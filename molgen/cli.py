@@ -18,6 +18,7 @@ from typing import NoReturn
 import molgen
 import molgen.commands
 from molgen.errors import MolgenError, UsageError
+from molgen.runtime import apply_thread_policy
 
 log = logging.getLogger("molgen")
 
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    if "torch" not in sys.modules:  # the policy only takes effect before torch's OpenMP starts
+        chosen = apply_thread_policy()
+        log.debug("thread policy: %s", " ".join(f"{k}={v}" for k, v in chosen.items()) or "as set by the environment")
     try:
         return int(args._run(args) or 0)
     except MolgenError as exc:

@@ -1,6 +1,6 @@
 """Argument types shared by the commands: command-line values pass the same checks as config keys
-(:func:`molgen.config.check_value`), so ``--temperature nan``, ``--seed -1`` or ``-j 1000`` fail at
-parse time with one clear line, as ``temperature = nan`` or ``seed = -5`` in a TOML file do.
+(:func:`molgen.config.check_value`), so ``--temperature nan`` or ``--seed -1`` fail at parse time with
+one clear line (and ``-j 1000`` is capped to the cores), as ``temperature = nan`` or ``seed = -5`` in a TOML file do.
 
 Use them as ``type=`` of ``add_argument``: ``p.add_argument("--seed", type=seed)``.
 """
@@ -8,11 +8,14 @@ Use them as ``type=`` of ``add_argument``: ``p.add_argument("--seed", type=seed)
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Any, Callable
 
 from molgen.config import SEED_BOUNDS, check_value
 from molgen.errors import ConfigError
+
+log = logging.getLogger("molgen")
 
 
 def _checked(kind: type, meta: dict[str, Any], what: str) -> Callable[[str], Any]:
@@ -41,6 +44,10 @@ count = _checked(int, {"ge": 0}, "a non-negative integer")
 
 
 def jobs(text: str) -> int:
-    """Worker processes: 1 .. the machine's cores (more only oversubscribes the CPUs and forks for nothing)."""
+    """Worker processes: at least 1; more than the machine's cores is capped to them with a warning
+    (``-j 1000`` once forked 1,000 workers; extra processes only oversubscribe the CPUs)."""
+    n = positive_int(text)
     cores = os.cpu_count() or 1
-    return _checked(int, {"ge": 1, "le": cores}, f"a number of workers (1 to {cores} on this machine)")(text)
+    if n > cores:
+        log.warning("-j %d: this machine has %d cores; using %d worker processes", n, cores, cores)
+    return min(n, cores)

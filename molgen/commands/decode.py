@@ -22,7 +22,7 @@ Greedy decoding by default (deterministic); --sample draws each symbol at --temp
 
 examples:
   molgen decode --model gvae latents.npy -o decoded.csv
-  molgen decode --model runs/cvae latents.parquet -o decoded.sdf --sample --seed 3"""
+  molgen decode --model cvae latents.parquet -o decoded.sdf --sample --seed 3"""
 
 log = logging.getLogger("molgen.decode")
 

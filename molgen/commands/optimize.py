@@ -24,7 +24,7 @@ ZINC250k statistics, the GVAE/SD-VAE/JT-VAE benchmark); or a scoring config (.to
 examples:
   molgen optimize --model gvae --objective qed --budget 100 -o best.csv
   molgen optimize --model gvae --objective plogp --budget 500 --seed 0 -o best.csv --trajectory bo.csv
-  molgen optimize --model runs/my-gvae --objective configs/scoring-qed.toml --budget 200 -o best.csv"""
+  molgen optimize --model runs/gvae --objective configs/scoring-qed.toml --budget 200 -o best.csv"""
 
 log = logging.getLogger("molgen.optimize")
 

@@ -17,12 +17,14 @@ DESCRIPTION = """Train a model and write a run directory (config, log.csv, check
 
 examples:
   molgen train gvae --data data/moses/train.csv.gz --config configs/gvae-small.toml --out runs/gvae
-  molgen train cvae --data my_molecules.smi --out runs/cvae --seed 1
+  molgen train cvae --data data/moses/test.csv.gz --out runs/cvae --seed 1
   molgen train organ --data data/moses/train.csv.gz --config configs/organ-qed.toml --out runs/organ
   molgen train gvae --data data/moses/train.csv.gz --out runs/gvae --resume   # after Ctrl-C or a crash
 
 Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues to the same
-result as an uninterrupted run with the same seed."""
+result as an uninterrupted run with the same seed. A run folder is locked while a training
+runs in it; --resume refuses data other than the run's (size and SHA-256 recorded) unless
+--allow-data-change; a start that fails leaves no run folder behind."""
 
 log = logging.getLogger("molgen.train")
 

@@ -177,13 +177,19 @@ def test_nan_weights_are_refused_naming_the_tensor(tiny_checkpoint):
     (["decode", "--model", "gvae", "z.npy", "-o", "o.csv", "--temperature", "inf"], "expected a finite number"),
     (["evaluate", "x.smi", "--seed", "-1"], "must be >= 0"),
     (["train", "gvae", "--data", "x.smi", "--out", "run", "--seed", "-1"], "must be >= 0"),
-    (["evaluate", "x.smi", "-j", "1000"], "must be <="),
     (["score", "x.smi", "--config", "c.toml", "-o", "o.csv", "-j", "0"], "must be >= 1"),
 ])
 def test_bad_command_line_values_are_usage_errors(argv, message, capsys):
     code, err = cli(capsys, *argv)
     assert code == 2 and message in error_line(err)
     assert not Path("run").exists()
+
+
+def test_jobs_beyond_the_cores_are_capped_with_a_warning(caplog):
+    from molgen.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "x.smi", "-j", "1000"])
+    assert args.jobs == os.cpu_count() and f"-j 1000: this machine has {os.cpu_count()} cores" in caplog.text
 
 
 @pytest.mark.parametrize("edit, message", [
