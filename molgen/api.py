@@ -6,14 +6,17 @@ returning an object that follows :class:`Generator` (VAEs also :class:`LatentGen
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 from molgen import paths
 from molgen.checkpoint import load_checkpoint
-from molgen.errors import UsageError
+from molgen.errors import CheckpointError, ConfigError, UsageError
 from molgen.families import FAMILIES, family
+
+log = logging.getLogger(__name__)
 
 #: Shipped checkpoints: data/models/<name>/model.pt (override the folder with MOLGEN_MODELS_DIR).
 MODELS_DIR = paths.MODELS_DIR
@@ -57,12 +60,25 @@ def shipped_models() -> dict[str, Path]:
     return {p.parent.name: p for p in sorted(MODELS_DIR.glob("*/model.pt"))}
 
 
+def _looks_like_path(text: str) -> bool:
+    """``./gvae``, ``runs/gvae``, ``model.pt``: written as a path, so never a shipped name."""
+    return os.sep in text or (os.altsep is not None and os.altsep in text) or text.startswith(".") or text.endswith(".pt")
+
+
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
-    """A shipped model name, a run directory (its ``checkpoints/best.pt``/``last.pt``) or a file."""
+    """A shipped model name, a run directory (its ``checkpoints/best.pt``/``last.pt``) or a file.
+
+    A bare name that is both a shipped model and a folder or file here resolves to the shipped model,
+    with a warning naming both; written as a path (``./gvae``) it always means the folder or file.
+    """
+    text = str(name_or_path)
     p = Path(name_or_path)
     shipped = shipped_models()
-    if str(name_or_path) in shipped:
-        return shipped[str(name_or_path)]
+    if text in shipped and not _looks_like_path(text):
+        if p.exists():
+            log.warning("%r is both a shipped model (%s) and a %s here; using the shipped model "
+                        "(write ./%s for the local one)", text, shipped[text], "folder" if p.is_dir() else "file", text)
+        return shipped[text]
     if p.is_dir():
         for cand in ("model.pt", "checkpoints/best.pt", "checkpoints/last.pt", "best.pt", "last.pt"):
             if (p / cand).is_file():
@@ -71,13 +87,23 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     if p.is_file():
         return p
     names = ", ".join(shipped) or "none installed"
-    raise UsageError(f"unknown model {str(name_or_path)!r}: not a shipped model ({names}), run directory or checkpoint file")
+    raise UsageError(f"unknown model {text!r}: not a shipped model ({names}), run directory or checkpoint file")
 
 
 def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> Generator:
-    """Load a shipped model by name (``gvae``, ``cvae``, ``organ-qed`` …) or a checkpoint/run directory."""
+    """Load a shipped model by name (``gvae``, ``cvae``, ``organ-qed`` …) or a checkpoint/run directory.
+
+    ``device`` is checked first (``auto``, ``cpu``, ``cuda:N``), so a bad device name is blamed, not the
+    checkpoint; a checkpoint whose stored config is out of bounds is refused before any allocation.
+    """
+    from molgen.runtime import pick_device
+
+    device = pick_device(device)
     path = resolve_model_path(name_or_path)
     ckpt = load_checkpoint(path, kind=tuple(FAMILIES), map_location=device)
-    model = family(ckpt["kind"]).load(ckpt, device)
+    try:
+        model = family(ckpt["kind"]).load(ckpt, device)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: refused: {exc}") from exc
     model.source = str(path)
     return model

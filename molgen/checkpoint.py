@@ -58,6 +58,7 @@ def load_checkpoint(
         raise CheckpointError(f"{p}: no such checkpoint file")
     if not zipfile.is_zipfile(p):
         raise CheckpointError(f"{p}: not a readable torch checkpoint (not a torch zip archive; truncated or another format)")
+    _check_crc(p)
     try:
         data = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -75,6 +76,7 @@ def load_checkpoint(
             f"{p}: checkpoint format {data['format_version']} is newer than this molgen "
             f"supports ({FORMAT_VERSION}); upgrade molgen"
         )
+    _check_finite(p, data)
     if kind is not None:
         kinds = (kind,) if isinstance(kind, str) else tuple(kind)
         if data.get("kind") not in kinds:
@@ -82,3 +84,31 @@ def load_checkpoint(
                 f"{p}: checkpoint is a {data.get('kind')!r} model, expected {' or '.join(map(repr, kinds))}"
             )
     return data
+
+
+#: the tensors a model is rebuilt from; a non-finite value in any of them is a damaged or diverged checkpoint
+WEIGHT_KEYS = ("model", "discriminator", "rollout")
+
+
+def _check_crc(p: Path) -> None:
+    """Every member's CRC-32 checked against the archive's record (torch itself never checks it), so a
+    flipped bit in the weights is refused instead of silently sampling other molecules."""
+    try:
+        with zipfile.ZipFile(p) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # a damaged header or member
+        raise CheckpointError(f"{p}: damaged checkpoint ({type(exc).__name__}: {exc})") from exc
+    if bad is not None:
+        raise CheckpointError(f"{p}: damaged checkpoint: CRC mismatch in {bad} (the file was altered or corrupted)")
+
+
+def _check_finite(p: Path, data: dict[str, Any]) -> None:
+    """Refuse weights holding NaN or infinity (a diverged run or a damaged file), naming the tensor."""
+    for key in WEIGHT_KEYS:
+        state = data.get(key)
+        if not isinstance(state, dict):
+            continue
+        for name, t in state.items():
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise CheckpointError(f"{p}: {key} weight {name!r} holds NaN or infinite values "
+                                      "(a diverged run or a damaged file)")

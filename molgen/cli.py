@@ -15,10 +15,12 @@ import signal
 import sys
 import threading
 from types import ModuleType
+from typing import NoReturn
 
 import molgen
 import molgen.commands
-from molgen.errors import MolgenError, Terminated
+from molgen.errors import MolgenError, Terminated, UsageError
+from molgen.runtime import apply_thread_policy
 
 log = logging.getLogger("molgen")
 
@@ -32,8 +34,16 @@ def _command_modules() -> list[ModuleType]:
     return mods
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors raised as :class:`UsageError` (one line and exit 2 from :func:`main`,
+    like every other usage error) instead of printing the usage block and exiting the process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="molgen",
         description="Molecule generation (Grammar VAE, character VAE, ORGAN) with RDKit properties, "
         "filters and benchmark metrics.",
@@ -61,7 +71,11 @@ def _raise_terminated(signum: int, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code (2 for usage errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"molgen: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -70,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    if "torch" not in sys.modules:  # the policy only takes effect before torch's OpenMP starts
+        chosen = apply_thread_policy()
+        log.debug("thread policy: %s", " ".join(f"{k}={v}" for k, v in chosen.items()) or "as set by the environment")
     # SIGTERM unwinds like Ctrl-C (worker pools ended, temp files removed) instead of killing
     # the process where it stands; a training run installs its own graceful handler on top.
     old_term = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None

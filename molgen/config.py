@@ -120,6 +120,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # TOML allows nan and inf; no setting means them
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -138,6 +140,26 @@ def _check_bounds(value: Any, meta: typing.Mapping, where: str) -> None:
     for key, op, text in (("ge", float.__ge__, ">="), ("gt", float.__gt__, ">"), ("le", float.__le__, "<="), ("lt", float.__lt__, "<")):
         if key in meta and isinstance(value, (int, float)) and not op(float(value), float(meta[key])):
             raise ConfigError(f"{where}: {value!r} must be {text} {meta[key]}")
+
+
+#: bounds of every run seed (config files and command lines alike): what NumPy, torch and the
+#: sampling streams all accept
+SEED_BOUNDS: dict[str, int] = {"ge": 0, "le": 2**32 - 1}
+
+
+def check_value(value: Any, meta: typing.Mapping, where: str) -> Any:
+    """``value`` checked against field-style bounds (``ge``/``gt``/``le``/``lt``/``choices``), non-finite
+    numbers refused: the one check for config keys and command-line values (:class:`ConfigError`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    _check_bounds(value, meta, where)
+    return value
+
+
+def override(cfg: Any, key: str, value: Any, where: str) -> None:
+    """Set top-level field ``key`` of dataclass ``cfg`` (e.g. ``--seed``) after the checks its field declares."""
+    field = next(f for f in dataclasses.fields(cfg) if f.name == key)
+    setattr(cfg, key, check_value(_coerce(value, typing.get_type_hints(type(cfg))[key], where), field.metadata, where))
 
 
 def migrate(data: dict[str, Any], renamed: typing.Mapping[str, str], where: str = "config") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``molgen dashboard``: start the Streamlit dashboard headless on a local port and print its URL."""
+"""``molgen dashboard``: start the Streamlit dashboard headless (loopback by default, ``--host`` for a lab
+server, with a no-authentication warning) and print its URL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from molgen.commands import _args
 from molgen import paths
 from molgen.errors import MolgenError, UsageError
 
@@ -22,9 +24,13 @@ DESCRIPTION = """Start the dashboard headless on 127.0.0.1 and print its URL; Ct
 examples:
   molgen dashboard                          # a free port, the shipped models
   molgen dashboard --port 8501
-  molgen dashboard --models-dir runs/       # offer my own trained models as 'shipped' ones
+  molgen dashboard --models-dir data/models # offer the models of a folder (<name>/model.pt)
+  molgen dashboard --host 0.0.0.0 --port 8501   # a lab server: every network interface
 
-Only this machine can connect (the server listens on the loopback address)."""
+By default only this machine can connect (the server listens on the loopback address).
+--host opens it to the network: the dashboard has NO authentication, so anyone who can reach
+the port can use it, its models and the files it reads; use it only on a trusted network (or
+behind an authenticating proxy / SSH tunnel)."""
 
 APP = paths.APPS_DIR / "dashboard.py"
 
@@ -66,8 +72,26 @@ def wait_until_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -
     return False
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_host(host: str) -> str | None:
+    """Refuse an address this machine cannot listen on; the no-authentication warning for any
+    address but the loopback one (None for loopback)."""
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--host {host}: not an address of this machine ({exc})") from None
+    if host in LOOPBACK:
+        return None
+    return (f"listening on {host}: the dashboard has NO authentication; anyone who can reach this port can use it, "
+            "its models and the files it reads (use a trusted network, an SSH tunnel or an authenticating proxy)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0: every interface, NO authentication)")
+    p.add_argument("--port", type=_args.positive_int, help="port to listen on (default: a free one)")
     p.add_argument("--models-dir", type=Path,
                    help="folder of model directories (<name>/model.pt) to offer instead of data/models")
 
@@ -83,9 +107,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--models-dir {args.models_dir}: no such directory")
         env["MOLGEN_MODELS_DIR"] = str(args.models_dir.resolve())
     env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
-    port = args.port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(streamlit_command(port), env=env, stdout=subprocess.DEVNULL)
+    warning = check_host(args.host)
+    if warning:
+        print(f"molgen dashboard: WARNING: {warning}", file=sys.stderr, flush=True)
+    port = args.port or free_port("127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host)
+    local = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{local}:{port}"
+    proc = subprocess.Popen(streamlit_command(port, host=args.host), env=env, stdout=subprocess.DEVNULL)
 
     def _on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -95,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         if not wait_until_ready(url, proc):
             code = proc.poll()
             raise MolgenError(f"the dashboard did not start (streamlit exit code {code}); see the messages above")
-        print(f"molgen dashboard: {url}  (Ctrl-C to stop)", flush=True)
+        shown = url if args.host == local else f"{url} (and http://{socket.gethostname()}:{port} on the network)"
+        print(f"molgen dashboard: {shown}  (Ctrl-C to stop)", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from molgen.commands import _args
 from molgen.commands.encode import LATENT_FORMATS, load_latent_model
 from molgen.errors import InputError, UsageError
 
@@ -21,7 +22,7 @@ Greedy decoding by default (deterministic); --sample draws each symbol at --temp
 
 examples:
   molgen decode --model gvae latents.npy -o decoded.csv
-  molgen decode --model runs/cvae latents.parquet -o decoded.sdf --sample --seed 3"""
+  molgen decode --model cvae latents.parquet -o decoded.sdf --sample --seed 3"""
 
 log = logging.getLogger("molgen.decode")
 
@@ -31,9 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("latents", type=Path, help="latent vectors (.npy, .csv or .parquet)")
     p.add_argument("-o", "--out", required=True, type=Path, help="output table (.csv .tsv .smi .sdf .parquet)")
     p.add_argument("--sample", action="store_true", help="sample symbols instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature with --sample (default 1.0)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
-    p.add_argument("--batch-size", type=int, default=512, help="vectors per batch (default 512)")
+    p.add_argument("--temperature", type=_args.positive_float, default=1.0, help="sampling temperature with --sample (default 1.0)")
+    p.add_argument("--seed", type=_args.seed, default=0, help="seed for --sample (default 0)")
+    p.add_argument("--batch-size", type=_args.positive_int, default=512, help="vectors per batch (default 512)")
     p.add_argument("--no-props", action="store_true", help="do not compute RDKit properties")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
 

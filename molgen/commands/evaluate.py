@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from molgen.commands import _args
 from molgen.errors import UsageError
 from molgen.evaluation.goals import GOAL_SETS
 from molgen.evaluation.scoring import DEFAULT_REFERENCES
@@ -27,8 +28,9 @@ them) and prior measures. --goals checks a goal table (organ-qed: ORGAN's QED, v
 diversity goals). Several files/models give one column each; the table is printed as
 Markdown and written to -o (.json, .csv or .md); --report-dir RUN writes RUN/report.json and
 RUN/report.md (the report schema of molgen.evaluation, that of every shipped model).
-Reference statistics (FCD mean/covariance, fingerprints, canonical training set) are cached
-under ~/.cache/molgen/metrics (or $MOLGEN_CACHE_DIR), so repeated runs are fast.
+Reference statistics (FCD mean/covariance, fingerprints, canonical training set) are built on
+the first run (minutes, with progress bars) and cached under ~/.cache/molgen/metrics (or
+$MOLGEN_CACHE_DIR), so repeated runs are fast; 'molgen cache build' warms the cache once.
 FCD uses fcd-torch 1.0.7 with its shipped ChemNet weights.
 
 examples:
@@ -50,12 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("generated", nargs="*", metavar="GENERATED", help="file(s) of generated SMILES (.smi .txt .csv .tsv .sdf .parquet, .gz)")
     p.add_argument("--model", action="append", default=[], metavar="NAME_OR_CKPT",
                    help="sample this model (shipped name, run directory or checkpoint); repeatable")
-    p.add_argument("-n", "--n-samples", type=int, default=10000, metavar="N", help="molecules to sample per model (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1; the VAE prior measures always use 1)")
-    p.add_argument("--n-recon", type=int, default=1000, metavar="N",
+    p.add_argument("-n", "--n-samples", type=_args.positive_int, default=10000, metavar="N", help="molecules to sample per model (default 10000)")
+    p.add_argument("--seed", type=_args.seed, default=0, help="sampling seed (default 0)")
+    p.add_argument("--temperature", type=_args.positive_float, default=1.0, help="sampling temperature (default 1; the VAE prior measures always use 1)")
+    p.add_argument("--n-recon", type=_args.count, default=1000, metavar="N",
                    help="VAEs: test molecules reconstructed by greedy decoding of the posterior mean (default 1000)")
-    p.add_argument("--n-stochastic", type=int, default=0, metavar="N",
+    p.add_argument("--n-stochastic", type=_args.count, default=0, metavar="N",
                    help="VAEs: the paper's reconstruction protocol (10 encodes x 100 decodes) on N of them (default 0: skipped)")
     p.add_argument("--goals", choices=sorted(GOAL_SETS), help="check a goal table for each model/file (needs --train)")
     p.add_argument("--train", default=str(DEFAULT_REFERENCES["train"]), metavar="PATH",
@@ -68,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, metavar="REPORT", help="write the report (.json, .csv or .md)")
     p.add_argument("--report-dir", type=Path, metavar="RUN", help="write RUN/report.json and RUN/report.md (e.g. a run or model folder)")
     p.add_argument("--no-fcd", action="store_true", help="skip the Fréchet ChemNet Distance")
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("-j", "--jobs", type=_args.jobs, default=None, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--device", default="cpu", help="torch device for FCD and sampling (default cpu)")
     p.add_argument("--no-cache", action="store_true", help="recompute reference statistics instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from molgen.commands import _args
 from molgen.errors import UsageError
 
 NAME = "optimize"
@@ -23,7 +24,7 @@ ZINC250k statistics, the GVAE/SD-VAE/JT-VAE benchmark); or a scoring config (.to
 examples:
   molgen optimize --model gvae --objective qed --budget 100 -o best.csv
   molgen optimize --model gvae --objective plogp --budget 500 --seed 0 -o best.csv --trajectory bo.csv
-  molgen optimize --model runs/my-gvae --objective configs/scoring-qed.toml --budget 200 -o best.csv"""
+  molgen optimize --model runs/gvae --objective configs/scoring-qed.toml --budget 200 -o best.csv"""
 
 log = logging.getLogger("molgen.optimize")
 
@@ -31,13 +32,13 @@ log = logging.getLogger("molgen.optimize")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="VAE: shipped name (gvae, cvae), checkpoint or run directory")
     p.add_argument("--objective", required=True, help="qed, plogp, or a scoring config file (.toml)")
-    p.add_argument("--budget", type=int, default=500, help="proposals decoded and scored (default 500)")
+    p.add_argument("--budget", type=_args.positive_int, default=500, help="proposals decoded and scored (default 500)")
     p.add_argument("--seeds", type=Path, help="seed molecules (default: the shipped MOSES training sample)")
     p.add_argument("--column", help="SMILES column of --seeds for csv/tsv/parquet")
-    p.add_argument("--n-init", type=int, default=200, help="seed molecules drawn and encoded (default 200)")
-    p.add_argument("--batch-size", type=int, default=10, help="proposals per round (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--top", type=int, default=50, help="best distinct molecules written to --out (default 50)")
+    p.add_argument("--n-init", type=_args.positive_int, default=200, help="seed molecules drawn and encoded (default 200)")
+    p.add_argument("--batch-size", type=_args.positive_int, default=10, help="proposals per round (default 10)")
+    p.add_argument("--seed", type=_args.seed, default=0, help="random seed (default 0)")
+    p.add_argument("--top", type=_args.positive_int, default=50, help="best distinct molecules written to --out (default 50)")
     p.add_argument("-o", "--out", required=True, type=Path, help="best molecules with their scores (.csv .smi .parquet …)")
     p.add_argument("--trajectory", type=Path, help="every evaluation in order (.csv .parquet …)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from molgen.commands import _args
 
 NAME = "score"
 HELP = "score a molecule file with scoring components, transforms and aggregation (TOML config)"
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="TOML", help="scoring config (objectives, aggregate)")
     parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="scores table (.csv .tsv .smi .sdf .parquet)")
     parser.add_argument("--column", metavar="NAME", help="SMILES column of a CSV/TSV/Parquet input (default: found by name)")
-    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    parser.add_argument("-j", "--jobs", type=_args.jobs, default=None, metavar="N",
                         help="worker processes (default: the config's n_jobs; 0 = all cores)")
 
 

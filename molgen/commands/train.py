@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from molgen.commands import _args
 from molgen.runtime import command_line, versions
 from molgen.families import FAMILIES
 from molgen.training import TrainOptions, train
@@ -16,12 +17,14 @@ DESCRIPTION = """Train a model and write a run directory (config, log.csv, check
 
 examples:
   molgen train gvae --data data/moses/train.csv.gz --config configs/gvae-small.toml --out runs/gvae
-  molgen train cvae --data my_molecules.smi --out runs/cvae --seed 1
+  molgen train cvae --data data/moses/test.csv.gz --out runs/cvae --seed 1
   molgen train organ --data data/moses/train.csv.gz --config configs/organ-qed.toml --out runs/organ
   molgen train gvae --data data/moses/train.csv.gz --out runs/gvae --resume   # after Ctrl-C or a crash
 
 Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues to the same
-result as an uninterrupted run with the same seed."""
+result as an uninterrupted run with the same seed. A run folder is locked while a training
+runs in it; --resume refuses data other than the run's (size and SHA-256 recorded) unless
+--allow-data-change; a start that fails leaves no run folder behind."""
 
 log = logging.getLogger("molgen.train")
 
@@ -32,9 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config (default: the family's default config)")
     p.add_argument("--out", required=True, type=Path, help="run directory to create (or resume)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--seed", type=_args.seed, help="random seed (overrides the config)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--column", help="SMILES column name for csv/tsv/parquet input")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="with --resume: continue on data other than the run's (its size and hash are recorded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -45,5 +50,6 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         kind=args.kind, data=args.data, out=args.out, config=args.config, resume=args.resume,
         seed=args.seed, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
+        allow_data_change=args.allow_data_change,
     )
     return train(opts)

@@ -194,8 +194,12 @@ def reference_stats(
         if stats is not None:
             log.info("reference statistics (%s, %d SMILES) loaded from cache %s", role, len(smiles), path)
             return stats
-    stats = compute_reference_stats(smiles, role, fcd, n_jobs, device, progress)
     path = folder / f"{role}-{cache_key(smiles, role, fcd)}.npz"
+    log.info("building reference statistics for the %s set (%d SMILES: canonical set, KL descriptors%s); "
+             "minutes the first time, then cached at %s (warm the cache once with 'molgen cache build')",
+             role, len(smiles), ", fingerprints, fragments, scaffolds, properties" + (", FCD (ChemNet)" if fcd else "")
+             if role == "test" else "", path)
+    stats = compute_reference_stats(smiles, role, fcd, n_jobs, device, progress)
     try:
         stats.save(path)
     except OSError as exc:  # a read-only home must not stop an evaluation

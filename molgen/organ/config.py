@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from molgen.config import SEED_BOUNDS
 from molgen.masking.codec import CONSTRAINTS
 from molgen.scoring.aggregate import AGGREGATES
 from molgen.scoring.spec import MemoryConfig, ObjectiveSpec
@@ -32,6 +33,10 @@ SMALL_FILTERS: tuple[tuple[int, ...], tuple[int, ...]] = (
     (1, 2, 3, 4, 5, 6, 8, 10),
     (32, 64, 64, 64, 64, 32, 32, 32),
 )
+#: upper bounds on sizes, checked before anything is allocated (a config or checkpoint asking for
+#: ``max_len = 10**9`` is refused, not a 40 GB allocation); far above any useful model
+MAX_WIDTH, MAX_LAYERS, MAX_LEN = 8192, 16, 5000
+
 DISCRIMINATOR_PRESETS = {"seqgan": SEQGAN_FILTERS, "small": SMALL_FILTERS}
 
 #: Named lambda presets: SeqGAN is the discriminator alone, naive RL the objectives alone.
@@ -48,10 +53,11 @@ class GeneratorConfig:
     """
 
     cell: str = field(default="lstm", metadata={"choices": ("lstm", "gru")})
-    embedding_size: int = field(default=64, metadata={"ge": 1})
-    hidden_size: int = field(default=256, metadata={"ge": 1})
-    num_layers: int = field(default=2, metadata={"ge": 1})
+    embedding_size: int = field(default=64, metadata={"ge": 1, "le": MAX_WIDTH})
+    hidden_size: int = field(default=256, metadata={"ge": 1, "le": MAX_WIDTH})
+    num_layers: int = field(default=2, metadata={"ge": 1, "le": MAX_LAYERS})
     dropout: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
+    max_len: int = field(default=100, metadata={"ge": 2, "le": MAX_LEN})  # tokens including EOS
     max_len: int = field(default=100, metadata={"ge": 2})  # symbols including the end (EOS, or the padding rule)
     symbols: str = field(default="tokens", metadata={"choices": ("tokens", "rules")})
     grammar: str = "kekule"  # with symbols = "rules"
@@ -67,7 +73,7 @@ class DiscriminatorConfig:
     preset: str = field(default="seqgan", metadata={"choices": ("seqgan", "small", "custom")})
     filter_widths: list[int] | None = None  # only with preset = "custom"
     filter_counts: list[int] | None = None  # only with preset = "custom"
-    embedding_size: int = field(default=64, metadata={"ge": 1})
+    embedding_size: int = field(default=64, metadata={"ge": 1, "le": MAX_WIDTH})
     dropout: float = field(default=0.25, metadata={"ge": 0, "lt": 1})
     loss: str = field(default="bce", metadata={"choices": ("bce", "wasserstein")})
     wgan_constraint: str = field(default="gp", metadata={"choices": ("clip", "gp")})
@@ -87,6 +93,8 @@ class DiscriminatorConfig:
                 raise ValueError("filter_widths and filter_counts must be non-empty lists of the same length")
             if min(self.filter_widths) < 1 or min(self.filter_counts) < 1:
                 raise ValueError("filter widths and counts must be >= 1")
+            if max(self.filter_widths) > MAX_LEN or max(self.filter_counts) > MAX_WIDTH:
+                raise ValueError(f"filter widths must be <= {MAX_LEN} and counts <= {MAX_WIDTH}")
         elif custom:
             raise ValueError(f"filter_widths/filter_counts are only allowed with preset = 'custom' (preset is {self.preset!r})")
 
@@ -182,7 +190,7 @@ class RewardConfig:
 class OrganConfig:
     """A whole ORGAN run; ``objectives`` only matter when lambda < 1."""
 
-    seed: int = 0
+    seed: int = field(default=0, metadata=SEED_BOUNDS)
     torch_threads: int = field(default=0, metadata={"ge": 0})  # 0 = leave torch's default
     log_every: int = field(default=1, metadata={"ge": 1})
     checkpoint_every: int = field(default=200, metadata={"ge": 1})

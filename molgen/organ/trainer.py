@@ -28,8 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from molgen.checkpoint import load_checkpoint
-from molgen.config import from_dict, quiet_renames, to_dict
-from molgen.errors import UsageError
+from molgen.config import from_dict, load_toml, quiet_renames, to_dict
+from molgen.errors import InputError, UsageError
 from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
@@ -37,10 +37,10 @@ from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.organ.symbols import Symbols, symbols_from_checkpoint, symbols_from_data
 from molgen.runtime import pick_device, versions
-from molgen.scoring.components import ObjectiveContext
+from molgen.scoring.components import ObjectiveContext, registry_only
 from molgen.scoring.memory import DiversityMemory
 from molgen.scoring.scorer import ObjectiveScorer
-from molgen.training.options import TrainOptions, read_training_smiles
+from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt
@@ -131,8 +131,9 @@ def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
 
 
 def config_from_checkpoint(ckpt: dict[str, Any]) -> OrganConfig:
-    """The whole run config stored in a checkpoint (old key names read quietly)."""
-    with quiet_renames():
+    """The whole run config stored in a checkpoint (old key names read quietly); its objectives resolve
+    against the registry only (:func:`~molgen.scoring.components.registry_only`)."""
+    with quiet_renames(), registry_only():
         return from_dict(OrganConfig, ckpt["config"], where="checkpoint config")
 
 
@@ -476,20 +477,41 @@ EXTENDABLE = ("adversarial.steps",)
 
 
 def train_from_options(opts: TrainOptions) -> int:
-    """Run or resume ORGAN training for the command line; returns 0, or 130 when interrupted."""
-    run_dir = RunDir(opts.out)
+    """Run or resume ORGAN training for the command line; returns 0, or 130 when interrupted.
+
+    The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
+    with RunDir(opts.out).session() as run_dir:
+        return _train(opts, run_dir)
+
+
+def _user_objectives(config_path: Path | None) -> set[str]:
+    """The objective names the user's own config file gives (what a resumed checkpoint may import)."""
+    if config_path is None:
+        return set()
+    entries = load_toml(config_path).get("objectives", [])
+    return {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)} if isinstance(entries, list) else set()
+
+
+def _train(opts: TrainOptions, run_dir: RunDir) -> int:
     device = pick_device(opts.device)
     ckpt = run_dir.load_last("organ", map_location=device) if opts.resume else None
     if ckpt is None:
         run_dir.check_new()
+    record = data_record(opts.data)
+    if ckpt is not None:
+        check_resumed_data(ckpt.get("extra", {}).get("data", {}), record, allow=opts.allow_data_change, run=run_dir.path)
+    allowed = _user_objectives(opts.config)
+    with registry_only(allowed):
+        stored = config_from_checkpoint(ckpt) if ckpt is not None else None
     cfg = resolve_config(
         OrganConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
-        stored=config_from_checkpoint(ckpt) if ckpt is not None else None,
+        stored=stored,
     )
     _threads(cfg)
     state = None
     if ckpt is not None:
-        state = state_from_checkpoint(ckpt, device)
+        with registry_only(allowed):
+            state = state_from_checkpoint(ckpt, device)
         done_steps = state.cfg.adversarial.steps
         state.cfg = cfg  # the stored config, or one that only trains longer
         if state.stage == "done" and cfg.adversarial.steps > done_steps:  # a finished run trains on
@@ -504,8 +526,6 @@ def train_from_options(opts: TrainOptions) -> int:
         state = build_state(cfg, symbols, device)
         if cfg.mle.init_checkpoint:
             _init_generator(state, cfg.mle.init_checkpoint)
-    run_dir.write_config(cfg)
-    data = TrainData(state.symbols.encode(smiles), cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
     logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
     log.info("%d %s, %d training / %d validation sequences, device %s",

@@ -17,11 +17,13 @@ uniqueness, within-batch diversity) see one batch group at a time.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from rdkit import Chem, DataStructs
@@ -202,11 +204,33 @@ def similarity(batch: MolBatch, target: str = "") -> list[float]:
     return list(DataStructs.BulkTanimotoSimilarity(ref, batch.fps)) if batch.mols else []
 
 
+#: Set by :func:`registry_only`: the dotted objectives that may still be imported (None: any).
+_IMPORTABLE: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("importable_objectives", default=None)
+
+
+@contextlib.contextmanager
+def registry_only(allowed: Iterable[str] = ()) -> Iterator[None]:
+    """Within the block, objectives resolve against the registry only: a ``module:function`` name is
+    imported only when it is in ``allowed`` (the names the user gave again). Used when a checkpoint's
+    config is read, so a file can never make molgen import and call code the user did not name. Nested
+    blocks add to the names an outer block allows."""
+    token = _IMPORTABLE.set(frozenset(allowed) | (_IMPORTABLE.get() or frozenset()))
+    try:
+        yield
+    finally:
+        _IMPORTABLE.reset(token)
+
+
 def resolve_objective(name: str) -> Objective:
     """A registry entry, or ``package.module:function`` imported (flags read from the function's
     ``per_molecule``/``chemistry`` attributes, default per-molecule chemistry). Unknown -> ConfigError."""
     if name in REGISTRY:
         return REGISTRY[name]
+    importable = _IMPORTABLE.get()
+    if ":" in name and importable is not None and name not in importable:
+        raise ConfigError(f"objective {name!r} is named by the checkpoint, not by you, and is not built in; "
+                          "a checkpoint's objectives resolve against the registry only (name it again in --config "
+                          "to import it)")
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:

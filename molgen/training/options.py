@@ -6,6 +6,7 @@ returns the exit code: 0 done, 130 stopped by Ctrl-C/SIGTERM after saving a chec
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class TrainOptions:
     column: str | None = None      # SMILES column for csv/tsv/parquet input
     command: str = ""              # exact command line, stored in checkpoints
     progress: bool = True
+    allow_data_change: bool = False  # --resume on data other than the run's (recorded size and hash)
 
 
 def read_training_smiles(opts: TrainOptions, limit: int = 0) -> list[str]:
@@ -41,6 +43,42 @@ def read_training_smiles(opts: TrainOptions, limit: int = 0) -> list[str]:
     if len(mols.smiles) < 2:
         raise InputError(f"{opts.data}: need at least 2 valid molecules to train, found {len(mols.smiles)}")
     return list(mols.smiles)
+
+
+def data_record(path: Path) -> dict[str, object]:
+    """What identifies a training file: its path, size and SHA-256 (stored in checkpoints, checked on ``--resume``)."""
+    import hashlib
+
+    from molgen.errors import InputError
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the training data ({exc.strerror})") from None
+    return {"path": str(path), "bytes": int(size), "sha256": digest.hexdigest()}
+
+
+def check_resumed_data(stored: dict, current: dict, *, allow: bool, run: Path) -> None:
+    """Refuse to resume a run on data other than it was trained on (size or hash differ), unless
+    ``allow`` (``--allow-data-change``): then say so. A run recorded before hashes existed is let through
+    with a warning."""
+    from molgen.errors import UsageError
+
+    if "sha256" not in stored:
+        log.warning("the run in %s recorded no data hash (an older molgen): cannot check that %s is its data",
+                    run, current["path"])
+        return
+    if stored["sha256"] == current["sha256"] and stored.get("bytes") == current["bytes"]:
+        return
+    what = (f"{current['path']} ({current['bytes']} bytes, sha256 {str(current['sha256'])[:12]}) is not the data the run "
+            f"in {run} was trained on ({stored.get('path')}, {stored.get('bytes')} bytes, sha256 {str(stored['sha256'])[:12]})")
+    if not allow:
+        raise UsageError(f"{what}; resume with the same file, or pass --allow-data-change to continue on this data")
+    log.warning("%s; continuing on it (--allow-data-change)", what)
 
 
 def train(opts: TrainOptions) -> int:

@@ -8,6 +8,10 @@ A run directory looks like::
       checkpoints/last.pt, checkpoints/best.pt
       report.json        written by ``molgen evaluate --model RUN_DIR --report-dir RUN_DIR``
       tensorboard/       when the tensorboard package is installed
+      .lock              held (``flock``) by the training that runs in the folder, with its pid
+
+:meth:`RunDir.session` is how a trainer opens its folder: one training at a time (a second one is
+refused clearly), and a start that fails before its first checkpoint leaves no run folder behind.
 
 :func:`resolve_config` is the one rule for ``--config`` and ``--seed`` on a fresh run and on
 ``--resume``, the same for every family.
@@ -15,14 +19,16 @@ A run directory looks like::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, Iterator, Sequence, TypeVar
 
 from molgen.atomic import atomic_open
 from molgen.checkpoint import load_checkpoint, save_checkpoint
-from molgen.config import load_config, to_dict, to_toml
+from molgen.config import load_config, override, to_dict, to_toml
 from molgen.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,73 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._lock: Any = None
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
+    def acquire(self) -> bool:
+        """Create the folder if needed and lock it against a second training; True when this created it.
+
+        The lock is an ``flock`` on ``.lock`` (released by the OS if the process dies, so a killed run
+        never leaves a stale lock); a folder locked by another process is a :class:`UsageError` naming its pid.
+        """
+        import fcntl
+
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"--out {self.path}: exists and is not a folder; choose a run folder")
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fh = open(self.lock_file, "a+")
+        except OSError as exc:
+            raise UsageError(f"--out {self.path}: cannot create the run folder there ({exc.strerror})") from None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise UsageError(f"{self.path} is in use by another training (pid {holder}); wait for it to finish "
+                             "or choose another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._lock = fh
+        return created
+
+    def release(self) -> None:
+        """Unlock the folder (the ``.lock`` file stays: removing it would let two processes lock two files)."""
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the flock
+            self._lock = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator["RunDir"]:
+        """Hold the folder's lock for a training; if it fails before its first checkpoint, remove what
+        this start wrote (the whole folder when it created it), so a failed start leaves no run behind."""
+        before = {p.name for p in self.path.iterdir()} if self.path.is_dir() else set()
+        created = self.acquire()
+        try:
+            yield self
+        except BaseException:
+            if not self.holds_run():
+                self.release()
+                if created:
+                    shutil.rmtree(self.path, ignore_errors=True)
+                else:
+                    for p in self.path.iterdir():
+                        if p.name in before:
+                            continue
+                        if p.is_dir():
+                            shutil.rmtree(p, ignore_errors=True)
+                        else:
+                            p.unlink(missing_ok=True)
+            raise
+        finally:
+            self.release()
 
     @property
     def last(self) -> Path:
@@ -96,7 +169,7 @@ def resolve_config(
     if stored is None:
         cfg = load_config(cls, config_path)
         if seed is not None:
-            cfg.seed = seed  # type: ignore[attr-defined]
+            override(cfg, "seed", seed, "--seed")
         return cfg
     if config_path is None:
         if seed is not None and seed != stored.seed:  # type: ignore[attr-defined]
@@ -104,7 +177,7 @@ def resolve_config(
         return stored
     given = load_config(cls, config_path)
     if seed is not None:
-        given.seed = seed  # type: ignore[attr-defined]
+        override(given, "seed", seed, "--seed")
     a, b = _flat(to_dict(stored)), _flat(to_dict(given))
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if not changed:

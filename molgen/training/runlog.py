@@ -32,14 +32,53 @@ class CSVLogger:
             if self.path.exists():
                 self.path.unlink()
         elif self.path.exists():
-            with open(self.path, newline="") as fh:
-                reader = csv.DictReader(fh)
-                self.fieldnames = list(reader.fieldnames or [])
-                rows = [r for r in reader if r.get(step_key) not in (None, "") and int(float(r[step_key])) <= resume_step]
+            self.fieldnames, rows = self._read_for_resume(resume_step)
+            if self.fieldnames is None:  # nothing readable: start the log afresh
+                self.path.unlink()
+                return
             with atomic_open(self.path, "w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=self.fieldnames)
                 writer.writeheader()
                 writer.writerows(rows)
+
+    def _read_for_resume(self, resume_step: int) -> tuple[list[str] | None, list[dict[str, str]]]:
+        """Header and rows up to ``resume_step``. A torn last line (the process died mid-write) and NUL
+        padding at the end (a crash on some file systems) are repaired with a warning; damage anywhere
+        else is an :class:`InputError` naming the line, never a bogus row."""
+        from molgen.errors import InputError
+
+        raw = self.path.read_bytes()
+        text = raw.rstrip(b"\0")
+        if len(text) < len(raw):
+            log.warning("%s: removed %d NUL bytes from the end of the log", self.path, len(raw) - len(text))
+        if text and not text.endswith(b"\n"):
+            cut = text.rfind(b"\n") + 1
+            log.warning("%s: dropped a torn last line %r (the run stopped while writing it)", self.path, text[cut:][:60])
+            text = text[:cut]
+        if b"\0" in text:
+            line = text[: text.index(b"\0")].count(b"\n") + 1
+            raise InputError(f"{self.path}, line {line}: NUL bytes inside the log; the log is damaged "
+                             "(move it away to resume; the checkpoint is intact)")
+        try:
+            lines = text.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{self.path}: the log is not UTF-8 text ({exc.reason}); move it away to resume") from None
+        if not lines:
+            return None, []
+        parsed = list(csv.reader(lines))
+        header, rows = parsed[0], []
+        for lineno, fields in enumerate(parsed[1:], start=2):
+            row = dict(zip(header, fields))
+            try:
+                if len(fields) != len(header):
+                    raise ValueError(f"{len(fields)} fields, the header has {len(header)}")
+                step = int(float(row[self.step_key])) if row.get(self.step_key) not in (None, "") else None
+            except ValueError as exc:
+                raise InputError(f"{self.path}, line {lineno}: damaged log row ({exc}); "
+                                 "move the log away to resume (the checkpoint is intact)") from None
+            if step is not None and step <= resume_step:
+                rows.append(row)
+        return header, rows
 
     def log(self, row: Mapping[str, Any]) -> None:
         """Write one row; new keys after the first row are an error (fixed schema per run)."""

@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from molgen.config import from_dict, quiet_renames
+from molgen.config import SEED_BOUNDS, from_dict, quiet_renames
+
+#: upper bounds on sizes, checked before anything is allocated (a config or a checkpoint naming
+#: ``latent_size = 10**7`` is refused, not an out-of-memory kill); far above any useful model
+MAX_WIDTH, MAX_LAYERS, MAX_LEN, MAX_BATCH = 8192, 16, 5000, 65536
 
 
 @dataclass
@@ -23,20 +27,20 @@ class ModelConfig:
     ``z`` at every step, as in the paper (and ``word_dropout`` does nothing).
     """
 
-    latent_size: int = field(default=56, metadata={"ge": 1})
+    latent_size: int = field(default=56, metadata={"ge": 1, "le": MAX_WIDTH})
     #: "conv": the paper's 1-D convolutions over the one-hot sequence; "gru": a bidirectional GRU
     #: over symbol embeddings (its two final states -> dense), which reads long sequences exactly
     #: and is what reconstruction needs; the conv_* settings are then unused
     encoder: str = field(default="conv", metadata={"choices": ("conv", "gru")})
-    encoder_size: int = field(default=256, metadata={"ge": 1})  # GRU encoder: hidden size per direction
+    encoder_size: int = field(default=256, metadata={"ge": 1, "le": MAX_WIDTH})  # GRU encoder: hidden size per direction
     conv_channels: tuple[int, ...] = (9, 9, 10)
     conv_kernels: tuple[int, ...] = (9, 9, 11)
-    dense_size: int = field(default=256, metadata={"ge": 1})  # encoder dense layer
-    decoder_input_size: int = field(default=56, metadata={"ge": 1})  # z -> dense, fed at every decoder step
-    hidden_size: int = field(default=256, metadata={"ge": 1})  # decoder GRU
-    num_layers: int = field(default=1, metadata={"ge": 1})  # decoder GRU layers
+    dense_size: int = field(default=256, metadata={"ge": 1, "le": MAX_WIDTH})  # encoder dense layer
+    decoder_input_size: int = field(default=56, metadata={"ge": 1, "le": MAX_WIDTH})  # z -> dense, fed at every decoder step
+    hidden_size: int = field(default=256, metadata={"ge": 1, "le": MAX_WIDTH})  # decoder GRU
+    num_layers: int = field(default=1, metadata={"ge": 1, "le": MAX_LAYERS})  # decoder GRU layers
     autoregressive: bool = True
-    embedding_size: int = field(default=32, metadata={"ge": 1})
+    embedding_size: int = field(default=32, metadata={"ge": 1, "le": MAX_WIDTH})
     dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
     # training only: fraction of teacher-forced previous symbols replaced by a "blank" symbol,
     # so the autoregressive decoder has to use z (against posterior collapse; Bowman et al. 2016)
@@ -52,13 +56,15 @@ class ModelConfig:
             raise ValueError("model.conv_channels needs at least one layer")
         if min(self.conv_channels) < 1 or min(self.conv_kernels) < 1:
             raise ValueError("model.conv_channels and model.conv_kernels must be positive")
+        if max(self.conv_channels) > MAX_WIDTH or max(self.conv_kernels) > MAX_LEN:
+            raise ValueError(f"model.conv_channels must be <= {MAX_WIDTH} and model.conv_kernels <= {MAX_LEN}")
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, schedule, validation and checkpointing of one run."""
 
-    batch_size: int = field(default=128, metadata={"ge": 1})
+    batch_size: int = field(default=128, metadata={"ge": 1, "le": MAX_BATCH})
     lr: float = field(default=1e-3, metadata={"gt": 0.0})
     epochs: int = field(default=10, metadata={"ge": 1})
     max_steps: int = field(default=0, metadata={"ge": 0})  # 0: no limit beyond epochs
@@ -75,7 +81,7 @@ class TrainConfig:
     lr_patience: int = field(default=2, metadata={"ge": 0})  # validations without improvement before a cut
     min_lr: float = field(default=1e-5, metadata={"ge": 0.0})
     early_stop_patience: int = field(default=6, metadata={"ge": 1})  # validations without improvement
-    max_len: int = field(default=0, metadata={"ge": 0})  # sequence length; 0: from the data (x margin)
+    max_len: int = field(default=0, metadata={"ge": 0, "le": MAX_LEN})  # sequence length; 0: from the data (x margin)
     #: max_len = longest training sequence x len_margin; 0: 1.1, or 1.25 with semantic constraints
     #: (whose length budget is conservative: the longest molecules need the room to pass the replay)
     len_margin: float = field(default=0.0, metadata={"ge": 0.0})
@@ -89,7 +95,7 @@ class TrainConfig:
 class VAEConfig:
     """A whole run: seed, grammar (Grammar VAE only), model sizes and training."""
 
-    seed: int = 0
+    seed: int = field(default=0, metadata=SEED_BOUNDS)
     log_every: int = field(default=50, metadata={"ge": 1})  # steps between log.csv rows
     checkpoint_every: int = field(default=500, metadata={"ge": 1})  # steps between checkpoints/last.pt
     max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)

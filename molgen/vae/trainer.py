@@ -22,9 +22,9 @@ import torch
 from molgen import paths
 from molgen.checkpoint import load_checkpoint
 from molgen.config import to_dict
-from molgen.errors import UsageError
+from molgen.errors import InputError, MolgenError, UsageError
 from molgen.runtime import pick_device, versions
-from molgen.training.options import TrainOptions, read_training_smiles
+from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
@@ -286,11 +286,16 @@ class VAETrainer:
         try:
             with self.interrupt:
                 while self.step < self.total_steps and self.stop_reason is None:
+                    if self.batch_in_epoch >= self.n_batches:  # resumed on smaller data (--allow-data-change)
+                        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
                         idx = self.train_idx[batches[self.batch_in_epoch]]
                         masks = self._batch_masks(batches, self.batch_in_epoch)
                         metrics = self.train_step(torch.from_numpy(self.ids[idx]).to(self.device), masks)
+                        if not math.isfinite(metrics["loss"]):
+                            raise MolgenError(f"step {self.step + 1}: the loss is {metrics['loss']} (training diverged; "
+                                              f"lower train.lr); {self.run_dir.last} keeps the last finite state")
                         self.step += 1
                         self.batch_in_epoch += 1
                         for k in ("loss", "recon", "kl"):
@@ -353,8 +358,14 @@ def _warm_start(trainer: VAETrainer, init: dict, path: str, config_path: Any) ->
 
 
 def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -> int:
-    """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint."""
-    run_dir = RunDir(opts.out)
+    """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint.
+
+    The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
+    with RunDir(opts.out).session() as run_dir:
+        return _train(opts, run_dir, callbacks)
+
+
+def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -> int:
     resume = run_dir.load_last(opts.kind) if opts.resume else None
     if resume is None:
         run_dir.check_new()
@@ -370,6 +381,9 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
             raise UsageError(f"{opts.config}: grammar {config.grammar!r} differs from {config.train.init_checkpoint}'s "
                              f"{stored!r}; a warm start keeps the checkpoint's grammar")
     device = pick_device(opts.device)
+    record = data_record(opts.data)
+    if resume is not None:
+        check_resumed_data(resume.get("extra", {}).get("data", {}), record, allow=opts.allow_data_change, run=run_dir.path)
     set_seed(config.seed)
     run_dir.write_config(config)
 
@@ -389,7 +403,11 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     log.info("encoded %d of %d molecules for %s (max_len %d); %d not encodable%s",
              len(kept), len(smiles), opts.kind, codec.max_len, enc.n_failed,
              f", e.g. {smiles[enc.failures[0][0]]!r}: {enc.failures[0][1]}" if enc.failures else "")
-    data_info = {"path": str(opts.data), "n_molecules": len(smiles), "n_encoded": len(kept), "n_failed": int(enc.n_failed)}
+    if len(kept) < 2:
+        example = f"; e.g. {smiles[enc.failures[0][0]]!r}: {enc.failures[0][1]}" if enc.failures else ""
+        raise InputError(f"{opts.data}: only {len(kept)} of {len(smiles)} molecules can be encoded for {opts.kind} "
+                         f"(max_len {codec.max_len}); at least 2 are needed{example}")
+    data_info = {**record, "n_molecules": len(smiles), "n_encoded": len(kept), "n_failed": int(enc.n_failed)}
     if resume is not None:  # what the run recorded at its start (its warm-start source) survives a resume
         data_info = {**resume.get("extra", {}).get("data", {}), **data_info}
     trainer = VAETrainer(

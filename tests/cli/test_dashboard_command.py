@@ -56,3 +56,16 @@ def test_dashboard_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text()
     assert "scripts/install.sh" in text and "molgen dashboard" in text
+
+
+def test_host_other_than_loopback_warns_that_there_is_no_authentication():
+    assert dashboard.check_host("127.0.0.1") is None
+    warning = dashboard.check_host("0.0.0.0")
+    assert "NO authentication" in warning and "0.0.0.0" in warning
+    opts = dict(zip(dashboard.streamlit_command(8123, host="0.0.0.0")[5::2], dashboard.streamlit_command(8123, host="0.0.0.0")[6::2]))
+    assert opts["--server.address"] == "0.0.0.0"
+
+
+def test_unresolvable_host_is_a_usage_error(capsys):
+    assert main(["dashboard", "--host", "no-such-host.invalid"]) == 2
+    assert "--host no-such-host.invalid" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""Argument types shared by the commands: command-line values pass the same checks as config keys
+(:func:`molgen.config.check_value`), so ``--temperature nan`` or ``--seed -1`` fail at parse time with
+one clear line (and ``-j 1000`` is capped to the cores), as ``temperature = nan`` or ``seed = -5`` in a TOML file do.
+
+Use them as ``type=`` of ``add_argument``: ``p.add_argument("--seed", type=seed)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any, Callable
+
+from molgen.config import SEED_BOUNDS, check_value
+from molgen.errors import ConfigError
+
+log = logging.getLogger("molgen")
+
+
+def _checked(kind: type, meta: dict[str, Any], what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check_value(value, meta, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+#: a run or sampling seed (0 .. 2**32 - 1, the config's ``seed`` bounds)
+seed = _checked(int, SEED_BOUNDS, "a seed")
+#: a finite number > 0 (temperatures, scales)
+positive_float = _checked(float, {"gt": 0.0}, "a positive number")
+#: an integer >= 1 (counts, batch sizes)
+positive_int = _checked(int, {"ge": 1}, "a positive integer")
+#: an integer >= 0
+count = _checked(int, {"ge": 0}, "a non-negative integer")
+
+
+def jobs(text: str) -> int:
+    """Worker processes: at least 1; more than the machine's cores is capped to them with a warning
+    (``-j 1000`` once forked 1,000 workers; extra processes only oversubscribe the CPUs)."""
+    n = positive_int(text)
+    cores = os.cpu_count() or 1
+    if n > cores:
+        log.warning("-j %d: this machine has %d cores; using %d worker processes", n, cores, cores)
+    return min(n, cores)
