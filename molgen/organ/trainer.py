@@ -526,6 +526,14 @@ def _train(opts: TrainOptions, run_dir: RunDir) -> int:
         state = build_state(cfg, symbols, device)
         if cfg.mle.init_checkpoint:
             _init_generator(state, cfg.mle.init_checkpoint)
+    state.extra["data"] = record
+    ids = state.symbols.encode(smiles)
+    if len(ids) < 2:
+        raise InputError(f"only {len(ids)} of {len(smiles)} training molecules fit generator.max_len = "
+                         f"{cfg.generator.max_len} {state.symbols.kind} (with the end symbol); at least 2 are needed: "
+                         "raise generator.max_len")
+    data = TrainData(ids, cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
+    run_dir.write_config(cfg)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
     logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
     log.info("%d %s, %d training / %d validation sequences, device %s",
