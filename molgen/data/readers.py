@@ -175,7 +175,8 @@ def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
                     for n, line in enumerate(_split_lines(text), 1):
                         yield n, line.lstrip("\ufeff") if n == 1 else line
                 except UnicodeDecodeError as exc:
-                    raise InputError(f"{path}: after line {n}: not {encoding.upper()} text ({exc.reason})") from None
+                    after = f" after line {n}" if n else ""
+                    raise InputError(f"{path}: not {encoding.upper()} text{after} ({exc.reason}); re-save the file as UTF-8") from None
                 return
             for n, raw in enumerate(_split_lines(chunks), 1):
                 if b"\x00" in raw:

@@ -44,7 +44,7 @@ def test_read_upload_sdf_in_memory():
     ("x.csv", b"a,b\n1,2\n", "no SMILES column"),
     ("x.smi", b"", "empty"),
     ("x.smi", b"\x00\x01\x02", "binary"),
-    ("x.smi", b"\xff\xfeC\x00C\x00", "binary|UTF-8"),
+    ("x.smi", b"\xff\xfe\x00\xd8C\x00", "not UTF-16 text"),  # a lone surrogate (valid UTF-16 is read)
     ("x.smi.gz", b"\x1f\x8bnot gzip", "corrupt gzip"),
     ("x.smi", b"# only a comment\n", "no molecules"),
 ])
