@@ -245,7 +245,7 @@ def test_latent_page_refuses_a_model_without_encoder(app, models_dir, tmp_path, 
     at = _page(app, "views/latent.py")
     at.selectbox(key="lat_model").select(at.selectbox(key="lat_model").options[-1]).run()
     at.text_input(key="lat_model_path").input(str(ckpt)).run()
-    assert any("without an encoder" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any("is an organ model without an encoder" in w.value for w in at.warning), [w.value for w in at.warning]
     assert "lat_neigh_go" not in [b.key for b in at.button]
 
 
