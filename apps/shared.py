@@ -252,8 +252,12 @@ def molecule_browser(
     sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort",
                            help="The grid, the table and the downloads all follow this order.")
     column = None if sort_by.startswith("(") else sort_by
-    # One toggle per column: "higher is better" columns (QED, similarity) start descending.
-    descending = c2.toggle("Descending", value=tables.default_descending(column), key=f"{key}_desc_{sort_by}")
+    # One toggle per column: "higher is better" columns (QED, similarity) start descending. The state
+    # is seeded here, not with value=, so a header click may set it too (see _header_clicked).
+    desc_key = f"{key}_desc_{sort_by}"
+    if desc_key not in st.session_state:
+        st.session_state[desc_key] = tables.default_descending(column)
+    descending = c2.toggle("Descending", key=desc_key)
     shown = tables.sort_table(shown, column, ascending=not descending)
     per_page = c3.selectbox("Per page", [12, 24, 48, 96], index=1, key=f"{key}_per_page")
     pages = tables.n_pages(len(shown), per_page)

@@ -54,10 +54,13 @@ st.caption(f"{result['model']} · temperature {result['temperature']} · seed {r
 
 if st.toggle("Compare with the training set (novelty)", key="gen_novelty",
              help="Adds 'in training set' and the Tanimoto similarity to the nearest training molecule, "
-             "and the 'Novel only' filter. The first use reads the training set (about a minute)."):
-    with user_errors("Training set") as out:
+             "and the 'Novel only' filter. The first use reads the training set (one to two minutes, once per server)."):
+    with user_errors("Training set"):
         index = training_index()
-        table = table.join(novelty.novelty_columns(table, index))
+        if "novelty" not in result:  # once per generated set, not on every filter change
+            with st.spinner("Comparing with the training set…"):
+                result["novelty"] = novelty.novelty_columns(table, index)
+        table = table.join(result["novelty"])
         st.caption(index.description)
 
 molecule_browser(table, "generated", title="generated strings", valid_default=True,

@@ -165,6 +165,7 @@ def generate_table(
     for part in iter_sample_tables(model, n, seed=seed, temperature=temperature, properties=False,
                                    batch_size=batch_size, on_batch=batch_done):
         raw.extend(part["smiles"].tolist())
+    report(0.5, f"Computing properties of {len(raw):,} molecules…")
     # At most ~20 progress steps; chunks big enough for worker processes use all cores.
     size = max(chunk, math.ceil(len(raw) / 20))
     frames = []

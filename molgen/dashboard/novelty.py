@@ -12,8 +12,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-#: Training molecules fingerprinted for the nearest-neighbour similarity (a fixed random sample).
-NN_SAMPLE = 50_000
+#: Training molecules fingerprinted for the nearest-neighbour similarity (a fixed random sample;
+#: 2,000 generated molecules against 10,000 took 7 s on one core of a machine under a load of 7.5).
+NN_SAMPLE = 10_000
 #: Molecules canonicalised per progress step while the index is built.
 CHUNK = 10_000
 

@@ -239,3 +239,58 @@ def test_training_set_overlay_on_the_first_tick(driver, dashboard_url):
               "e => e.querySelectorAll('.mark-rect path[fill=\"#4c78a8\"]').length)")
     _wait(driver, lambda d: (lambda c: len(c) == 8 and all(n > 0 for n in c))(d.execute_script(script)), 300,
           "the training set's bars in all eight histograms")
+
+
+def _first_card_id(drv) -> str:
+    """The ``#n`` of the grid's first card (read even while the grid's tab is hidden)."""
+    from selenium.webdriver.common.by import By
+
+    cards = drv.find_elements(By.CSS_SELECTOR, ".molgen-card b")
+    return cards[0].get_attribute("textContent") if cards else ""
+
+
+def _sort_choice(drv) -> str:
+    from selenium.webdriver.common.by import By
+
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    try:  # "" while a rerun redraws the control
+        return drv.find_element(By.CSS_SELECTOR, "input[aria-label='Sort by']").get_attribute("value")
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+#: The molecule each sort puts first on the example set, best first: highest QED, lowest SA, and
+#: lowest MW / logP / TPSA (no better direction: ascending).
+FIRST_BY = {"qed": "#6", "sa": "#4", "mw": "#4", "logp": "#2", "tpsa": "#6"}
+
+
+def test_table_header_click_sorts_the_grid(driver, dashboard_url):
+    """Issue 18 #2: clicking a table header sorts through the "Sort by" control, best first, so the
+    grid (and the downloads) follow it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.set_window_size(1600, 1400)
+    driver.get(dashboard_url.rstrip("/") + "/inspect")
+    _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
+    _wait(driver, lambda d: _sort_choice(d) == "(original order)", 30, "the Sort by control")
+    assert _first_card_id(driver) == "#1"
+    tab = next(t for t in driver.find_elements(By.CSS_SELECTOR, "[role='tab']") if t.text.strip() == "Table")
+    tab.click()
+    canvas = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable'] canvas"),
+                   60, "the table")[0]
+    # The table draws its header on a canvas: click along it, left to right, until a column sorts.
+    for x in range(540, 900, 20):
+        ActionChains(driver).move_to_element_with_offset(
+            canvas, x - canvas.rect["width"] / 2, 18 - canvas.rect["height"] / 2).click().perform()
+        deadline = time.monotonic() + 8  # the rerun may take a while on a loaded machine
+        while time.monotonic() < deadline and _sort_choice(driver) in ("(original order)", ""):
+            time.sleep(0.5)
+        if _sort_choice(driver) not in ("(original order)", ""):
+            break
+        canvas = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable'] canvas")[0]
+    column = _sort_choice(driver)
+    assert column in FIRST_BY, f"a header click should choose a property to sort by, got {column!r}"
+    _wait(driver, lambda d: _first_card_id(d) == FIRST_BY[column], 30,
+          f"the grid to put {FIRST_BY[column]} first when sorted by {column}")
