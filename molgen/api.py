@@ -103,7 +103,9 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> Generato
     ckpt = load_checkpoint(path, kind=tuple(FAMILIES), map_location=device)
     try:
         model = family(ckpt["kind"]).load(ckpt, device)
-    except ConfigError as exc:
-        raise CheckpointError(f"{path}: refused: {exc}") from exc
+    except (ConfigError, CheckpointError) as exc:  # name the file the loader refused
+        if str(path) in str(exc):
+            raise
+        raise CheckpointError(f"{path}: {exc}") from exc
     model.source = str(path)
     return model

@@ -25,9 +25,9 @@ def _checked(kind: type, meta: dict[str, Any], what: str) -> Callable[[str], Any
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         try:
-            return check_value(value, meta, text)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            return check_value(value, meta, "value")
+        except ConfigError as exc:  # argparse names the option: "argument --seed: -1 must be >= 0"
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
 
     parse.__name__ = what  # argparse names the type in its messages
     return parse

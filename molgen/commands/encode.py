@@ -22,8 +22,8 @@ cannot encode (invalid SMILES, outside the grammar, too long) keep their row wit
 latents and encoded = false, so rows stay aligned with the input; they are counted in the log.
 
 examples:
-  molgen encode --model gvae data/moses/test.csv.gz -o latents.npy
-  molgen encode --model cvae data/moses/test.csv.gz --column SMILES -o latents.parquet"""
+  molgen encode --model gvae molecules.smi -o latents.npy
+  molgen encode --model cvae data.csv --column smiles --id-column id -o latents.parquet"""
 
 log = logging.getLogger("molgen.encode")
 

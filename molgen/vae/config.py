@@ -138,10 +138,11 @@ class VAEConfig:
     }
 
 
-def from_checkpoint_dict(data: dict[str, Any]) -> VAEConfig:
-    """Rebuild the whole validated run config stored in a checkpoint (to resume training)."""
+def from_checkpoint_dict(data: dict[str, Any], where: str = "checkpoint config") -> VAEConfig:
+    """Rebuild the whole validated run config stored in a checkpoint (to resume training); ``where``
+    names it in errors (out-of-bounds values are refused before anything is allocated)."""
     with quiet_renames():
-        return from_dict(VAEConfig, data, where="checkpoint config")
+        return from_dict(VAEConfig, data, where=where)
 
 
 def model_config_from_checkpoint(data: dict[str, Any]) -> ModelConfig:

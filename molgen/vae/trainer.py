@@ -371,7 +371,7 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -
         run_dir.check_new()
     config = resolve_config(
         VAEConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
-        stored=from_checkpoint_dict(resume["config"]) if resume is not None else None,
+        stored=from_checkpoint_dict(resume["config"], f"{run_dir.last}: config") if resume is not None else None,
     )
     init = None  # checked before anything is written to the run folder
     if resume is None and config.train.init_checkpoint:

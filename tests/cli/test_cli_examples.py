@@ -3,8 +3,8 @@
 The fast tests parse each one and check that the README needs no file that a fresh clone lacks
 (inputs exist in the repository or are written by an earlier README command). The slow tests
 execute them, in order, in a scratch folder holding links to ``data/`` and ``configs/``, with
-sizes reduced (``-n``, budgets; training on a tiny config; reference sets of a few hundred
-molecules) and, for ``--help`` examples only, tiny real inputs made for the files they name as
+sizes reduced (``-n``, budgets; training on a tiny config; the shipped MOSES files and the
+reference sets replaced by copies of a few hundred of their molecules) and, for ``--help`` examples only, tiny real inputs made for the files they name as
 the user's own (``library.smi``, ``samples.smi`` …). ``molgen dashboard`` examples are parsed,
 never started.
 """
@@ -23,7 +23,7 @@ from molgen.cli import _command_modules, build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 #: commands whose examples run first (they write what the later ones read)
 ORDER = ("train", "sample", "encode", "decode")
-INPUT_KEYS = ("input", "generated", "latents", "data", "config", "seeds")
+INPUT_KEYS = ("input", "generated", "latents", "data", "config", "seeds", "train", "test", "test_scaffolds")
 OUTPUT_KEYS = ("out", "output", "report_dir", "trajectory")
 
 TINY = {
@@ -164,14 +164,14 @@ def _make_input(path: Path) -> None:
             writer.write(Chem.MolFromSmiles(s))
         writer.close()
     elif ".csv" in name:
-        path.write_text("smiles\n" + "\n".join(smiles) + "\n")
+        path.write_text("id,smiles\n" + "\n".join(f"m{i},{s}" for i, s in enumerate(smiles)) + "\n")
     else:
         path.write_text("\n".join(smiles) + "\n")
 
 
 def _reduced(line: str, workdir: Path) -> list[str]:
     """The command line with its sizes cut down (see the module docstring)."""
-    words = argv(line)
+    words = [f"refs/{w.split('/')[-1]}" if w.startswith("data/moses/") else w for w in argv(line)]
     out = []
     it = iter(range(len(words)))
     for i in it:
@@ -202,13 +202,21 @@ def _reduced(line: str, workdir: Path) -> list[str]:
     return out
 
 
+def make_scratch(folder: Path) -> None:
+    """Links to ``data/`` and ``configs/``, and ``refs/``: small copies of the MOSES files examples read."""
+    for name in ("data", "configs"):
+        (folder / name).symlink_to(ROOT / name)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "train.smi").write_text("\n".join(_moses("train.csv.gz", 300)) + "\n")
+    (folder / "refs" / "test.smi").write_text("\n".join(_moses("test.csv.gz", 200)) + "\n")
+    for name in ("train.csv.gz", "test.csv.gz", "test_scaffolds.csv.gz"):
+        with gzip.open(folder / "refs" / name, "wt") as fh:
+            fh.write("SMILES\n" + "\n".join(_moses(name, 300)) + "\n")
+
+
 @pytest.fixture
 def scratch(tmp_path, monkeypatch, one_thread) -> Path:
-    for name in ("data", "configs"):
-        (tmp_path / name).symlink_to(ROOT / name)
-    (tmp_path / "refs").mkdir()
-    (tmp_path / "refs" / "train.smi").write_text("\n".join(_moses("train.csv.gz", 300)) + "\n")
-    (tmp_path / "refs" / "test.smi").write_text("\n".join(_moses("test.csv.gz", 200)) + "\n")
+    make_scratch(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path

@@ -244,7 +244,8 @@ def test_checkpoint_sizes_are_bounded_before_allocation(tiny_checkpoint, capsys)
     ckpt["config"]["model"]["latent_size"] = 10**7
     save_checkpoint(tiny_checkpoint, ckpt)
     code, err = cli(capsys, "sample", "--model", str(tiny_checkpoint), "-n", "2", "--out", "x.smi", "--device", "cpu")
-    assert code == 1 and "latent_size: 10000000 must be <= 8192" in error_line(err)
+    line = error_line(err)
+    assert code == 1 and str(tiny_checkpoint) in line and "latent_size: 10000000 must be <= 8192" in line
 
 
 def test_resumed_checkpoint_cannot_import_an_objective_the_user_did_not_name(tmp_path, capsys, train_smiles, monkeypatch):
