@@ -100,8 +100,15 @@ def readme_commands() -> list[tuple[str, bool]]:
     return out
 
 
+#: where a shell command line leaves molgen: a pipe, a list operator or a redirection
+SHELL_OPERATOR = re.compile(r"^(\||\|\||&&|;|\d*[<>].*)$")
+
+
 def argv(line: str) -> list[str]:
-    return shlex.split(line, comments=True)[1:]
+    """molgen's arguments in an example, up to the first pipe, list operator or redirection."""
+    words = shlex.split(line, comments=True)[1:]
+    cut = next((i for i, w in enumerate(words) if SHELL_OPERATOR.match(w)), len(words))
+    return words[:cut]
 
 
 def paths_of(args, keys) -> list[str]:
