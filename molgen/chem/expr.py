@@ -319,6 +319,10 @@ class _Parser:
             self._advance()
             hi_tok = self.tok
             hi = self._expect_type(self._term(), NUM, hi_tok)
+            if isinstance(lo, Number) and isinstance(hi, Number) and lo.value > hi.value:
+                # --range refuses it too: an inverted interval keeps nothing, almost never what was meant
+                self._error(f"empty interval: LOW {lo.value:g} is above HIGH {hi.value:g}; "
+                            f"write 'between {hi.value:g} and {lo.value:g}'", lo_tok)
             return BoolOp("and", [Compare(">=", left, lo), Compare("<=", left, hi)])
         parts: list[Node] = []
         prev, prev_tok = left, first_tok

@@ -23,6 +23,7 @@ Presets (all bounds inclusive):
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -92,6 +93,8 @@ def parse_range(text: str) -> tuple[str, float | None, float | None]:
         hi = float(hi_txt) if hi_txt else None
     except ValueError:
         raise UsageError(f"bad range {text!r}: bounds must be numbers") from None
+    if any(b is not None and not math.isfinite(b) for b in (lo, hi)):
+        raise UsageError(f"bad range {text!r}: bounds must be finite numbers (leave a side empty for no bound)")
     if lo is None and hi is None:
         raise UsageError(f"bad range {text!r}: give a lower bound, an upper bound or both")
     if lo is not None and hi is not None and lo > hi:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgen.commands._args import jobs, positive_int
 from molgen.commands._io import add_size_limits, size_limits
 
 NAME = "filter"
@@ -50,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--column", metavar="NAME", help="SMILES column of a CSV/TSV/Parquet input (default: found by name)")
     parser.add_argument("--no-alerts", action="store_true", help="leave alert columns out of the output")
     parser.add_argument("--standardize", action="store_true", help="largest fragment, neutralise, normalise first")
-    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
-    parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
+    parser.add_argument("-j", "--jobs", type=jobs, default=None, metavar="N", help="worker processes (default: all cores)")
+    parser.add_argument("--chunk-size", type=positive_int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--recompute", action="store_true",
                         help="compute every property even where the input table already has the column")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from molgen.commands._args import jobs, positive_int
 from molgen.commands._io import add_size_limits, size_limits
 
 NAME = "props"
@@ -34,10 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output table (.csv .tsv .sdf .parquet)")
     parser.add_argument("--column", metavar="NAME", help="SMILES column of a CSV/TSV/Parquet input (default: found by name)")
     parser.add_argument("--no-alerts", action="store_true", help="skip PAINS/Brenk/NIH alerts (the slowest part)")
-    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    parser.add_argument("-j", "--jobs", type=jobs, default=None, metavar="N", help="worker processes (default: all cores)")
     parser.add_argument("--standardize", action="store_true",
                         help="keep the largest fragment, neutralise, normalise before computing")
-    parser.add_argument("--chunk-size", type=int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
+    parser.add_argument("--chunk-size", type=positive_int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_size_limits(parser)
 

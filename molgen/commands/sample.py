@@ -8,7 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from molgen.errors import UsageError
+from molgen.commands._args import count, positive_float, positive_int, seed
 
 NAME = "sample"
 HELP = "generate molecules from a model (gvae, cvae, organ, checkpoint or run directory)"
@@ -36,18 +36,18 @@ log = logging.getLogger("molgen.sample")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="shipped model name, checkpoint file or run directory")
-    p.add_argument("-n", type=int, required=True, help="number of molecules (rows) to write")
+    p.add_argument("-n", type=count, required=True, help="number of molecules (rows) to write")
     p.add_argument("--out", "-o", default="-", help="output table (.csv .tsv .smi .sdf .parquet, .gz for text); "
                    "'-' or none: stdout")
     p.add_argument("--format", default="smi", help="format on stdout: smi (default), csv, tsv or sdf")
-    p.add_argument("--seed", type=int, help="random seed (default: a fresh one, logged)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
-    p.add_argument("--batch-size", type=int, default=512, help="molecules decoded per batch (default 512)")
+    p.add_argument("--seed", type=seed, help="random seed (default: a fresh one, logged)")
+    p.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--batch-size", type=positive_int, default=512, help="molecules decoded per batch (default 512)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--valid-only", action="store_true", help="keep only RDKit-valid molecules (samples until N are found)")
     p.add_argument("--unique", action="store_true", help="drop repeated molecules (by canonical SMILES)")
     p.add_argument("--no-props", action="store_true", help="do not compute RDKit properties")
-    p.add_argument("--chunk-size", type=int, default=10_000, help="rows generated and written per chunk (default 10000)")
+    p.add_argument("--chunk-size", type=positive_int, default=10_000, help="rows generated and written per chunk (default 10000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -57,12 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from molgen.runtime import pick_device
     from molgen.sampling import iter_sample_tables, provenance
 
-    if args.n < 0:
-        raise UsageError(f"-n must be >= 0, got {args.n}")
-    if args.temperature <= 0:
-        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
-    if args.batch_size < 1 or args.chunk_size < 1:
-        raise UsageError("--batch-size and --chunk-size must be >= 1")
     to_stdout = str(args.out) == "-"
     # The writer checks the format before the model is loaded.
     writer = TableWriter("stdout", stream=sys.stdout, fmt=args.format) if to_stdout else TableWriter(Path(args.out))

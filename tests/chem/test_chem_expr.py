@@ -78,6 +78,7 @@ def test_columns_and_conjuncts():
         ("pains > 1", "'pains' is a condition, not a number", 0, 5),
         ("qed 0.6", "unexpected '0.6'; missing 'and'/'or'?", 4, 3),
         ("mw between 1 or 2", "expected 'and' in 'X between LOW and HIGH'", 13, 2),
+        ("qed between 0.9 and 0.1", "empty interval: LOW 0.9 is above HIGH 0.1", 12, 3),
         ("__import__('os').system('x')", "unexpected character \"'\"", 11, 1),
         ("", "empty expression", 0, 1),
     ],

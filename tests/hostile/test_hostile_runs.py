@@ -178,6 +178,11 @@ def test_nan_weights_are_refused_naming_the_tensor(tiny_checkpoint):
     (["evaluate", "x.smi", "--seed", "-1"], "must be >= 0"),
     (["train", "gvae", "--data", "x.smi", "--out", "run", "--seed", "-1"], "must be >= 0"),
     (["score", "x.smi", "--config", "c.toml", "-o", "o.csv", "-j", "0"], "must be >= 1"),
+    (["sample", "--model", "gvae", "-n", "5", "--temperature", "nan"], "expected a finite number"),
+    (["sample", "--model", "gvae", "-n", "5", "--seed", "-1"], "must be >= 0"),
+    (["sample", "--model", "gvae", "-n", "-3"], "must be >= 0"),
+    (["props", "x.smi", "-o", "o.csv", "-j", "0"], "must be >= 1"),
+    (["filter", "x.smi", "-o", "o.csv", "--range", "qed=nan:"], "bounds must be finite numbers"),
 ])
 def test_bad_command_line_values_are_usage_errors(argv, message, capsys):
     code, err = cli(capsys, *argv)
