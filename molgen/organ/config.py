@@ -201,7 +201,8 @@ class OrganConfig:
 
     def validate(self) -> None:
         if self.discriminator.input == "smiles" and self.generator.symbols != "rules":
-            raise ValueError("discriminator.input = 'smiles' is for generator.symbols = 'rules' (tokens are SMILES tokens already)")
+            raise ValueError("discriminator.input = 'smiles' is for generator.symbols = 'rules' "
+                             "(tokens are SMILES tokens already)")
         if self.reward.weight_d < 1.0 and not self.objectives:
             raise ValueError("lambda < 1 needs at least one entry in objectives")
         widths, _ = self.discriminator.filters()

@@ -2,8 +2,8 @@
 
 ``molgen train organ --data FILE --config FILE.toml --out RUN_DIR`` calls :func:`train_from_options`.
 Every stage is resumable: the checkpoint (``RUN_DIR/checkpoints/last.pt``) holds both networks,
-the rollout copy, the optimizers, the symbols (vocabulary, or grammar and constraints), the config, the stage and step, the command,
-versions and RNG states as plain types. Every step reseeds its random streams from
+the rollout copy, the optimizers, the symbols (vocabulary, or grammar and constraints), the config,
+the stage and step, the command, versions and RNG states as plain types. Every step reseeds its random streams from
 ``(seed, stage, step)``, so a resumed run reproduces an uninterrupted one exactly.
 
 One adversarial step (REINVENT's template): sample -> score (rollouts) -> update G -> update D ->
@@ -78,7 +78,8 @@ class OrganState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_state(cfg: OrganConfig, symbols: Symbols, device: str, disc_input: DiscriminatorInput | None = None) -> OrganState:
+def build_state(cfg: OrganConfig, symbols: Symbols, device: str,
+                disc_input: DiscriminatorInput | None = None) -> OrganState:
     """Fresh networks and optimizers for ``cfg`` over ``symbols`` (D reads ``disc_input``, default the symbols)."""
     disc_input = disc_input or SymbolInput(symbols)
     gen = build_generator(cfg.generator, symbols).to(device)
