@@ -291,3 +291,17 @@ def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch,
     timing = {"seconds", "t_policy", "t_reward"}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
     assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
+
+
+def test_smiles_discriminator_input_is_refused_for_tokens(tmp_path):
+    from molgen.config import load_config
+    from molgen.errors import ConfigError
+    from molgen.organ.config import OrganConfig
+
+    path = tmp_path / "c.toml"
+    path.write_text('[discriminator]\ninput = "smiles"\n[reward]\nmode = "seqgan"\n')
+    with pytest.raises(ConfigError, match="symbols = 'rules'"):
+        load_config(OrganConfig, path)
+    path.write_text('[generator]\nsymbols = "rules"\nmax_len = 120\n[discriminator]\ninput = "smiles"\n'
+                    '[reward]\nmode = "seqgan"\n')
+    assert load_config(OrganConfig, path).discriminator.input == "smiles"
