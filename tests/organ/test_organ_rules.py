@@ -255,6 +255,9 @@ def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, 
     assert ckpt["representation"] == "kekule" and "vocab" not in ckpt
     assert ("discriminator_vocab" in ckpt) == (d_input == "smiles")
     model = load_model(out)
+    from molgen.dashboard.models import model_summary
+
+    assert model_summary(model)["grammar"] == "kekule (semantic constraints)"  # what the dashboard shows
     a = model.sample(150, seed=5, batch_size=64)
     assert all(Chem.MolFromSmiles(s) is not None for s in a)
     assert a == model.sample(150, seed=5, batch_size=64)  # the same seed gives the same samples
