@@ -43,7 +43,7 @@ from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
-from molgen.organ.symbols import TokenSymbols
+from molgen.organ.symbols import TokenSymbols, discriminator_input
 from molgen.scoring import ObjectiveContext, ObjectiveScorer, ObjectiveSpec
 from molgen.vocab import Vocabulary
 
@@ -91,10 +91,11 @@ def adversarial_step(sampler, ckpt: dict, batch: int, rollouts: int, stride: int
 
     cfg = config_from_checkpoint(ckpt)
     symbols, g = sampler.symbols, copy.deepcopy(sampler.model)
-    d = Discriminator(cfg.discriminator, symbols.n_inputs, symbols.pad, cfg.generator.max_len)
+    d_input = discriminator_input(cfg.discriminator.input, symbols, ckpt=ckpt)
+    d = Discriminator(cfg.discriminator, d_input.n_inputs, d_input.pad, cfg.generator.max_len)
     d.load_state_dict(ckpt["discriminator"])
     scorer = ObjectiveScorer([ObjectiveSpec("qed", params={"low": 0.7, "high": 0.95})], ObjectiveContext())
-    reward = OrganReward(symbols, d, scorer, 0.2, divide_by_count=True)
+    reward = OrganReward(symbols, d, scorer, 0.2, divide_by_count=True, disc_input=d_input)
     opt = torch.optim.Adam(g.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(seed)
     new_machine = (lambda n: symbols.machine(n, "cpu")) if symbols.masked else None
@@ -135,8 +136,7 @@ def compare_symbols(args: argparse.Namespace) -> None:
         valid = sum(to_mol(s) is not None for s in smiles)
         rows.append((name, sampler.symbols.kind, stride, best, args.sample_n / t_sample, valid / t_sample,
                      valid / len(smiles)))
-    print("
-| model | symbols | stride | mean length | completions | step s (CPU s) | sample | rollouts (policy) "
+    print("\n| model | symbols | stride | mean length | completions | step s (CPU s) | sample | rollouts (policy) "
           "| reward | update | sampling mol/s | valid mol/s | valid |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, kind, stride, b, rate, vrate, vfrac in rows:

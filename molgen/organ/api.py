@@ -24,6 +24,7 @@ class OrganSampler:
         self.device = device
         cfg = from_dict(GeneratorConfig, checkpoint["config"]["generator"], where="checkpoint config.generator")
         self.symbols = symbols_from_checkpoint(checkpoint, cfg)
+        self.codec = getattr(self.symbols, "codec", None)  # over rules: the grammar and its constraints
         s = self.symbols
         self.model = GeneratorNet(cfg, s.n_inputs, s.pad, s.bos, s.eos, n_outputs=s.n_outputs).to(device)
         self.model.load_state_dict(checkpoint["model"])

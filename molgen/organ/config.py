@@ -81,6 +81,8 @@ class DiscriminatorConfig:
     gp_weight: float = field(default=10.0, metadata={"ge": 0})
     lr: float = field(default=1e-4, metadata={"gt": 0})
     l2: float = field(default=0.0, metadata={"ge": 0})
+    #: what D reads: the generator's symbols, or (rules only) the SMILES tokens of each derivation
+    input: str = field(default="symbols", metadata={"choices": ("symbols", "smiles")})
 
     RENAMED: ClassVar[dict[str, str]] = {"embed_dim": "embedding_size"}
 
@@ -206,6 +208,9 @@ class OrganConfig:
     RENAMED: ClassVar[dict[str, str]] = {"max_train_molecules": "max_molecules"}
 
     def validate(self) -> None:
+        if self.discriminator.input == "smiles" and self.generator.symbols != "rules":
+            raise ValueError("discriminator.input = 'smiles' is for generator.symbols = 'rules' "
+                             "(tokens are SMILES tokens already)")
         if self.reward.weight_d < 1.0 and not self.objectives:
             raise ValueError("lambda < 1 needs at least one entry in objectives")
         widths, _ = self.discriminator.filters()

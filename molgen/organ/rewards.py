@@ -9,6 +9,7 @@ sequence in its batch group.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -24,7 +25,8 @@ class OrganReward:
     D is evaluated once per distinct sequence; O once per distinct SMILES (scorer cache)."""
 
     def __init__(self, symbols: Symbols, discriminator: torch.nn.Module | None, scorer: ObjectiveScorer | None,
-                 lam: float, divide_by_count: bool = True, memory: DiversityMemory | None = None) -> None:
+                 lam: float, divide_by_count: bool = True, memory: DiversityMemory | None = None,
+                 disc_input: Callable[[Tensor], Tensor] | None = None) -> None:
         if lam > 0 and discriminator is None:
             raise ValueError("lam > 0 needs a discriminator")
         if lam < 1 and scorer is None:
@@ -32,6 +34,7 @@ class OrganReward:
         self.symbols, self.discriminator, self.scorer = symbols, discriminator, scorer
         self.lam, self.divide_by_count = lam, divide_by_count
         self.memory = memory if lam < 1 else None
+        self.disc_input = disc_input  # what D reads (None: the sequences themselves)
         self.seconds = {"discriminator": 0.0, "chemistry": 0.0, "decode": 0.0}
 
     def components(self, seqs: Tensor, groups: Tensor | None = None) -> dict[str, Tensor]:
@@ -44,12 +47,13 @@ class OrganReward:
         reward = torch.zeros(n, device=seqs.device)
         if self.lam > 0:
             t0 = time.perf_counter()
-            out["d"] = self.discriminator.reward(uniq)[inverse].float()
+            d_ids = uniq if self.disc_input is None else self.disc_input(uniq)
+            out["d"] = self.discriminator.reward(d_ids)[inverse].float()
             self.seconds["discriminator"] += time.perf_counter() - t0
             reward = reward + self.lam * out["d"]
         if self.lam < 1:
             t0 = time.perf_counter()
-            words = [self.symbols.to_smiles(r) for r in uniq.tolist()]
+            words = [self.symbols.reward_string(r) for r in uniq.tolist()]
             smiles = [words[i] for i in inverse.tolist()]
             t1 = time.perf_counter()
             self.seconds["decode"] += t1 - t0

@@ -2,8 +2,8 @@
 
 ``molgen train organ --data FILE --config FILE.toml --out RUN_DIR`` calls :func:`train_from_options`.
 Every stage is resumable: the checkpoint (``RUN_DIR/checkpoints/last.pt``) holds both networks,
-the rollout copy, the optimizers, the symbols (vocabulary, or grammar and constraints), the config, the stage and step, the command,
-versions and RNG states as plain types. Every step reseeds its random streams from
+the rollout copy, the optimizers, the symbols (vocabulary, or grammar and constraints), the config,
+the stage and step, the command, versions and RNG states as plain types. Every step reseeds its random streams from
 ``(seed, stage, step)``, so a resumed run reproduces an uninterrupted one exactly.
 
 One adversarial step (REINVENT's template): sample -> score (rollouts) -> update G -> update D ->
@@ -35,7 +35,8 @@ from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
-from molgen.organ.symbols import Symbols, symbols_from_checkpoint, symbols_from_data
+from molgen.organ.symbols import (DiscriminatorInput, SymbolInput, Symbols, discriminator_input, symbols_from_checkpoint,
+                                  symbols_from_data)
 from molgen.runtime import pick_device, versions
 from molgen.scoring.components import ObjectiveContext, registry_only
 from molgen.scoring.memory import DiversityMemory
@@ -63,6 +64,7 @@ class OrganState:
 
     cfg: OrganConfig
     symbols: Symbols
+    disc_input: DiscriminatorInput
     generator: GeneratorNet
     rollout: GeneratorNet
     discriminator: Discriminator
@@ -76,14 +78,16 @@ class OrganState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_state(cfg: OrganConfig, symbols: Symbols, device: str) -> OrganState:
-    """Fresh networks and optimizers for ``cfg`` over ``symbols``."""
+def build_state(cfg: OrganConfig, symbols: Symbols, device: str,
+                disc_input: DiscriminatorInput | None = None) -> OrganState:
+    """Fresh networks and optimizers for ``cfg`` over ``symbols`` (D reads ``disc_input``, default the symbols)."""
+    disc_input = disc_input or SymbolInput(symbols)
     gen = build_generator(cfg.generator, symbols).to(device)
-    disc = Discriminator(cfg.discriminator, symbols.n_inputs, symbols.pad, cfg.generator.max_len).to(device)
+    disc = Discriminator(cfg.discriminator, disc_input.n_inputs, disc_input.pad, cfg.generator.max_len).to(device)
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.mle.lr)
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
     rollout = copy.deepcopy(gen).eval()
-    return OrganState(cfg, symbols, gen, rollout, disc, g_opt, d_opt)
+    return OrganState(cfg, symbols, disc_input, gen, rollout, disc, g_opt, d_opt)
 
 
 def build_generator(cfg: GeneratorConfig, symbols: Symbols) -> GeneratorNet:
@@ -101,6 +105,7 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
         "rollout": state.rollout.state_dict(),
         "optimizer": {"generator": state.g_opt.state_dict(), "discriminator": state.d_opt.state_dict()},
         **state.symbols.to_checkpoint(),
+        **state.disc_input.to_checkpoint(),
         "stage": state.stage,
         "stage_step": state.stage_step,
         "step": state.step,
@@ -113,7 +118,8 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
 def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
     """Rebuild an :class:`OrganState` from a checkpoint written by :func:`checkpoint_payload`."""
     cfg = config_from_checkpoint(ckpt)
-    state = build_state(cfg, symbols_from_checkpoint(ckpt, cfg.generator), device)
+    symbols = symbols_from_checkpoint(ckpt, cfg.generator)
+    state = build_state(cfg, symbols, device, discriminator_input(cfg.discriminator.input, symbols, ckpt=ckpt))
     state.generator.load_state_dict(ckpt["model"])
     state.discriminator.load_state_dict(ckpt["discriminator"])
     state.rollout.load_state_dict(ckpt["rollout"])
@@ -204,7 +210,7 @@ class Run:
             self.memory = DiversityMemory(cfg.reward.memory, state.extra.get("memory"), cfg.reward.cache_size)
             state.extra["memory"] = self.memory.counts
         self.reward = OrganReward(state.symbols, state.discriminator, self.scorer, cfg.reward.weight_d,
-                                  cfg.reward.divide_by_count, self.memory)
+                                  cfg.reward.divide_by_count, self.memory, state.disc_input)
         self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else []) \
             + (["memory_penalised", "memory_full"] if self.memory is not None else [])
         #: columns this run has but a resumed log written by an older molgen lacks: not logged
@@ -350,8 +356,8 @@ class Run:
         """Fresh negatives from G and as many real sequences; ``epochs`` passes. Returns mean loss and accuracy."""
         st = self.state
         st.generator.eval()
-        fake = self._sample(n, gen)
-        real = self.data.random(n, gen).to(self.device)
+        fake = st.disc_input(self._sample(n, gen))
+        real = st.disc_input(self.data.random(n, gen).to(self.device))
         disc = st.discriminator
         disc.train()
         losses, accs = [], []
@@ -523,22 +529,29 @@ def _train(opts: TrainOptions, run_dir: RunDir) -> int:
         symbols = symbols_from_data(cfg.generator, smiles)
         if cfg.mle.init_checkpoint:
             symbols = symbols_from_checkpoint(load_checkpoint(cfg.mle.init_checkpoint, kind="organ"), cfg.generator)
-        state = build_state(cfg, symbols, device)
+        ids = _encode(symbols, smiles, cfg.generator.max_len)
+        state = build_state(cfg, symbols, device, discriminator_input(cfg.discriminator.input, symbols, ids))
         if cfg.mle.init_checkpoint:
             _init_generator(state, cfg.mle.init_checkpoint)
+    else:
+        ids = _encode(state.symbols, smiles, cfg.generator.max_len)
     state.extra["data"] = record
-    ids = state.symbols.encode(smiles)
-    if len(ids) < 2:
-        raise InputError(f"only {len(ids)} of {len(smiles)} training molecules fit generator.max_len = "
-                         f"{cfg.generator.max_len} {state.symbols.kind} (with the end symbol); at least 2 are needed: "
-                         "raise generator.max_len")
-    data = TrainData(ids, cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
     run_dir.write_config(cfg)
+    data = TrainData(ids, cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
     logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
     log.info("%d %s, %d training / %d validation sequences, device %s",
              state.symbols.n_outputs, state.symbols.kind, len(data.train), len(data.val), device)
     return Run(state, data, context, run_dir.path, opts.command, opts.progress, logger).run()
+
+
+def _encode(symbols: Symbols, smiles: list[str], max_len: int) -> np.ndarray:
+    """The training sequences (what does not fit is reported by ``symbols.encode``); at least 2 must fit."""
+    ids = symbols.encode(smiles)
+    if len(ids) < 2:
+        raise InputError(f"only {len(ids)} of {len(smiles)} training molecules fit generator.max_len = {max_len} "
+                         f"{symbols.kind} (with the end symbol); at least 2 are needed: raise generator.max_len")
+    return ids
 
 
 def _threads(cfg: OrganConfig) -> None:

@@ -199,6 +199,7 @@ filter_widths = [1, 3, 5]
 filter_counts = [8, 8, 8]
 embedding_size = 8
 loss = "{loss}"
+input = "{d_input}"
 [mle]
 steps = 5
 batch_size = 32
@@ -220,9 +221,10 @@ name = "qed"
 """
 
 
-def run_opts(tmp_path: Path, data: Path, out: str, loss: str = "bce", resume: bool = False) -> TrainOptions:
-    cfg = tmp_path / f"{loss}.toml"
-    cfg.write_text(TINY.format(loss=loss))
+def run_opts(tmp_path: Path, data: Path, out: str, loss: str = "bce", resume: bool = False,
+             d_input: str = "symbols") -> TrainOptions:
+    cfg = tmp_path / f"{loss}-{d_input}.toml"
+    cfg.write_text(TINY.format(loss=loss, d_input=d_input))
     return TrainOptions(kind="organ", data=data, out=tmp_path / out, config=cfg, resume=resume, command="test",
                         progress=False)
 
@@ -239,10 +241,10 @@ def read_log(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("loss", ["bce", "wasserstein"])
-def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, loss):
+@pytest.mark.parametrize("loss, d_input", [("bce", "symbols"), ("wasserstein", "symbols"), ("bce", "smiles")])
+def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, loss, d_input):
     out = tmp_path / "run"
-    assert trainer.train_from_options(run_opts(tmp_path, data_file, "run", loss)) == 0
+    assert trainer.train_from_options(run_opts(tmp_path, data_file, "run", loss, d_input=d_input)) == 0
     rows = read_log(out / "log.csv")
     assert [r["stage"] for r in rows] == ["mle"] * 5 + ["dpretrain"] + ["adversarial"] * 2
     mle = [float(r["mle_loss"]) for r in rows[:5]]
@@ -251,14 +253,19 @@ def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, 
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt", kind="organ")
     assert ckpt["grammar"]["name"] == "kekule" and ckpt["constraints"] == "semantic"
     assert ckpt["representation"] == "kekule" and "vocab" not in ckpt
+    assert ("discriminator_vocab" in ckpt) == (d_input == "smiles")
     model = load_model(out)
+    from molgen.dashboard.models import model_summary
+
+    assert model_summary(model)["grammar"] == "kekule (semantic constraints)"  # what the dashboard shows
     a = model.sample(150, seed=5, batch_size=64)
     assert all(Chem.MolFromSmiles(s) is not None for s in a)
     assert a == model.sample(150, seed=5, batch_size=64)  # the same seed gives the same samples
     assert a != model.sample(150, seed=6, batch_size=64)
 
 
-def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch):
+@pytest.mark.parametrize("d_input", ["symbols", "smiles"])
+def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch, d_input):
     class StopAt:
         def __init__(self, n: int) -> None:
             self.n, self.polls, self.signal_name = n, 0, "SIGINT"
@@ -274,11 +281,11 @@ def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch)
         def __exit__(self, *exc):
             return None
 
-    assert trainer.train_from_options(run_opts(tmp_path, data_file, "whole")) == 0
+    assert trainer.train_from_options(run_opts(tmp_path, data_file, "whole", d_input=d_input)) == 0
     with monkeypatch.context() as m:
         m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(8))  # inside the adversarial stage
-        assert trainer.train_from_options(run_opts(tmp_path, data_file, "parts")) == 130
-    assert trainer.train_from_options(run_opts(tmp_path, data_file, "parts", resume=True)) == 0
+        assert trainer.train_from_options(run_opts(tmp_path, data_file, "parts", d_input=d_input)) == 130
+    assert trainer.train_from_options(run_opts(tmp_path, data_file, "parts", resume=True, d_input=d_input)) == 0
     a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
     for key in ("model", "discriminator", "rollout"):
@@ -287,3 +294,17 @@ def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch)
     timing = {"seconds", "t_policy", "t_reward"}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
     assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
+
+
+def test_smiles_discriminator_input_is_refused_for_tokens(tmp_path):
+    from molgen.config import load_config
+    from molgen.errors import ConfigError
+    from molgen.organ.config import OrganConfig
+
+    path = tmp_path / "c.toml"
+    path.write_text('[discriminator]\ninput = "smiles"\n[reward]\nmode = "seqgan"\n')
+    with pytest.raises(ConfigError, match="symbols = 'rules'"):
+        load_config(OrganConfig, path)
+    path.write_text('[generator]\nsymbols = "rules"\nmax_len = 120\n[discriminator]\ninput = "smiles"\n'
+                    '[reward]\nmode = "seqgan"\n')
+    assert load_config(OrganConfig, path).discriminator.input == "smiles"
