@@ -39,7 +39,9 @@ class Parser(argparse.ArgumentParser):
     like every other usage error) instead of printing the usage block and exiting the process."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        exc = UsageError(f"{message} (see '{self.prog} --help')")
+        exc.prog = self.prog  # "molgen filter": the message starts like the command's own errors
+        raise exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        print(f"molgen: error: {exc}", file=sys.stderr)
+        print(f"{getattr(exc, 'prog', 'molgen')}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
