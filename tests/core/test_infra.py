@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 
 import pytest
@@ -209,6 +210,16 @@ def test_cli_without_command_is_a_usage_error(capsys):
 
 def test_command_line_is_shell_quoted():
     assert command_line(["train", "gvae", "--out", "my run"]) == "molgen train gvae --out 'my run'"
+
+
+def test_command_line_of_python_m_molgen_cli_is_recorded_as_molgen(monkeypatch):
+    """``python -m molgen.cli`` runs the molgen command: a checkpoint records it as one to rerun."""
+    import molgen.cli
+
+    monkeypatch.setattr(sys, "argv", [molgen.cli.__file__, "train", "organ", "--out", "r"])
+    assert command_line() == "molgen train organ --out r"
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/other.py", "x"])
+    assert command_line() == "other.py x"
 
 
 def test_versions_are_plain_strings_that_checkpoints_can_hold(tmp_path):

@@ -227,3 +227,15 @@ def test_batches_of_fewer_than_four_rows_decode_valid_molecules(n):
     for seed in range(6):
         ids, finished = decode_random(codec(60), n, seed=seed, bias=_bias("opening"))
         assert_all_valid(ids, finished)
+
+
+def test_the_replay_verdict_is_cached_beside_the_encoding(tmp_path, monkeypatch, train_smiles):
+    """The semantic replay of a training set runs once; the cached verdict gives the same encoding."""
+    c = codec(120)
+    first = c.encode(train_smiles[:200], cache_dir=tmp_path)
+    assert list(tmp_path.glob("semantic-kekule-*.npz"))
+    calls = []
+    monkeypatch.setattr(GrammarCodec, "replay_rejects", lambda self, ids, **kw: calls.append(1))
+    again = c.encode(train_smiles[:200], cache_dir=tmp_path)
+    assert not calls and again.n_failed == first.n_failed > 0
+    assert (again.ids == first.ids).all() and (again.keep == first.keep).all() and again.failures == first.failures
