@@ -67,7 +67,7 @@ def test_filter_similarity_and_smarts(library, tmp_path, train_smiles):
         (["--where", "qde >= 0.6"], "unknown property 'qde' (did you mean 'qed'?)\n  qde >= 0.6\n  ^^^"),
         (["--preset", "lipinsky"], "unknown preset 'lipinsky'; did you mean 'lipinski'? available: lipinski, veber"),
         (["--range", "mw=500:200"], "low bound 500 is above high bound 200"),
-        (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+        (["--chunk-size", "0"], "argument --chunk-size: 0 must be >= 1"),
     ],
 )
 def test_filter_usage_errors_exit_2(library, tmp_path, capsys, extra, message):
