@@ -1,4 +1,4 @@
-"""Options and checks shared by the commands that read molecule files and write tables."""
+"""Options and checks shared by the commands: molecule-size limits of the file commands, the metrics' reference sets."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def size_limits(args: argparse.Namespace):
 
     given = {"max_heavy_atoms": args.max_atoms, "max_chars": args.max_chars}
     return SizeLimits(**{k: v for k, v in given.items() if v is not None})
+
+
+def add_reference_sets(parser: argparse.ArgumentParser) -> None:
+    """``--train``/``--test``/``--test-scaffolds``: the reference sets of the metrics (``evaluate``, ``cache build``)."""
+    from molgen.evaluation.scoring import DEFAULT_REFERENCES
+
+    parser.add_argument("--train", default=str(DEFAULT_REFERENCES["train"]), metavar="PATH",
+                        help="training set for novelty and KL ('none' to skip; default: shipped MOSES train)")
+    parser.add_argument("--test", default=str(DEFAULT_REFERENCES["test"]), metavar="PATH",
+                        help="test set for FCD/SNN/Frag/Scaf and properties ('none' to skip; default: MOSES test)")
+    parser.add_argument("--test-scaffolds", default=str(DEFAULT_REFERENCES["test_scaffolds"]), metavar="PATH",
+                        help="scaffold test set ('none' to skip; default: MOSES scaffold test)")

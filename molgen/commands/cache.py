@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from molgen.commands import _args
-from molgen.evaluation.scoring import DEFAULT_REFERENCES
+from molgen.commands._io import add_reference_sets
 
 NAME = "cache"
 HELP = "build (warm) or show the reference-statistics cache that molgen evaluate uses"
@@ -26,12 +26,7 @@ examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("build", "info"), help="build the reference statistics, or show the cache")
-    p.add_argument("--train", default=str(DEFAULT_REFERENCES["train"]), metavar="PATH",
-                   help="training set ('none' to skip; default: shipped MOSES train)")
-    p.add_argument("--test", default=str(DEFAULT_REFERENCES["test"]), metavar="PATH",
-                   help="test set ('none' to skip; default: MOSES test)")
-    p.add_argument("--test-scaffolds", default=str(DEFAULT_REFERENCES["test_scaffolds"]), metavar="PATH",
-                   help="scaffold test set ('none' to skip; default: MOSES scaffold test)")
+    add_reference_sets(p)
     p.add_argument("--no-fcd", action="store_true", help="skip the FCD statistics (as evaluate --no-fcd)")
     p.add_argument("-j", "--jobs", type=_args.jobs, default=None, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--device", default="cpu", help="torch device for the FCD (default cpu)")

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from molgen.commands import _args
+from molgen.commands._io import add_reference_sets
 from molgen.errors import UsageError
 from molgen.evaluation.goals import GOAL_SETS
-from molgen.evaluation.scoring import DEFAULT_REFERENCES
 
 NAME = "evaluate"
 HELP = "score generated molecules (files or models) with MOSES/GuacaMol metrics"
@@ -60,12 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-stochastic", type=_args.count, default=0, metavar="N",
                    help="VAEs: the paper's reconstruction protocol (10 encodes x 100 decodes) on N of them (default 0: skipped)")
     p.add_argument("--goals", choices=sorted(GOAL_SETS), help="check a goal table for each model/file (needs --train)")
-    p.add_argument("--train", default=str(DEFAULT_REFERENCES["train"]), metavar="PATH",
-                   help="training set for novelty and KL ('none' to skip; default: shipped MOSES train)")
-    p.add_argument("--test", default=str(DEFAULT_REFERENCES["test"]), metavar="PATH",
-                   help="test set for FCD/SNN/Frag/Scaf and properties ('none' to skip; default: MOSES test)")
-    p.add_argument("--test-scaffolds", default=str(DEFAULT_REFERENCES["test_scaffolds"]), metavar="PATH",
-                   help="scaffold test set ('none' to skip; default: MOSES scaffold test)")
+    add_reference_sets(p)
     p.add_argument("--column", metavar="NAME", help="SMILES column of CSV/TSV/Parquet inputs (default: found by name)")
     p.add_argument("-o", "--output", type=Path, metavar="REPORT", help="write the report (.json, .csv or .md)")
     p.add_argument("--report-dir", type=Path, metavar="RUN", help="write RUN/report.json and RUN/report.md (e.g. a run or model folder)")
