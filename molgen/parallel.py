@@ -180,7 +180,7 @@ class ChunkPool:
             self.close(wait=False)
             raise WorkerCrashed(range(self._done - start, self._done - start + in_flight),
                                 _signal_name(codes[0] if codes else None)) from None
-        except BaseException:
+        except BaseException:  # Ctrl-C, SIGTERM (Terminated) or the caller's error: end the workers, then let it go on
             self.close(wait=False)
             raise
 
