@@ -92,7 +92,7 @@ class RunDir:
         created = self.acquire()
         try:
             yield self
-        except BaseException:
+        except BaseException:  # any failure or interrupt before the first checkpoint: clean up, then re-raise
             if not self.holds_run():
                 self.release()
                 if created:
