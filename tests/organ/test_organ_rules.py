@@ -265,25 +265,10 @@ def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, 
 
 
 @pytest.mark.parametrize("d_input", ["symbols", "smiles"])
-def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch, d_input):
-    class StopAt:
-        def __init__(self, n: int) -> None:
-            self.n, self.polls, self.signal_name = n, 0, "SIGINT"
-
-        @property
-        def requested(self) -> bool:
-            self.polls += 1
-            return self.polls >= self.n
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
+def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch, d_input, interrupt_at):
     assert trainer.train_from_options(run_opts(tmp_path, data_file, "whole", d_input=d_input)) == 0
     with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(8))  # inside the adversarial stage
+        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(8))  # inside the adversarial stage
         assert trainer.train_from_options(run_opts(tmp_path, data_file, "parts", d_input=d_input)) == 130
     assert trainer.train_from_options(run_opts(tmp_path, data_file, "parts", resume=True, d_input=d_input)) == 0
     a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")

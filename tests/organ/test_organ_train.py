@@ -116,23 +116,6 @@ def test_full_run_checkpoint_and_sampling(tmp_path, data_file):
         trainer.train_from_options(opts(data_file, write_config(tmp_path), out))
 
 
-class StopAt:
-    """Stand-in for GracefulInterrupt that 'receives SIGINT' at the n-th poll."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.polls, self.signal_name = n, 0, "SIGINT"
-
-    @property
-    def requested(self) -> bool:
-        self.polls += 1
-        return self.polls >= self.n
-
-    def __enter__(self) -> "StopAt":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
 
 MEMORY = 'lam = 0.5\nmemory = {kind = "molecule", bucket_size = 1, min_score = 0.0}\n[[objectives]]\nname = "qed"'
 
@@ -142,12 +125,12 @@ MEMORY = 'lam = 0.5\nmemory = {kind = "molecule", bucket_size = 1, min_score = 0
     (10, 'lam = 0.5\n[[objectives]]\nname = "qed"'),  # inside the adversarial stage
     (10, MEMORY),  # the diversity memory is part of the state
 ])
-def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at, reward):
+def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at, reward, interrupt_at):
     cfg = write_config(tmp_path, reward=reward)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
     with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(stop_at))
+        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(stop_at))
         assert trainer.train_from_options(opts(data_file, cfg, parts)) == 130
     stopped = load_checkpoint(parts / "checkpoints" / "last.pt", kind="organ")
     assert stopped["step"] == stop_at - 1 and stopped["stage"] != "done"
@@ -190,12 +173,12 @@ def test_mle_cosine_schedule_runs_from_lr_to_lr_min():
     assert {mle_lr(MLEConfig(steps=10, lr=2e-3), s) for s in range(10)} == {2e-3}  # constant by default
 
 
-def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monkeypatch, caplog):
+def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monkeypatch, caplog, interrupt_at):
     """A run started by an older molgen (log.csv without 'lr') resumes; its log keeps its columns."""
     cfg = write_config(tmp_path)
     out = tmp_path / "run"
     with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(5))
+        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(5))
         assert trainer.train_from_options(opts(data_file, cfg, out)) == 130
     log_path = out / "log.csv"
     rows = read_log(log_path)
