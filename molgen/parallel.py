@@ -79,6 +79,10 @@ class WorkerCrashed(MolgenError):
         super().__init__(f"a worker process died ({cause}) on {units}")
 
 
+#: how long a broken pool waits for its dead worker's exit code, to say what ended it
+CRASH_REAP_SECONDS = 5.0
+
+
 def _signal_name(code: int | None) -> str:
     if code is not None and code < 0:
         try:
@@ -172,8 +176,13 @@ class ChunkPool:
                 self._done += 1
                 yield res
         except BrokenProcessPool:
+            # the pool can break before the dead worker is reaped (a segfaulting worker may still be
+            # writing its faulthandler dump): wait, a few seconds at most, until some worker has a code
+            deadline = time.monotonic() + CRASH_REAP_SECONDS
+            while time.monotonic() < deadline and not any(p.exitcode not in (None, 0) for p in self._workers.values()):
+                time.sleep(0.02)
             for p in self._workers.values():
-                p.join(0.5)
+                p.join(0.1)
             # the executor SIGTERMs the other workers after a death: the first cause is the other code
             codes = sorted((p.exitcode for p in self._workers.values() if p.exitcode not in (None, 0)),
                            key=lambda c: c == -signal.SIGTERM)
