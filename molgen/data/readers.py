@@ -9,6 +9,7 @@ Problems with the file itself (missing, empty, binary, not UTF-8, no SMILES colu
 from __future__ import annotations
 
 import codecs
+import functools
 import csv
 import gzip
 import io
@@ -19,7 +20,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from molgen.errors import InputError
 
@@ -446,6 +447,10 @@ class MoleculeSet:
         return len(self.smiles)
 
 
+#: records handed to one call of a ``map_chunks`` function by :func:`read_smiles`
+READ_CHUNK = 2048
+
+
 def read_smiles(
     path: str | os.PathLike,
     column: str | None = None,
@@ -455,6 +460,7 @@ def read_smiles(
     max_records: int | None = None,
     data: bytes | None = None,
     limits: SizeLimits | None = None,
+    map_chunks: Callable[[Callable, Iterator], Iterator] | None = None,
 ) -> MoleculeSet:
     """Read, validate (RDKit) and canonicalise every molecule of a file.
 
@@ -462,29 +468,54 @@ def read_smiles(
     as RDKit SMILES). Invalid records are skipped, counted in ``report`` and logged.
     ``data`` reads in-memory content (an upload) instead of the file; ``path`` then names it
     (and its extension gives the format) in the report and errors. Molecules above ``limits``
-    are skipped and reported like invalid ones.
+    are skipped and reported like invalid ones. ``map_chunks(func, chunks)``, when given, runs the
+    RDKit work over chunks of :data:`READ_CHUNK` records and yields the results in order (a process
+    pool: :func:`molgen.parallel.imap_chunks`); the result is the same as the sequential read.
     """
-    from rdkit import Chem
     from tqdm.auto import tqdm
 
     report = ReadReport(str(path))
     smiles: list[str] = []
     names: list[str | None] = []
     records = iter_records(path, column=column, max_records=max_records, data=data)
-    for rec in tqdm(records, unit="mol", disable=not progress, desc=Path(path).name):
-        report.n_records += 1
-        mol, reason = parse_record(rec, standardize, limits)
-        if mol is None:
-            report.add_invalid(rec.line, reason or "invalid")
-            continue
-        report.n_valid += 1
-        if canonical or standardize or rec.smiles is None:
-            smiles.append(Chem.MolToSmiles(mol))
-        else:
-            smiles.append(rec.smiles)
-        names.append(rec.name)
+    chunks = _chunks(records, READ_CHUNK)
+    task = functools.partial(_parse_chunk, standardize=standardize, canonical=canonical, limits=limits)
+    results = map_chunks(task, chunks) if map_chunks is not None else map(task, chunks)
+    with tqdm(unit="mol", disable=not progress, desc=Path(path).name) as bar:
+        for parsed in results:
+            for line, smi, name, reason in parsed:
+                report.n_records += 1
+                if smi is None:
+                    report.add_invalid(line, reason or "invalid")
+                    continue
+                report.n_valid += 1
+                smiles.append(smi)
+                names.append(name)
+            bar.update(len(parsed))
     if report.n_records == 0:
         raise InputError(f"{path}: no molecules found (only a header, blank lines or comments)")
     if report.n_invalid:
         log.warning("skipped invalid records: %s", report.summary())
     return MoleculeSet(smiles, names, report)
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+def _parse_chunk(records: list[Record], standardize: bool, canonical: bool,
+                 limits: SizeLimits | None) -> list[tuple[int, str | None, str | None, str | None]]:
+    """``(line, SMILES or None, name, reason)`` per record: the RDKit part of :func:`read_smiles`."""
+    from rdkit import Chem
+
+    out: list[tuple[int, str | None, str | None, str | None]] = []
+    for rec in records:
+        mol, reason = parse_record(rec, standardize, limits)
+        if mol is None:
+            out.append((rec.line, None, rec.name, reason))
+        elif canonical or standardize or rec.smiles is None:
+            out.append((rec.line, Chem.MolToSmiles(mol), rec.name, reason))
+        else:
+            out.append((rec.line, rec.smiles, rec.name, reason))
+    return out

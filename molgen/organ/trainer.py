@@ -187,7 +187,9 @@ class TrainData:
         return rows[:, : max(1, width)]
 
     def random(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.batch(torch.randint(len(self.train), (n,), generator=generator))
+        """``n`` rows drawn with replacement by ``generator`` (on the training device; the rows stay on the CPU)."""
+        picks = torch.randint(len(self.train), (n,), generator=generator, device=generator.device)
+        return self.batch(picks.cpu())
 
 
 def _save(state: OrganState, out: Path, command: str) -> None:

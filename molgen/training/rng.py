@@ -6,10 +6,14 @@ torch is imported where it is used, so :func:`derive_seed` (sampling, decoding) 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import random
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+
+log = logging.getLogger("molgen.train")
 
 if TYPE_CHECKING:
     import torch
@@ -72,5 +76,14 @@ def restore_rng(state: Mapping[str, Any], generators: Mapping[str, torch.Generat
     for name, g in (generators or {}).items():
         # checkpoints written before the shared format kept a VAE's one generator under "generator"
         g_state = saved.get(name, state.get(name))
-        if g_state is not None:
-            g.set_state(g_state)
+        if g_state is None:
+            continue
+        if g_state.numel() != g.get_state().numel():
+            # saved on another device type (a CPU generator's state is 5,056 bytes, a CUDA one's 16):
+            # torch cannot carry a stream across, so continue from a seed the saved state fixes
+            seed = int.from_bytes(hashlib.sha256(g_state.numpy().tobytes()).digest()[:4], "little")
+            log.warning("generator %r was saved on another device type: its stream continues from a seed "
+                        "derived from the saved state (reproducible, but not the uninterrupted run's)", name)
+            g.manual_seed(seed)
+            continue
+        g.set_state(g_state)

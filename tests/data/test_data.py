@@ -195,3 +195,24 @@ def test_write_is_atomic_on_failure(tmp_path):
 def test_write_unknown_extension_is_usage_error(tmp_path):
     with pytest.raises(UsageError, match="unsupported file type"):
         write_table(TABLE, tmp_path / "out.xlsx")
+
+
+def test_a_pooled_read_equals_the_sequential_one(tmp_path, train_smiles, monkeypatch):
+    """Training reads big files through a process pool (``map_chunks``): same molecules, names and
+    order, and the same invalid records reported at the same lines, chunk boundaries included."""
+    from molgen.data import readers
+    from molgen.parallel import imap_chunks
+
+    monkeypatch.setattr(readers, "READ_CHUNK", 7)  # many chunks, invalid records on their edges
+    lines = ["smiles,name"]
+    for i, smi in enumerate(train_smiles[:60]):
+        lines.append(f"{smi},m{i}")
+        if i % 13 == 6:
+            lines.append(f"C1CC,bad{i}")  # unclosed ring
+    path = tmp_path / "mols.csv"
+    path.write_text("\n".join(lines) + "\n")
+    seq = read_smiles(path)
+    pooled = read_smiles(path, map_chunks=lambda func, chunks: imap_chunks(func, chunks, 2))
+    assert pooled.smiles == seq.smiles and pooled.names == seq.names and len(seq.smiles) == 60
+    assert pooled.report.examples == seq.report.examples and seq.report.n_invalid == 5
+    assert (pooled.report.n_records, pooled.report.n_valid) == (seq.report.n_records, seq.report.n_valid) == (65, 60)

@@ -158,6 +158,22 @@ def test_rng_capture_restores_every_stream():
     assert (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=g).item()) == first
 
 
+def test_a_generator_saved_on_another_device_type_continues_reproducibly(caplog):
+    """A run checkpointed on the CPU resumed on a GPU (or back): torch cannot load a CUDA generator's
+    16-byte state into a CPU generator (or the reverse); the stream continues from a seed that the
+    saved state fixes, with a warning, instead of a crash ('RNG state is wrong size')."""
+    cuda_like = {"torch": torch.get_rng_state(), "generators": {"noise": torch.arange(16, dtype=torch.uint8)}}
+    draws = []
+    for _ in range(2):
+        g = torch.Generator().manual_seed(4)
+        with caplog.at_level(logging.WARNING, logger="molgen.train"):
+            restore_rng(cuda_like, {"noise": g})
+        draws.append(torch.rand(3, generator=g).tolist())
+    assert draws[0] == draws[1]
+    assert draws[0] != torch.rand(3, generator=torch.Generator().manual_seed(4)).tolist()
+    assert "saved on another device type" in caplog.text
+
+
 def test_every_family_has_the_same_inner_files():
     """The recipe of ARCHITECTURE.md: config.py, trainer.py with train_from_options, api.py with from_checkpoint."""
     for kind, fam in FAMILIES.items():
