@@ -364,7 +364,7 @@ class Run:
         disc.train()
         losses, accs = [], []
         for _ in range(epochs):
-            order = torch.randperm(n, generator=gen).to(self.device)
+            order = torch.randperm(n, generator=gen, device=gen.device)
             for lo in range(0, n, batch_size // 2):
                 idx = order[lo : lo + batch_size // 2]
                 loss, acc = disc.loss(disc.pad_to_length(real[idx]), disc.pad_to_length(fake[idx]))
