@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from molgen.dashboard import charts, depict, inputs, models, novelty, runs, tables
+from molgen.dashboard import charts, depict, inputs, models, novelty, runs, selection, tables
 from molgen.errors import MolgenError
 
 log = logging.getLogger("molgen.dashboard")
@@ -162,6 +162,31 @@ def training_index(path: str | None = None) -> Any:
     return _training_index(str(file), file.stat().st_mtime)
 
 
+def compare_with_training(table: pd.DataFrame, key: str, memo: dict) -> tuple[pd.DataFrame, Any | None]:
+    """The "Compare with the training set" toggle: ``table`` with ``in_training`` and ``nn_similarity``
+    and the training index (for the detail view's nearest molecule), or ``table`` and ``None`` when off.
+
+    The columns are kept in ``memo`` (the generated set's record, or the page's) under the set's
+    SMILES, so a filter change does not recompute them.
+    """
+    if not st.toggle("Compare with the training set (novelty)", key=f"{key}_novelty",
+                     help="Adds 'in training set' and the Tanimoto similarity to the nearest training molecule, "
+                     "the 'Novel only' filter, and the nearest training molecule in the detail view. The first "
+                     "use reads the training set (one to two minutes, once per server)."):
+        return table, None
+    index = None
+    with user_errors("Training set"):
+        index = training_index()
+        stamp = (len(table), hash(tuple(table["smiles"])))
+        if memo.get("novelty_of") != stamp:  # once per set, not on every filter change
+            with st.spinner("Comparing with the training set…"):
+                memo["novelty"] = novelty.novelty_columns(table, index)
+            memo["novelty_of"] = stamp
+        table = table.join(memo["novelty"])
+        st.caption(index.description)
+    return table, index
+
+
 # ----------------------------------------------------------------------------- molecule browser
 
 
@@ -228,13 +253,14 @@ def _show_not_applied(messages: list[str]) -> None:
 
 def molecule_browser(
     table: pd.DataFrame, key: str, title: str = "molecules", *, valid_default: bool = False,
-    provenance: dict[str, Any] | None = None, export_stem: str | None = None,
+    provenance: dict[str, Any] | None = None, export_stem: str | None = None, training: Any | None = None,
 ) -> pd.DataFrame:
-    """Filters, substructure and similarity, sort, paginated grid, sortable table, scaffolds and
-    diversity picking, selection, detail view and downloads for a molecule table.
+    """Filters, substructure and similarity, sort, paginated grid of clickable cards, sortable table,
+    scaffolds and diversity picking, selection, detail view and downloads for a molecule table.
 
     ``table`` is indexed by molecule number (``id``, shown as ``#n``). Downloads go through the
-    CLI's writer with ``provenance`` columns. Returns the filtered, sorted table.
+    CLI's writer with ``provenance`` columns. ``training`` (a :class:`molgen.dashboard.novelty.TrainingIndex`)
+    adds the nearest training molecule to the detail view. Returns the filtered, sorted table.
     """
     choice, reference = _filter_widgets(table, key, valid_default)
     if reference:
@@ -253,7 +279,7 @@ def molecule_browser(
                            help="The grid, the table and the downloads all follow this order.")
     column = None if sort_by.startswith("(") else sort_by
     # One toggle per column: "higher is better" columns (QED, similarity) start descending. The state
-    # is seeded here, not with value=, so a header click may set it too (see _header_clicked).
+    # is seeded here, not with value=, so a header click may set it too (see _table_clicked).
     desc_key = f"{key}_desc_{sort_by}"
     if desc_key not in st.session_state:
         st.session_state[desc_key] = tables.default_descending(column)
@@ -269,13 +295,13 @@ def molecule_browser(
     highlight = choice.smarts_include[0] if choice.smarts_include else None
     grid_tab, table_tab, scaffold_tab, detail_tab = st.tabs(["Grid", "Table", "Scaffolds & diversity", "Molecule detail"])
     with grid_tab:
-        st.html(depict.grid_html(on_page, columns=6, highlight=highlight))
+        opened = _card_grid(on_page, key, highlight, set(_selected_ids(table, key)))
     with table_tab:
         # Clicking a column header selects the column (which turns the grid's own, view-only header
         # sort off) and sorts by it through the "Sort by" control: grid, table and downloads agree.
-        event = st.dataframe(
+        st.dataframe(
             shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
-            on_select=functools.partial(_header_clicked, key, sortable),
+            on_select=functools.partial(_table_clicked, key, sortable, list(shown.index)),
             selection_mode=["multi-row", "single-column"],
             column_config={
                 "smiles": st.column_config.TextColumn("SMILES", width="large"),
@@ -291,21 +317,86 @@ def molecule_browser(
         )
         st.caption("Select rows (left edge) to add them to the selection; click a column header to sort by it "
                    "(again to reverse).")
-    table_picked = [shown.index[i] for i in (getattr(getattr(event, "selection", None), "rows", None) or [])
-                    if i < len(shown)]
     with scaffold_tab:
         _scaffolds_and_diversity(shown, key)
-    selected = _selection(table, key, table_picked)
+    selected = _selection(table, key)
     with detail_tab:
-        molecule_detail(table.loc[selected] if selected else on_page, key, highlight=highlight)
+        molecule_detail(table.loc[selected] if selected else on_page, key, highlight=highlight, training=training)
     _downloads(shown, table.loc[selected], key, provenance, export_stem or key)
+    if opened is not None:
+        _detail_dialog(table.loc[opened], opened, key, highlight, training)
     return shown
 
 
-def _header_clicked(key: str, sortable: list[str]) -> None:
-    """Table callback: a selected column header becomes the "Sort by" choice (and a new click on it reverses it)."""
-    state = st.session_state.get(f"{key}_table") or {}
-    columns = [c for c in (state.get("selection", {}) or {}).get("columns", []) if c in sortable]
+def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: set, columns: int = 6) -> Any:
+    """The page's molecules as cards, each with a Select box (the selection the downloads can be
+    restricted to) and a Details button; returns the id whose Details was pressed in this run, if any."""
+    if page.empty:
+        st.info("No molecules to show.")
+        return None
+    opened = None
+    rows = page.to_dict("index")
+    for ids in tables.chunks(list(page.index), columns):
+        for column, number in zip(st.columns(columns), ids):
+            with column.container(border=True, key=f"{key}_card_{number}"):
+                st.html(depict.card_html(number, rows[number], highlight=highlight, framed=False))
+                box = f"{key}_pick_{number}"
+                st.session_state[box] = number in selected  # the selection is the truth, kept across pages
+                with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                    st.checkbox("Select", key=box, on_change=_card_picked, args=(key, number, box))
+                    if st.button("Details", key=f"{key}_open_{number}", type="tertiary",
+                                 icon=":material/open_in_full:", help="Drawing, every property, alerts, "
+                                 "nearest training molecule"):
+                        opened = number
+    return opened
+
+
+def _card_picked(key: str, number: Any, box: str) -> None:
+    """Select box callback (a card's, or the detail dialog's): add the molecule to the selection or drop it."""
+    on = bool(st.session_state.get(box))
+    st.session_state[f"{key}_selected"] = selection.toggled(st.session_state.get(f"{key}_selected", []), number, on)
+    if not on:
+        st.session_state[f"{key}_picked"] = selection.toggled(st.session_state.get(f"{key}_picked", []), number, False)
+
+
+def _selected_ids(table: pd.DataFrame, key: str) -> list:
+    """The selection: ids chosen on cards, table rows or in the list, and the MaxMin picks, in table order."""
+    return selection.in_table_order(table.index, st.session_state.get(f"{key}_selected", []),
+                                    st.session_state.get(f"{key}_picked", []))
+
+
+def _detail_dialog(row: pd.Series, number: Any, key: str, highlight: str | None, training: Any | None) -> None:
+    """A card's Details: the molecule's detail view in a dialog over the grid, with its Select box."""
+    name = row.get("name")
+    title = f"#{number}" + (f"  {name}" if isinstance(name, str) and name else "")
+
+    @st.dialog(title, width="large", on_dismiss="rerun")  # closing reruns the page: the cards show the selection
+    def show() -> None:
+        box = f"{key}_dialog_pick_{number}"
+        st.session_state[box] = number in set(st.session_state.get(f"{key}_selected", [])) | set(
+            st.session_state.get(f"{key}_picked", []))
+        st.toggle("In the selection (exported by the 'Download selection' buttons)", key=box,
+                  on_change=_card_picked, args=(key, number, box))
+        _molecule_panel(row, number, highlight, training)
+
+    show()
+
+
+def _table_clicked(key: str, sortable: list[str], ids: list) -> None:
+    """Table callback: rows picked or dropped edit the selection; a selected column header becomes
+    the "Sort by" choice (and a new click on it reverses it)."""
+    state = (st.session_state.get(f"{key}_table") or {}).get("selection", {}) or {}
+    added, removed = selection.table_rows_changed(st.session_state.get(f"{key}_table_ids", []),
+                                                  state.get("rows", []), ids)
+    if added or removed:
+        st.session_state[f"{key}_table_ids"] = selection.edited(
+            st.session_state.get(f"{key}_table_ids", []), added, removed)
+        st.session_state[f"{key}_selected"] = selection.edited(
+            st.session_state.get(f"{key}_selected", []), added, removed)
+        if removed:
+            st.session_state[f"{key}_picked"] = selection.edited(
+                st.session_state.get(f"{key}_picked", []), [], removed)
+    columns = [c for c in state.get("columns", []) if c in sortable]
     if not columns:
         return
     current = st.session_state.get(f"{key}_sort")
@@ -333,16 +424,18 @@ def _scaffolds_and_diversity(shown: pd.DataFrame, key: str) -> None:
         st.session_state[f"{key}_picked"] = diversity.maxmin_pick(shown, int(k), int(seed))
 
 
-def _selection(table: pd.DataFrame, key: str, table_picked: list) -> list:
-    """Ids chosen in the multiselect, the table's row selection and the diversity picker, in table
-    order; a basket over the whole set, kept while the filters change."""
+def _selection(table: pd.DataFrame, key: str) -> list:
+    """The selection list (cards, table rows and this list edit it) and the diversity picks, in table
+    order; a basket over the whole set, kept while the filters, sort and page change."""
     picked = [i for i in st.session_state.get(f"{key}_picked", []) if i in table.index]
-    chosen = st.multiselect(
-        "Selection (export it below; the detail view shows it)", list(table.index), key=f"{key}_selected",
+    if any(i not in table.index for i in st.session_state.get(f"{key}_selected", [])):  # a new, smaller set
+        st.session_state[f"{key}_selected"] = [i for i in st.session_state[f"{key}_selected"] if i in table.index]
+    st.multiselect(
+        "Selection (tick cards or table rows, or add here; export it below; the detail view shows it)",
+        list(table.index), key=f"{key}_selected",
         format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:40]}",
     )
-    wanted = set(chosen) | set(table_picked) | set(picked)
-    selected = [i for i in table.index if i in wanted]
+    selected = _selected_ids(table, key)
     if selected:
         st.caption(f"{len(selected):,} selected" + (f" ({len(picked):,} by the MaxMin picker)" if picked else ""))
     return selected
@@ -363,16 +456,20 @@ def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenanc
             i += 1
 
 
-def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None) -> None:
-    """One molecule of ``table`` (the selection, else the grid page shown): large drawing with its
-    alert atoms and the substructure query highlighted, every property, and what is wrong and where
-    if it does not parse."""
+def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None, training: Any | None = None) -> None:
+    """One molecule of ``table`` (the selection, else the grid page shown), picked in a list, in
+    :func:`_molecule_panel`."""
     if table.empty:
         st.info("No molecule to show.")
         return
     number = st.selectbox("Molecule #", list(table.index), key=f"{key}_detail",
                           format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:60]}")
-    row = table.loc[number]
+    _molecule_panel(table.loc[number], number, highlight, training)
+
+
+def _molecule_panel(row: pd.Series, number: Any, highlight: str | None, training: Any | None) -> None:
+    """Large drawing with its alert atoms and the substructure query highlighted, every property,
+    the nearest training molecule (with ``training``), and what is wrong and where if it does not parse."""
     smiles = str(row["smiles"])
     left, right = st.columns([3, 2])
     with left:
@@ -391,7 +488,8 @@ def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None)
         st.code(smiles, language=None)
     with right:
         st.dataframe(tables.property_sheet(row), height=520, hide_index=True, width="stretch")
-    if not row.get("valid", True):
+    valid = bool(row.get("valid", True))
+    if not valid:
         from molgen.chem.mol import explain_smiles
 
         reason = explain_smiles(smiles) or "empty string"
@@ -399,6 +497,26 @@ def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None)
         st.warning(f"#{number} is not a valid molecule: {first}")
         if rest:
             st.code(rest, language=None)
+    elif training is None:
+        st.caption("Nearest training molecule: switch on **Compare with the training set** above the molecules.")
+    else:
+        neighbour = novelty.nearest_neighbour(smiles, training)
+        if neighbour is not None:
+            _neighbour(neighbour, training)
+
+
+def _neighbour(neighbour: Any, training: Any) -> None:
+    """The nearest training molecule beside the detail: drawing, SMILES and Tanimoto similarity."""
+    if neighbour.exact:
+        st.info(f"In the training set ({training.source}): this molecule is not novel.",
+                icon=":material/content_copy:")
+        return
+    st.markdown(f"**Nearest training molecule** · Tanimoto {neighbour.similarity:.2f} (Morgan r=2, among "
+                f"{len(training.fingerprints):,} molecules of {training.source})")
+    svg = depict.mol_svg(neighbour.smiles, 300, 220)
+    st.html(depict.svg_img(svg, alt=neighbour.smiles, style="max-width:320px;height:auto",
+                           css_class="molgen-neighbour"))
+    st.code(neighbour.smiles, language=None)
 
 
 # ----------------------------------------------------------------------------- runs

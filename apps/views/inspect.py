@@ -3,7 +3,7 @@
 import streamlit as st
 
 from shared import (
-    molecule_browser, prepare_molecules, properties_with_progress, read_pasted, read_shipped_data, read_upload,
+    compare_with_training, molecule_browser, prepare_molecules, properties_with_progress, read_pasted, read_shipped_data, read_upload,
     reference_properties, user_errors,
 )
 from molgen.dashboard import charts, inputs, tables
@@ -92,4 +92,5 @@ with st.expander("Property distributions against the training set", expanded=len
             cols[i % 4].altair_chart(chart, width="stretch", height=300,
                                      key=f"insp_hist_{column}_{'ref' if reference is not None else 'set'}")
 
-molecule_browser(table, "inspect")
+table, training = compare_with_training(table, "insp", st.session_state.setdefault("insp_memo", {}))
+molecule_browser(table, "inspect", training=training)

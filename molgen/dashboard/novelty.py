@@ -28,6 +28,8 @@ class TrainingIndex:
     n: int
     canonical: frozenset[str]
     fingerprints: list[Any]
+    #: The SMILES of each fingerprint, same order (for :func:`nearest_neighbour`).
+    sample: tuple[str, ...] = ()
 
     @property
     def description(self) -> str:
@@ -64,9 +66,10 @@ def build_training_index(
     rng = np.random.default_rng(seed)
     sample = [pool[i] for i in rng.choice(len(pool), size=min(nn_sample, len(pool)), replace=False)] if pool else []
     report(0.8, f"Fingerprinting {len(sample):,} training molecules…")
-    fps = [f for f in fingerprints(sample) if f is not None]
+    pairs = [(s, f) for s, f in zip(sample, fingerprints(sample)) if f is not None]
     report(1.0, "Training set ready")
-    return TrainingIndex(name, len(smiles), frozenset(canonical), fps)
+    return TrainingIndex(name, len(smiles), frozenset(canonical), [f for _, f in pairs],
+                         tuple(s for s, _ in pairs))
 
 
 def novelty_columns(table: pd.DataFrame, index: TrainingIndex) -> pd.DataFrame:
@@ -83,3 +86,34 @@ def novelty_columns(table: pd.DataFrame, index: TrainingIndex) -> pd.DataFrame:
     similarity = tanimoto_max_to_reference(fingerprints([c or "" for c in canon]), index.fingerprints)
     similarity[np.asarray(in_training.fillna(False), dtype=bool)] = 1.0
     return pd.DataFrame({"in_training": in_training, "nn_similarity": similarity}, index=table.index)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """The training molecule most similar to a query: its canonical SMILES and Tanimoto similarity."""
+
+    smiles: str
+    similarity: float
+    exact: bool
+
+
+def nearest_neighbour(smiles: str, index: TrainingIndex) -> Neighbour | None:
+    """The nearest training molecule to ``smiles`` among the index's fingerprinted sample (the one the
+    ``nn_similarity`` column measures), or the molecule itself when it is in the training set;
+    ``None`` for an invalid SMILES or an empty index. The detail view draws it beside the query."""
+    from rdkit import DataStructs
+
+    from molgen.chem.fingerprints import fingerprints
+    from molgen.chem.mol import canonical_smiles
+
+    canon = canonical_smiles(smiles) if smiles else None
+    if canon is None:
+        return None
+    if canon in index.canonical:
+        return Neighbour(canon, 1.0, True)
+    fp = fingerprints([canon])[0]
+    if fp is None or not index.fingerprints or len(index.sample) != len(index.fingerprints):
+        return None
+    similarities = DataStructs.BulkTanimotoSimilarity(fp, index.fingerprints)
+    best = int(np.argmax(similarities))
+    return Neighbour(index.sample[best], float(similarities[best]), False)
