@@ -351,18 +351,42 @@ def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: se
     return opened
 
 
+# The selection lives in a plain session key (``<key>_basket``), never in a widget's own state: the
+# browser sends every widget's value with each click, and a widget whose value the server changed
+# (the selection list after a card was ticked) still holds its old value until the rerun has drawn
+# it, so two quick clicks would let that stale value undo the first one. The list widget is keyed by
+# the basket's version instead: each change from elsewhere draws a new list, whose stale twin the
+# server ignores.
+
+
+def _basket(key: str) -> list:
+    return list(st.session_state.get(f"{key}_basket", []))
+
+
+def _set_basket(key: str, ids: list, redraw_list: bool = True) -> None:
+    st.session_state[f"{key}_basket"] = list(ids)
+    if redraw_list:
+        st.session_state[f"{key}_basket_version"] = st.session_state.get(f"{key}_basket_version", 0) + 1
+
+
 def _card_picked(key: str, number: Any, box: str) -> None:
     """Select box callback (a card's, or the detail dialog's): add the molecule to the selection or drop it."""
     on = bool(st.session_state.get(box))
-    st.session_state[f"{key}_selected"] = selection.toggled(st.session_state.get(f"{key}_selected", []), number, on)
+    _set_basket(key, selection.toggled(_basket(key), number, on))
     if not on:
         st.session_state[f"{key}_picked"] = selection.toggled(st.session_state.get(f"{key}_picked", []), number, False)
 
 
+def _list_edited(key: str, widget: str) -> None:
+    """Selection list callback: the list as the user left it is the selection."""
+    _set_basket(key, st.session_state.get(widget, []), redraw_list=False)
+    kept = set(st.session_state.get(widget, []))
+    st.session_state[f"{key}_picked"] = [i for i in st.session_state.get(f"{key}_picked", []) if i in kept]
+
+
 def _selected_ids(table: pd.DataFrame, key: str) -> list:
     """The selection: ids chosen on cards, table rows or in the list, and the MaxMin picks, in table order."""
-    return selection.in_table_order(table.index, st.session_state.get(f"{key}_selected", []),
-                                    st.session_state.get(f"{key}_picked", []))
+    return selection.in_table_order(table.index, _basket(key), st.session_state.get(f"{key}_picked", []))
 
 
 def _detail_dialog(row: pd.Series, number: Any, key: str, highlight: str | None, training: Any | None) -> None:
@@ -373,8 +397,7 @@ def _detail_dialog(row: pd.Series, number: Any, key: str, highlight: str | None,
     @st.dialog(title, width="large", on_dismiss="rerun")  # closing reruns the page: the cards show the selection
     def show() -> None:
         box = f"{key}_dialog_pick_{number}"
-        st.session_state[box] = number in set(st.session_state.get(f"{key}_selected", [])) | set(
-            st.session_state.get(f"{key}_picked", []))
+        st.session_state[box] = number in set(_basket(key)) | set(st.session_state.get(f"{key}_picked", []))
         st.toggle("In the selection (exported by the 'Download selection' buttons)", key=box,
                   on_change=_card_picked, args=(key, number, box))
         _molecule_panel(row, number, highlight, training)
@@ -391,8 +414,7 @@ def _table_clicked(key: str, sortable: list[str], ids: list) -> None:
     if added or removed:
         st.session_state[f"{key}_table_ids"] = selection.edited(
             st.session_state.get(f"{key}_table_ids", []), added, removed)
-        st.session_state[f"{key}_selected"] = selection.edited(
-            st.session_state.get(f"{key}_selected", []), added, removed)
+        _set_basket(key, selection.edited(_basket(key), added, removed))
         if removed:
             st.session_state[f"{key}_picked"] = selection.edited(
                 st.session_state.get(f"{key}_picked", []), [], removed)
@@ -422,20 +444,20 @@ def _scaffolds_and_diversity(shown: pd.DataFrame, key: str) -> None:
     seed = c2.number_input("Picker seed", 0, 2**31 - 1, 0, key=f"{key}_maxmin_seed")
     if c3.button("Pick (RDKit MaxMin) into the selection", key=f"{key}_maxmin_go"):
         st.session_state[f"{key}_picked"] = diversity.maxmin_pick(shown, int(k), int(seed))
+        st.session_state[f"{key}_basket_version"] = st.session_state.get(f"{key}_basket_version", 0) + 1
 
 
 def _selection(table: pd.DataFrame, key: str) -> list:
     """The selection list (cards, table rows and this list edit it) and the diversity picks, in table
     order; a basket over the whole set, kept while the filters, sort and page change."""
     picked = [i for i in st.session_state.get(f"{key}_picked", []) if i in table.index]
-    if any(i not in table.index for i in st.session_state.get(f"{key}_selected", [])):  # a new, smaller set
-        st.session_state[f"{key}_selected"] = [i for i in st.session_state[f"{key}_selected"] if i in table.index]
+    selected = _selected_ids(table, key)
+    widget = f"{key}_selected_{st.session_state.get(f'{key}_basket_version', 0)}"
     st.multiselect(
         "Selection (tick cards or table rows, or add here; export it below; the detail view shows it)",
-        list(table.index), key=f"{key}_selected",
+        list(table.index), default=selected, key=widget, on_change=_list_edited, args=(key, widget),
         format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:40]}",
     )
-    selected = _selected_ids(table, key)
     if selected:
         st.caption(f"{len(selected):,} selected" + (f" ({len(picked):,} by the MaxMin picker)" if picked else ""))
     return selected

@@ -117,11 +117,16 @@ def _decoded(drv) -> int:
 
 
 def _button(drv, label: str):
+    """The visible button labelled ``label``; None while absent or while a rerun redraws the page."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    for b in drv.find_elements(By.TAG_NAME, "button"):
-        if b.text.strip() == label and b.is_displayed():
-            return b
+    try:
+        for b in drv.find_elements(By.TAG_NAME, "button"):
+            if b.text.strip() == label and b.is_displayed():
+                return b
+    except StaleElementReferenceException:
+        return None
     return None
 
 
@@ -294,3 +299,50 @@ def test_table_header_click_sorts_the_grid(driver, dashboard_url):
     assert column in FIRST_BY, f"a header click should choose a property to sort by, got {column!r}"
     _wait(driver, lambda d: _first_card_id(d) == FIRST_BY[column], 30,
           f"the grid to put {FIRST_BY[column]} first when sorted by {column}")
+
+
+def test_card_details_and_selection_in_chromium(driver, dashboard_url, tmp_path):
+    """Issue 18, clickable cards: a card's Details opens the molecule's detail over the grid, and the
+    cards' Select boxes make the selection that "Download selection CSV" exports, in grid order."""
+    from selenium.webdriver.common.by import By
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_window_size(1600, 1400)
+    driver.get(dashboard_url.rstrip("/") + "/inspect")
+    _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
+    card = driver.find_element(By.CSS_SELECTOR, ".st-key-inspect_card_4")
+    assert "paracetamol" in card.text
+    details = next(b for b in card.find_elements(By.TAG_NAME, "button") if "Details" in b.text)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", details)
+    details.click()
+    dialog = _wait(driver, lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "[role='dialog']")
+                                           if "CC(=O)Nc1ccc(O)cc1" in e.text), None), 60, "the detail dialog")
+    assert "#4 paracetamol" in dialog.text and "Brenk: hydroquinone" in dialog.text
+    assert dialog.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable']"), "the property sheet"
+    _wait(driver, lambda d: d.execute_script(
+        "const i = document.querySelector(\"[role='dialog'] img.molgen-detail\");"
+        "return !!i && i.complete && i.naturalWidth > 0;"), 30, "the large drawing in the dialog")
+    _full_page_screenshot(driver, ARTIFACTS / "dashboard-card-detail.png")
+    close = [b for b in dialog.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Close"]
+    assert close, "the dialog should have a close button"
+    close[0].click()
+    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[role='dialog']"), 30, "the dialog to close")
+
+    driver.set_window_size(1600, 1400)
+    for number in (5, 2):
+        box = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f".st-key-inspect_pick_{number} label"),
+                    30, f"the Select box of card #{number}")[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+        box.click()
+        _wait(driver, lambda d: d.find_elements(
+            By.CSS_SELECTOR, f".st-key-inspect_pick_{number} input[aria-checked='true'], "
+            f".st-key-inspect_pick_{number} input:checked"), 60, f"card #{number} to be selected")
+    button = _wait(driver, lambda d: _button(d, "Download selection CSV"), 60, "the selection's CSV download")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    target = downloads / "inspect-selection.csv"
+    _wait(driver, lambda d: target.is_file() and target.stat().st_size > 0, 60, "the selection's CSV")
+    lines = target.read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["2", "5"], lines  # grid order, not click order

@@ -72,6 +72,11 @@ def _grid(at) -> str:
     return "".join(cards)
 
 
+def _selection_list(at, key: str):
+    """The selection list of the molecule browser ``key`` (its widget key carries the selection's version)."""
+    return next(m for m in at.multiselect if m.key and m.key.startswith(f"{key}_selected_"))
+
+
 def _caption(at, needle: str) -> str:
     found = [c.value for c in at.caption if needle in c.value]
     assert found, f"no caption containing {needle!r}: {[c.value for c in at.caption]}"
@@ -106,7 +111,8 @@ def test_generate_fills_table_and_filters_narrow_it(app):
     assert _grid(at).count("molgen-card") == 12  # the grid draws every row of the page
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF"], downloads
-    at.multiselect(key="generated_selected").select(2).select(5).run()
+    _selection_list(at, "generated").select(2).select(5).run()
+    assert at.session_state["generated_basket"] == [2, 5]
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF", "Download selection CSV", "Download selection SDF"]
     at.text_input(key="generated_expr").input("mw > 100000").run()
@@ -471,20 +477,21 @@ def test_cards_open_the_detail_and_select_for_export(app):
 
     at.checkbox(key="inspect_pick_2").check().run()
     at.checkbox(key="inspect_pick_5").check().run()
-    assert at.multiselect(key="inspect_selected").value == [2, 5]
+    assert at.session_state["inspect_basket"] == [2, 5] and _selection_list(at, "inspect").value == [2, 5]
     assert [b.proto.label for b in at.get("download_button")][-2:] == ["Download selection CSV", "Download selection SDF"]
     at.selectbox(key="inspect_per_page").select(12)
     at.run()
     at.checkbox(key="inspect_pick_2").uncheck().run()
-    assert at.multiselect(key="inspect_selected").value == [5]
+    assert at.session_state["inspect_basket"] == [5] and _selection_list(at, "inspect").value == [5]
     assert at.checkbox(key="inspect_pick_5").value and not at.checkbox(key="inspect_pick_2").value
 
     at.button(key="inspect_open_1").click().run()  # the dialog's toggle edits the same selection
     at.toggle(key="inspect_dialog_pick_1").set_value(True).run()
-    assert at.multiselect(key="inspect_selected").value == [5, 1]
-    assert at.checkbox(key="inspect_pick_1").value
-    exported = at.session_state["inspect_selected"]
-    assert sorted(exported) == [1, 5]
+    assert at.session_state["inspect_basket"] == [5, 1]
+    at.run()  # closing the dialog reruns the page
+    assert at.checkbox(key="inspect_pick_1").value and _selection_list(at, "inspect").value == [1, 5]
+    _selection_list(at, "inspect").unselect(5).run()  # the list edits the same selection
+    assert at.session_state["inspect_basket"] == [1] and not at.checkbox(key="inspect_pick_5").value
 
 
 def test_detail_shows_the_nearest_training_molecule(app, tmp_path, monkeypatch):
