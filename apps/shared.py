@@ -141,10 +141,44 @@ def _properties_in_chunks(smiles: list[str], alerts: bool) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-@st.cache_data(show_spinner="Computing training-set properties (once)…", max_entries=2, persist="disk")
-def reference_properties(n: int) -> pd.DataFrame:
-    """Properties of a fixed random sample of the shipped MOSES training set."""
-    return tables.chunk_properties(charts.reference_smiles(n=n), alerts=False, n_jobs=None)
+REFERENCE_CHUNK = 500  # training molecules per cached chunk of the reference histograms
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _reference_smiles(n: int) -> list[str]:
+    return charts.reference_smiles(n=n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, persist="disk")
+def _reference_chunk(smiles: tuple[str, ...]) -> pd.DataFrame:
+    return tables.chunk_properties(smiles, alerts=False, n_jobs=None)
+
+
+def reference_properties(n: int, area: Any | None = None) -> pd.DataFrame:
+    """Properties of a fixed random sample of ``n`` molecules of the shipped MOSES training set.
+
+    Computed once (kept on disk between servers) in chunks behind a progress bar. Pass ``area``, the
+    ``st.empty`` the histograms are drawn in: the bar then takes their place, so the histograms of the
+    set alone are not left on screen while the training set is computed (on a fresh clone that took
+    long enough for "overlay the training set" to look as if it had done nothing, issue 18 #3).
+    """
+    memo = st.session_state.get("_reference_memo")
+    if memo is not None and memo[0] == n:
+        return memo[1]
+    smiles = _reference_smiles(n)
+    parts = tables.chunks(smiles, REFERENCE_CHUNK)
+    text = f"Computing the properties of {len(smiles):,} training-set molecules (first use only)…"
+    bar = (area if area is not None else st).progress(0.0, text=text)
+    frames = []
+    for i, part in enumerate(parts):
+        frames.append(_reference_chunk(tuple(part)))
+        bar.progress((i + 1) / len(parts), text=f"{text} {min((i + 1) * REFERENCE_CHUNK, len(smiles)):,} / "
+                     f"{len(smiles):,}")
+    if area is None:
+        bar.empty()
+    table = pd.concat(frames, ignore_index=True) if frames else tables.chunk_properties([], alerts=False)
+    st.session_state["_reference_memo"] = (n, table)
+    return table
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)

@@ -182,6 +182,34 @@ def test_inspect_upload_and_histograms(app):
     assert len(at.get("vega_lite_chart")) == len(charts.HISTOGRAM_COLUMNS)
 
 
+def _chart_sets(chart) -> tuple[set[str], dict]:
+    """The ``set`` values a histogram draws (its data and named data sets) and its colour legend."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    frames = [convert_arrow_bytes_to_pandas_df(chart.proto.data.data)] if chart.proto.data.data else []
+    frames += [convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets]
+    spec = json.loads(chart.proto.spec)
+    legend = spec["encoding"]["color"]["legend"]
+    return {v for f in frames if "set" in f.columns for v in f["set"]}, legend
+
+
+def test_inspect_overlay_draws_the_training_set_on_the_first_tick(app):
+    """Issue 18 #3: one tick of "overlay the training set" and every histogram carries the training
+    set's series, its legend below the plot with labels never truncated; unticked, the set alone."""
+    at = _page(app, "views/inspect.py")
+    assert not at.checkbox(key="insp_ref").value  # six molecules: off by default
+    assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
+    at.checkbox(key="insp_ref").check().run()
+    drawn = [_chart_sets(c) for c in at.get("vega_lite_chart")]
+    assert len(drawn) == len(charts.HISTOGRAM_COLUMNS)
+    for sets, legend in drawn:
+        assert sets == {"this set", "training set"}
+        assert legend["orient"] == "bottom" and legend["labelLimit"] == 0
+    assert not at.get("progress"), "the training set's progress bar gives way to the histograms"
+    at.checkbox(key="insp_ref").uncheck().run()
+    assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
+
+
 def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
     at = _page(app, "views/latent.py")
     assert at.selectbox(key="lat_model").value == "tiny-gvae"
