@@ -252,7 +252,8 @@ def _filter_widgets(table: pd.DataFrame, key: str, valid_default: bool) -> tuple
         choice.smarts_exclude = [exclude.strip()] if exclude.strip() else []
         numeric = tables.numeric_columns(table) + (["reference_similarity"] if reference.strip() else [])
         ranged = st.multiselect("Range filters on", numeric, default=[c for c in tables.SLIDERS if c in numeric],
-                                key=f"{key}_ranged", help="Any numeric column can be filtered by range.")
+                                key=f"{key}_ranged", help="Any numeric column can be filtered by range.",
+                                format_func=tables.column_label)
         cols = st.columns(min(5, max(1, len(ranged))))
         for i, name in enumerate(ranged):
             if name not in table.columns:
@@ -310,6 +311,7 @@ def molecule_browser(
         st.session_state[f"{key}_sort"] = "(original order)"  # a column the new data lacks
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
     sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort",
+                           format_func=tables.column_label,
                            help="The grid, the table and the downloads all follow this order.")
     column = None if sort_by.startswith("(") else sort_by
     # One toggle per column: "higher is better" columns (QED, similarity) start descending. The state

@@ -318,6 +318,9 @@ def test_sort_puts_the_best_first_everywhere(app):
     table = _table(at)
     assert table["qed"].is_monotonic_decreasing
     assert _card_ids(at) == list(table.index)
+    labels = at.selectbox(key="inspect_sort").options  # readable names, as the sliders and the detail have
+    assert {"QED", "SA score (1 easy – 10 hard)", "Molecular weight (Da)"} <= set(labels) and "qed" not in labels
+    assert "cLogP (Crippen)" in at.multiselect(key="inspect_ranged").options
     at.selectbox(key="inspect_sort").select("sa").run()
     assert not at.toggle(key="inspect_desc_sa").value  # lower SA (easier synthesis) is better
     assert _table(at)["sa"].is_monotonic_increasing
