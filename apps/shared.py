@@ -184,7 +184,7 @@ def reference_properties(n: int, area: Any | None = None) -> pd.DataFrame:
 @st.cache_resource(show_spinner=False, max_entries=1)
 def _training_index(path: str, mtime: float) -> Any:
     bar = st.progress(0.0, text="Reading the training set…")
-    index = novelty.build_training_index(path, progress=lambda f, message: bar.progress(f, text=message))
+    index = novelty.load_training_index(path, progress=lambda f, message: bar.progress(f, text=message))
     bar.empty()
     return index
 
@@ -205,8 +205,9 @@ def compare_with_training(table: pd.DataFrame, key: str, memo: dict) -> tuple[pd
     """
     if not st.toggle("Compare with the training set (novelty)", key=f"{key}_novelty",
                      help="Adds 'in training set' and the Tanimoto similarity to the nearest training molecule, "
-                     "the 'Novel only' filter, and the nearest training molecule in the detail view. The first "
-                     "use reads the training set (one to two minutes, once per server)."):
+                     "the 'Novel only' filter, and the nearest training molecule in the detail view. The very "
+                     "first use indexes the training set (minutes on a busy machine); the index is then "
+                     "cached on disk and loads in seconds."):
         return table, None
     index = None
     with user_errors("Training set"):
