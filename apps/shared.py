@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from molgen.dashboard import charts, depict, inputs, models, novelty, runs, tables
+from molgen.dashboard import charts, depict, inputs, models, novelty, runs, selection, tables
 from molgen.errors import MolgenError
 
 log = logging.getLogger("molgen.dashboard")
@@ -141,16 +141,50 @@ def _properties_in_chunks(smiles: list[str], alerts: bool) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-@st.cache_data(show_spinner="Computing training-set properties (once)…", max_entries=2, persist="disk")
-def reference_properties(n: int) -> pd.DataFrame:
-    """Properties of a fixed random sample of the shipped MOSES training set."""
-    return tables.chunk_properties(charts.reference_smiles(n=n), alerts=False, n_jobs=None)
+REFERENCE_CHUNK = 500  # training molecules per cached chunk of the reference histograms
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _reference_smiles(n: int) -> list[str]:
+    return charts.reference_smiles(n=n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, persist="disk")
+def _reference_chunk(smiles: tuple[str, ...]) -> pd.DataFrame:
+    return tables.chunk_properties(smiles, alerts=False, n_jobs=None)
+
+
+def reference_properties(n: int, area: Any | None = None) -> pd.DataFrame:
+    """Properties of a fixed random sample of ``n`` molecules of the shipped MOSES training set.
+
+    Computed once (kept on disk between servers) in chunks behind a progress bar. Pass ``area``, the
+    ``st.empty`` the histograms are drawn in: the bar then takes their place, so the histograms of the
+    set alone are not left on screen while the training set is computed (on a fresh clone that took
+    long enough for "overlay the training set" to look as if it had done nothing, issue 18 #3).
+    """
+    memo = st.session_state.get("_reference_memo")
+    if memo is not None and memo[0] == n:
+        return memo[1]
+    smiles = _reference_smiles(n)
+    parts = tables.chunks(smiles, REFERENCE_CHUNK)
+    text = f"Computing the properties of {len(smiles):,} training-set molecules (first use only)…"
+    bar = (area if area is not None else st).progress(0.0, text=text)
+    frames = []
+    for i, part in enumerate(parts):
+        frames.append(_reference_chunk(tuple(part)))
+        bar.progress((i + 1) / len(parts), text=f"{text} {min((i + 1) * REFERENCE_CHUNK, len(smiles)):,} / "
+                     f"{len(smiles):,}")
+    if area is None:
+        bar.empty()
+    table = pd.concat(frames, ignore_index=True) if frames else tables.chunk_properties([], alerts=False)
+    st.session_state["_reference_memo"] = (n, table)
+    return table
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)
 def _training_index(path: str, mtime: float) -> Any:
     bar = st.progress(0.0, text="Reading the training set…")
-    index = novelty.build_training_index(path, progress=lambda f, message: bar.progress(f, text=message))
+    index = novelty.load_training_index(path, progress=lambda f, message: bar.progress(f, text=message))
     bar.empty()
     return index
 
@@ -160,6 +194,32 @@ def training_index(path: str | None = None) -> Any:
     (behind a progress bar) and rebuilt when the file changes."""
     file = inputs.training_file(path)
     return _training_index(str(file), file.stat().st_mtime)
+
+
+def compare_with_training(table: pd.DataFrame, key: str, memo: dict) -> tuple[pd.DataFrame, Any | None]:
+    """The "Compare with the training set" toggle: ``table`` with ``in_training`` and ``nn_similarity``
+    and the training index (for the detail view's nearest molecule), or ``table`` and ``None`` when off.
+
+    The columns are kept in ``memo`` (the generated set's record, or the page's) under the set's
+    SMILES, so a filter change does not recompute them.
+    """
+    if not st.toggle("Compare with the training set (novelty)", key=f"{key}_novelty",
+                     help="Adds 'in training set' and the Tanimoto similarity to the nearest training molecule, "
+                     "the 'Novel only' filter, and the nearest training molecule in the detail view. The very "
+                     "first use indexes the training set (minutes on a busy machine); the index is then "
+                     "cached on disk and loads in seconds."):
+        return table, None
+    index = None
+    with user_errors("Training set"):
+        index = training_index()
+        stamp = (len(table), hash(tuple(table["smiles"])))
+        if memo.get("novelty_of") != stamp:  # once per set, not on every filter change
+            with st.spinner("Comparing with the training set…"):
+                memo["novelty"] = novelty.novelty_columns(table, index)
+            memo["novelty_of"] = stamp
+        table = table.join(memo["novelty"])
+        st.caption(index.description)
+    return table, index
 
 
 # ----------------------------------------------------------------------------- molecule browser
@@ -193,7 +253,8 @@ def _filter_widgets(table: pd.DataFrame, key: str, valid_default: bool) -> tuple
         choice.smarts_exclude = [exclude.strip()] if exclude.strip() else []
         numeric = tables.numeric_columns(table) + (["reference_similarity"] if reference.strip() else [])
         ranged = st.multiselect("Range filters on", numeric, default=[c for c in tables.SLIDERS if c in numeric],
-                                key=f"{key}_ranged", help="Any numeric column can be filtered by range.")
+                                key=f"{key}_ranged", help="Any numeric column can be filtered by range.",
+                                format_func=tables.column_label)
         cols = st.columns(min(5, max(1, len(ranged))))
         for i, name in enumerate(ranged):
             if name not in table.columns:
@@ -228,13 +289,14 @@ def _show_not_applied(messages: list[str]) -> None:
 
 def molecule_browser(
     table: pd.DataFrame, key: str, title: str = "molecules", *, valid_default: bool = False,
-    provenance: dict[str, Any] | None = None, export_stem: str | None = None,
+    provenance: dict[str, Any] | None = None, export_stem: str | None = None, training: Any | None = None,
 ) -> pd.DataFrame:
-    """Filters, substructure and similarity, sort, paginated grid, sortable table, scaffolds and
-    diversity picking, selection, detail view and downloads for a molecule table.
+    """Filters, substructure and similarity, sort, paginated grid of clickable cards, sortable table,
+    scaffolds and diversity picking, selection, detail view and downloads for a molecule table.
 
     ``table`` is indexed by molecule number (``id``, shown as ``#n``). Downloads go through the
-    CLI's writer with ``provenance`` columns. Returns the filtered, sorted table.
+    CLI's writer with ``provenance`` columns. ``training`` (a :class:`molgen.dashboard.novelty.TrainingIndex`)
+    adds the nearest training molecule to the detail view. Returns the filtered, sorted table.
     """
     choice, reference = _filter_widgets(table, key, valid_default)
     if reference:
@@ -250,10 +312,11 @@ def molecule_browser(
         st.session_state[f"{key}_sort"] = "(original order)"  # a column the new data lacks
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
     sort_by = c1.selectbox("Sort by", ["(original order)"] + sortable, key=f"{key}_sort",
+                           format_func=tables.column_label,
                            help="The grid, the table and the downloads all follow this order.")
     column = None if sort_by.startswith("(") else sort_by
     # One toggle per column: "higher is better" columns (QED, similarity) start descending. The state
-    # is seeded here, not with value=, so a header click may set it too (see _header_clicked).
+    # is seeded here, not with value=, so a header click may set it too (see _table_clicked).
     desc_key = f"{key}_desc_{sort_by}"
     if desc_key not in st.session_state:
         st.session_state[desc_key] = tables.default_descending(column)
@@ -269,13 +332,13 @@ def molecule_browser(
     highlight = choice.smarts_include[0] if choice.smarts_include else None
     grid_tab, table_tab, scaffold_tab, detail_tab = st.tabs(["Grid", "Table", "Scaffolds & diversity", "Molecule detail"])
     with grid_tab:
-        st.html(depict.grid_html(on_page, columns=6, highlight=highlight))
+        opened = _card_grid(on_page, key, highlight, set(_selected_ids(table, key)))
     with table_tab:
         # Clicking a column header selects the column (which turns the grid's own, view-only header
         # sort off) and sorts by it through the "Sort by" control: grid, table and downloads agree.
-        event = st.dataframe(
+        st.dataframe(
             shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
-            on_select=functools.partial(_header_clicked, key, sortable),
+            on_select=functools.partial(_table_clicked, key, sortable, list(shown.index)),
             selection_mode=["multi-row", "single-column"],
             column_config={
                 "smiles": st.column_config.TextColumn("SMILES", width="large"),
@@ -291,21 +354,108 @@ def molecule_browser(
         )
         st.caption("Select rows (left edge) to add them to the selection; click a column header to sort by it "
                    "(again to reverse).")
-    table_picked = [shown.index[i] for i in (getattr(getattr(event, "selection", None), "rows", None) or [])
-                    if i < len(shown)]
     with scaffold_tab:
         _scaffolds_and_diversity(shown, key)
-    selected = _selection(table, key, table_picked)
+    selected = _selection(table, key)
     with detail_tab:
-        molecule_detail(table.loc[selected] if selected else on_page, key, highlight=highlight)
+        molecule_detail(table.loc[selected] if selected else on_page, key, highlight=highlight, training=training)
     _downloads(shown, table.loc[selected], key, provenance, export_stem or key)
+    if opened is not None:
+        _detail_dialog(table.loc[opened], opened, key, highlight, training)
     return shown
 
 
-def _header_clicked(key: str, sortable: list[str]) -> None:
-    """Table callback: a selected column header becomes the "Sort by" choice (and a new click on it reverses it)."""
-    state = st.session_state.get(f"{key}_table") or {}
-    columns = [c for c in (state.get("selection", {}) or {}).get("columns", []) if c in sortable]
+def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: set, columns: int = 6) -> Any:
+    """The page's molecules as cards, each with a Select box (the selection the downloads can be
+    restricted to) and a Details button; returns the id whose Details was pressed in this run, if any."""
+    if page.empty:
+        st.info("No molecules to show.")
+        return None
+    opened = None
+    rows = page.to_dict("index")
+    for ids in tables.chunks(list(page.index), columns):
+        for column, number in zip(st.columns(columns), ids):
+            with column.container(border=True, key=f"{key}_card_{number}"):
+                st.html(depict.card_html(number, rows[number], highlight=highlight, framed=False))
+                box = f"{key}_pick_{number}"
+                st.session_state[box] = number in selected  # the selection is the truth, kept across pages
+                with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                    st.checkbox("Select", key=box, on_change=_card_picked, args=(key, number, box))
+                    if st.button("Details", key=f"{key}_open_{number}", type="tertiary",
+                                 icon=":material/open_in_full:", help="Drawing, every property, alerts, "
+                                 "nearest training molecule"):
+                        opened = number
+    return opened
+
+
+# The selection lives in a plain session key (``<key>_basket``), never in a widget's own state: the
+# browser sends every widget's value with each click, and a widget whose value the server changed
+# (the selection list after a card was ticked) still holds its old value until the rerun has drawn
+# it, so two quick clicks would let that stale value undo the first one. The list widget is keyed by
+# the basket's version instead: each change from elsewhere draws a new list, whose stale twin the
+# server ignores.
+
+
+def _basket(key: str) -> list:
+    return list(st.session_state.get(f"{key}_basket", []))
+
+
+def _set_basket(key: str, ids: list, redraw_list: bool = True) -> None:
+    st.session_state[f"{key}_basket"] = list(ids)
+    if redraw_list:
+        st.session_state[f"{key}_basket_version"] = st.session_state.get(f"{key}_basket_version", 0) + 1
+
+
+def _card_picked(key: str, number: Any, box: str) -> None:
+    """Select box callback (a card's, or the detail dialog's): add the molecule to the selection or drop it."""
+    on = bool(st.session_state.get(box))
+    _set_basket(key, selection.toggled(_basket(key), number, on))
+    if not on:
+        st.session_state[f"{key}_picked"] = selection.toggled(st.session_state.get(f"{key}_picked", []), number, False)
+
+
+def _list_edited(key: str, widget: str) -> None:
+    """Selection list callback: the list as the user left it is the selection."""
+    _set_basket(key, st.session_state.get(widget, []), redraw_list=False)
+    kept = set(st.session_state.get(widget, []))
+    st.session_state[f"{key}_picked"] = [i for i in st.session_state.get(f"{key}_picked", []) if i in kept]
+
+
+def _selected_ids(table: pd.DataFrame, key: str) -> list:
+    """The selection: ids chosen on cards, table rows or in the list, and the MaxMin picks, in table order."""
+    return selection.in_table_order(table.index, _basket(key), st.session_state.get(f"{key}_picked", []))
+
+
+def _detail_dialog(row: pd.Series, number: Any, key: str, highlight: str | None, training: Any | None) -> None:
+    """A card's Details: the molecule's detail view in a dialog over the grid, with its Select box."""
+    name = row.get("name")
+    title = f"#{number}" + (f"  {name}" if isinstance(name, str) and name else "")
+
+    @st.dialog(title, width="large", on_dismiss="rerun")  # closing reruns the page: the cards show the selection
+    def show() -> None:
+        box = f"{key}_dialog_pick_{number}"
+        st.session_state[box] = number in set(_basket(key)) | set(st.session_state.get(f"{key}_picked", []))
+        st.toggle("In the selection (exported by the 'Download selection' buttons)", key=box,
+                  on_change=_card_picked, args=(key, number, box))
+        _molecule_panel(row, number, highlight, training)
+
+    show()
+
+
+def _table_clicked(key: str, sortable: list[str], ids: list) -> None:
+    """Table callback: rows picked or dropped edit the selection; a selected column header becomes
+    the "Sort by" choice (and a new click on it reverses it)."""
+    state = (st.session_state.get(f"{key}_table") or {}).get("selection", {}) or {}
+    added, removed = selection.table_rows_changed(st.session_state.get(f"{key}_table_ids", []),
+                                                  state.get("rows", []), ids)
+    if added or removed:
+        st.session_state[f"{key}_table_ids"] = selection.edited(
+            st.session_state.get(f"{key}_table_ids", []), added, removed)
+        _set_basket(key, selection.edited(_basket(key), added, removed))
+        if removed:
+            st.session_state[f"{key}_picked"] = selection.edited(
+                st.session_state.get(f"{key}_picked", []), [], removed)
+    columns = [c for c in state.get("columns", []) if c in sortable]
     if not columns:
         return
     current = st.session_state.get(f"{key}_sort")
@@ -331,18 +481,20 @@ def _scaffolds_and_diversity(shown: pd.DataFrame, key: str) -> None:
     seed = c2.number_input("Picker seed", 0, 2**31 - 1, 0, key=f"{key}_maxmin_seed")
     if c3.button("Pick (RDKit MaxMin) into the selection", key=f"{key}_maxmin_go"):
         st.session_state[f"{key}_picked"] = diversity.maxmin_pick(shown, int(k), int(seed))
+        st.session_state[f"{key}_basket_version"] = st.session_state.get(f"{key}_basket_version", 0) + 1
 
 
-def _selection(table: pd.DataFrame, key: str, table_picked: list) -> list:
-    """Ids chosen in the multiselect, the table's row selection and the diversity picker, in table
-    order; a basket over the whole set, kept while the filters change."""
+def _selection(table: pd.DataFrame, key: str) -> list:
+    """The selection list (cards, table rows and this list edit it) and the diversity picks, in table
+    order; a basket over the whole set, kept while the filters, sort and page change."""
     picked = [i for i in st.session_state.get(f"{key}_picked", []) if i in table.index]
-    chosen = st.multiselect(
-        "Selection (export it below; the detail view shows it)", list(table.index), key=f"{key}_selected",
+    selected = _selected_ids(table, key)
+    widget = f"{key}_selected_{st.session_state.get(f'{key}_basket_version', 0)}"
+    st.multiselect(
+        "Selection (tick cards or table rows, or add here; export it below; the detail view shows it)",
+        list(table.index), default=selected, key=widget, on_change=_list_edited, args=(key, widget),
         format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:40]}",
     )
-    wanted = set(chosen) | set(table_picked) | set(picked)
-    selected = [i for i in table.index if i in wanted]
     if selected:
         st.caption(f"{len(selected):,} selected" + (f" ({len(picked):,} by the MaxMin picker)" if picked else ""))
     return selected
@@ -363,16 +515,20 @@ def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenanc
             i += 1
 
 
-def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None) -> None:
-    """One molecule of ``table`` (the selection, else the grid page shown): large drawing with its
-    alert atoms and the substructure query highlighted, every property, and what is wrong and where
-    if it does not parse."""
+def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None, training: Any | None = None) -> None:
+    """One molecule of ``table`` (the selection, else the grid page shown), picked in a list, in
+    :func:`_molecule_panel`."""
     if table.empty:
         st.info("No molecule to show.")
         return
     number = st.selectbox("Molecule #", list(table.index), key=f"{key}_detail",
                           format_func=lambda i: f"#{i}  {str(table.at[i, 'smiles'])[:60]}")
-    row = table.loc[number]
+    _molecule_panel(table.loc[number], number, highlight, training)
+
+
+def _molecule_panel(row: pd.Series, number: Any, highlight: str | None, training: Any | None) -> None:
+    """Large drawing with its alert atoms and the substructure query highlighted, every property,
+    the nearest training molecule (with ``training``), and what is wrong and where if it does not parse."""
     smiles = str(row["smiles"])
     left, right = st.columns([3, 2])
     with left:
@@ -391,7 +547,8 @@ def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None)
         st.code(smiles, language=None)
     with right:
         st.dataframe(tables.property_sheet(row), height=520, hide_index=True, width="stretch")
-    if not row.get("valid", True):
+    valid = bool(row.get("valid", True))
+    if not valid:
         from molgen.chem.mol import explain_smiles
 
         reason = explain_smiles(smiles) or "empty string"
@@ -399,6 +556,26 @@ def molecule_detail(table: pd.DataFrame, key: str, highlight: str | None = None)
         st.warning(f"#{number} is not a valid molecule: {first}")
         if rest:
             st.code(rest, language=None)
+    elif training is None:
+        st.caption("Nearest training molecule: switch on **Compare with the training set** above the molecules.")
+    else:
+        neighbour = novelty.nearest_neighbour(smiles, training)
+        if neighbour is not None:
+            _neighbour(neighbour, training)
+
+
+def _neighbour(neighbour: Any, training: Any) -> None:
+    """The nearest training molecule beside the detail: drawing, SMILES and Tanimoto similarity."""
+    if neighbour.exact:
+        st.info(f"In the training set ({training.source}): this molecule is not novel.",
+                icon=":material/content_copy:")
+        return
+    st.markdown(f"**Nearest training molecule** · Tanimoto {neighbour.similarity:.2f} (Morgan r=2, among "
+                f"{len(training.fingerprints):,} molecules of {training.source})")
+    svg = depict.mol_svg(neighbour.smiles, 300, 220)
+    st.html(depict.svg_img(svg, alt=neighbour.smiles, style="max-width:320px;height:auto",
+                           css_class="molgen-neighbour"))
+    st.code(neighbour.smiles, language=None)
 
 
 # ----------------------------------------------------------------------------- runs

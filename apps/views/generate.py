@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from shared import model_picker, molecule_browser, reference_properties, training_index, user_errors
-from molgen.dashboard import charts, models, novelty, tables
+from shared import compare_with_training, model_picker, molecule_browser, reference_properties, user_errors
+from molgen.dashboard import charts, models, tables
 from molgen.sampling import provenance
 
 st.title("Generate molecules")
@@ -52,20 +52,11 @@ for column, (label, value) in zip(st.columns(len(summary)), summary.items()):
     column.metric(label, value, border=label == "Valid")
 st.caption(f"{result['model']} · temperature {result['temperature']} · seed {result['seed']}")
 
-if st.toggle("Compare with the training set (novelty)", key="gen_novelty",
-             help="Adds 'in training set' and the Tanimoto similarity to the nearest training molecule, "
-             "and the 'Novel only' filter. The first use reads the training set (one to two minutes, once per server)."):
-    with user_errors("Training set"):
-        index = training_index()
-        if "novelty" not in result:  # once per generated set, not on every filter change
-            with st.spinner("Comparing with the training set…"):
-                result["novelty"] = novelty.novelty_columns(table, index)
-        table = table.join(result["novelty"])
-        st.caption(index.description)
+table, training = compare_with_training(table, "gen", result)
 
 molecule_browser(table, "generated", title="generated strings", valid_default=True,
                  provenance=provenance(result["model"], result["seed"], result["temperature"]),
-                 export_stem="generated")
+                 export_stem="generated", training=training)
 
 sets = st.session_state.get("gen_sets", {})
 with st.expander(f"Compare models side by side ({len(sets)} generated set{'s' if len(sets) != 1 else ''} kept)",

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from shared import (
-    molecule_browser, prepare_molecules, properties_with_progress, read_pasted, read_shipped_data, read_upload,
+    compare_with_training, molecule_browser, prepare_molecules, properties_with_progress, read_pasted, read_shipped_data, read_upload,
     reference_properties, user_errors,
 )
 from molgen.dashboard import charts, inputs, tables
@@ -77,19 +77,19 @@ elif n_bad:
 with st.expander("Property distributions against the training set", expanded=len(table) >= 50):
     compare = st.checkbox(f"Overlay the MOSES training set ({charts.REFERENCE_SIZE:,}-molecule sample)",
                           value=len(table) >= 50, key="insp_ref")
+    area = st.empty()  # the histograms, or the training set's progress while it is computed
     reference = None
     if compare:
         with user_errors("Training set"):
-            reference = reference_properties(charts.REFERENCE_SIZE)
-    cols = st.columns(4)
+            reference = reference_properties(charts.REFERENCE_SIZE, area)
     valid = table[table["valid"].astype(bool)]
-    for i, column in enumerate(charts.HISTOGRAM_COLUMNS):
-        frame = charts.histogram_frame(valid, reference, column)
-        if len(frame):
-            chart = charts.histogram_chart(frame, tables.PROPERTY_LABELS.get(column, column))
-            # A new key when the overlay changes: the browser draws a fresh chart instead of
-            # patching the old one's data (which left the training set out the first time).
-            cols[i % 4].altair_chart(chart, width="stretch", height=300,
-                                     key=f"insp_hist_{column}_{'ref' if reference is not None else 'set'}")
+    with area.container():
+        cols = st.columns(4)
+        for i, column in enumerate(charts.HISTOGRAM_COLUMNS):
+            frame = charts.histogram_frame(valid, reference, column)
+            if len(frame):
+                chart = charts.histogram_chart(frame, tables.PROPERTY_LABELS.get(column, column))
+                cols[i % 4].altair_chart(chart, width="stretch", height=300, key=f"insp_hist_{column}")
 
-molecule_browser(table, "inspect")
+table, training = compare_with_training(table, "insp", st.session_state.setdefault("insp_memo", {}))
+molecule_browser(table, "inspect", training=training)

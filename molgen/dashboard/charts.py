@@ -41,10 +41,12 @@ def histogram_frames(sets: Mapping[str, pd.DataFrame], column: str, bins: int = 
     set, side by side): densities of ``column`` on common bins, long format."""
     values = {name: pd.to_numeric(df[column], errors="coerce").dropna().to_numpy(float)
               for name, df in sets.items() if column in df.columns}
-    allv = np.concatenate([v for v in values.values() if len(v)] or [np.zeros(0)])
-    if len(allv) == 0:
+    ranges = [_robust_range(v) for v in values.values() if len(v)]
+    if not ranges:
         return pd.DataFrame(columns=["bin_start", "bin_end", "set", "density"])
-    lo, hi = np.percentile(allv, [0.5, 99.5]) if len(allv) > 20 else (allv.min(), allv.max())
+    # The union of each set's own range: six drugs lighter than 99.5 % of the training set keep
+    # their own bins instead of being clipped into the training set's first one.
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     integer = column in ("hbd", "hba", "rotatable_bonds", "rings", "aromatic_rings", "heavy_atoms")
@@ -56,6 +58,14 @@ def histogram_frames(sets: Mapping[str, pd.DataFrame], column: str, bins: int = 
         density = counts / total if total else counts.astype(float)
         rows.append(pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "set": name, "density": density}))
     return pd.concat(rows, ignore_index=True)
+
+
+def _robust_range(values: np.ndarray) -> tuple[float, float]:
+    """The 0.5–99.5 percentile range of a set (its whole range when it has 20 values or fewer)."""
+    if len(values) > 20:
+        lo, hi = np.percentile(values, [0.5, 99.5])
+        return float(lo), float(hi)
+    return float(values.min()), float(values.max())
 
 
 #: Bar colours of the two sets in :func:`histogram_chart` (orange on blue-grey reads well overlaid).

@@ -222,10 +222,12 @@ def format_value(value: Any, decimals: int) -> str:
     return f"{f:.{decimals}f}" if decimals else f"{int(round(f))}"
 
 
-def _card(
-    index: Any, row: Mapping[str, Any], width: int, height: int, properties: Mapping[str, tuple[str, int]],
-    highlight: str | None = None,
+def card_html(
+    index: Any, row: Mapping[str, Any], width: int = 220, height: int = 170,
+    properties: Mapping[str, tuple[str, int]] = CARD_PROPERTIES, highlight: str | None = None, framed: bool = True,
 ) -> str:
+    """One molecule card (``molgen-card``): drawing, ``#index`` and name, SMILES, properties, alerts and
+    input flags. ``framed=False`` leaves the border to the page's own container (the clickable grid)."""
     smiles = str(row.get("smiles") or "")
     svg = mol_svg(smiles, width, height, highlight or None)
     # The image scales with the card (the SVG's viewBox keeps the aspect ratio).
@@ -258,9 +260,9 @@ def _card(
             "<div class='molgen-flag' style='color:#8a5a00;font-size:11px;white-space:nowrap;overflow:hidden;"
             f"text-overflow:ellipsis' title='{html.escape(flags, quote=True)}'>&#9873; {html.escape(flags)}</div>"
         )
+    frame = "border:1px solid #e3e3e3;border-radius:6px;padding:4px;" if framed else ""
     return (
-        "<div class='molgen-card' style='border:1px solid #e3e3e3;border-radius:6px;padding:4px;"
-        f"background:#fff;min-width:0'>{img}"
+        f"<div class='molgen-card' style='{frame}background:#fff;min-width:0'>{img}"
         f"<div style='font-size:12px;color:#333'>{head}</div>"
         f"<div style='font-family:monospace;font-size:11px;color:#555;white-space:nowrap;overflow:hidden;"
         f"text-overflow:ellipsis' title='{esc}'>{short}</div>"
@@ -285,7 +287,7 @@ def grid_html(
     """
     if "smiles" not in table.columns:
         raise ValueError("grid_html needs a 'smiles' column")
-    cards = [_card(idx, row, width, height, properties, highlight)
+    cards = [card_html(idx, row, width, height, properties, highlight)
              for idx, row in zip(table.index, table.to_dict("records"))]
     if not cards:
         return "<div class='molgen-grid' style='color:#666'>No molecules to show.</div>"

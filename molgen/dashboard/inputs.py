@@ -66,7 +66,39 @@ def read_upload(filename: str, data: bytes, column: str | None = None) -> Smiles
 
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(f"{filename}: {len(data):,} bytes is larger than the {MAX_UPLOAD_BYTES:,} accepted")
-    return _from_molecule_set(read_smiles(filename, column=column, data=data), filename)
+    out = _from_molecule_set(read_smiles(filename, column=column, data=data), filename)
+    left = other_columns(filename, data, column)
+    if left:  # said, not silently dropped: an activity column a chemist uploads is not in the table
+        out.problems.append(f"{len(left)} column{'s' if len(left) > 1 else ''} of {filename} not shown: "
+                            f"{', '.join(left[:8])}{', …' if len(left) > 8 else ''} (the dashboard reads the "
+                            "SMILES and the name; molecules keep their order, #n is the n-th valid one)")
+    return out
+
+
+def other_columns(filename: str, data: bytes, column: str | None = None) -> list[str]:
+    """Columns of a CSV/TSV/Parquet upload other than its SMILES and name columns (empty for other
+    formats or an unreadable header; :func:`read_upload` has already said what is wrong with it)."""
+    import io
+
+    from molgen.data.readers import NAME_COLUMNS, SMILES_COLUMNS, detect_format
+
+    fmt, gzipped = detect_format(filename)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            header = list(pq.ParquetFile(io.BytesIO(data)).schema_arrow.names)
+        elif fmt in ("csv", "tsv"):
+            header = list(pd.read_csv(io.BytesIO(data), nrows=0, sep=None, engine="python",
+                                      compression="gzip" if gzipped else None).columns)
+        else:
+            return []
+    except Exception:  # noqa: BLE001 - a header pandas or pyarrow cannot read: nothing to add to the reader's own report
+        return []
+    lowered = [str(h).strip().lower() for h in header]
+    smiles = column.lower() if column else next((c for c in SMILES_COLUMNS if c in lowered), None)
+    name = next((c for c in NAME_COLUMNS if c in lowered), None)
+    return [str(h).strip() for h, low in zip(header, lowered) if low not in (smiles, name) and str(h).strip()]
 
 
 def _from_molecule_set(ms: Any, source: str) -> SmilesInput:

@@ -103,6 +103,11 @@ PROPERTY_LABELS = {
 }
 
 
+def column_label(column: str) -> str:
+    """A column's readable name for a control ("QED", "SA score (1 easy – 10 hard)"); unknown ones as they are."""
+    return PROPERTY_LABELS.get(column, column)
+
+
 def property_sheet(row: pd.Series) -> pd.DataFrame:
     """One molecule's columns as ``(property, value)`` text rows with readable names, numbers rounded."""
     from molgen.dashboard.depict import format_value
@@ -119,7 +124,7 @@ def property_sheet(row: pd.Series) -> pd.DataFrame:
             values.append(format_value(v, 3))
         else:
             values.append("–" if v is None or v is pd.NA or v == "" else str(v))
-    labels = [PROPERTY_LABELS.get(c, c) for c in row.index]
+    labels = [column_label(c) for c in row.index]
     return pd.DataFrame({"property": labels, "value": values})
 
 

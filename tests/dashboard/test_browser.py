@@ -7,6 +7,7 @@ and selenium. Screenshots go to ``test-artifacts/`` for a human to look at.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import queue
 import re
@@ -41,10 +42,13 @@ def models_dir(tiny_models_dir) -> Path:
     return tiny_models_dir
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(models_dir):
-    """``molgen dashboard`` in a subprocess; yields its URL once it prints it, stops it afterwards."""
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+@contextlib.contextmanager
+def _dashboard(models_dir: Path, home: Path):
+    """``molgen dashboard`` in a subprocess; yields its URL once it prints it, stops it afterwards.
+
+    It runs with the empty home folder ``home``, as on a fresh clone: Streamlit keeps its disk caches
+    (the training-set properties) under ``~/.streamlit``, and a warm cache hid the first-tick overlay bug."""
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", HOME=str(home))
     proc = subprocess.Popen(
         [sys.executable, "-m", "molgen.cli", "dashboard", "--models-dir", str(models_dir)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -62,15 +66,32 @@ def dashboard_url(models_dir):
         seen.append(line)
         if line.startswith("molgen dashboard: http://127.0.0.1:"):
             url = line.split()[2]
-    if url is None:
-        proc.kill()
-        pytest.fail("the dashboard did not print its URL within 180 s; its output:\n" + "".join(seen[-40:]))
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        if url is None:
+            pytest.fail("the dashboard did not print its URL within 180 s; its output:\n" + "".join(seen[-40:]))
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(models_dir, tmp_path_factory):
+    """One dashboard for the module's tests."""
+    with _dashboard(models_dir, tmp_path_factory.mktemp("home")) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_dashboard_url(models_dir, tmp_path):
+    """A dashboard of its own with cold caches, for what happens on first use."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with _dashboard(models_dir, home) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +138,16 @@ def _decoded(drv) -> int:
 
 
 def _button(drv, label: str):
+    """The visible button labelled ``label``; None while absent or while a rerun redraws the page."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    for b in drv.find_elements(By.TAG_NAME, "button"):
-        if b.text.strip() == label and b.is_displayed():
-            return b
+    try:
+        for b in drv.find_elements(By.TAG_NAME, "button"):
+            if b.text.strip() == label and b.is_displayed():
+                return b
+    except StaleElementReferenceException:
+        return None
     return None
 
 
@@ -224,21 +250,70 @@ def test_substructure_filter_and_export_in_chromium(driver, dashboard_url, tmp_p
     _full_page_screenshot(driver, ARTIFACTS / "dashboard-substructure.png")
 
 
-def test_training_set_overlay_on_the_first_tick(driver, dashboard_url):
+def test_training_set_overlay_on_the_first_tick(driver, fresh_dashboard_url):
     """Issue 18 #3: ticking "overlay the training set" once draws the training set's bars in every
-    histogram (a regression guard: the report's first-tick miss was not reproduced here)."""
+    histogram. On first use (cold caches) computing the training set takes a while: meanwhile the
+    histograms of the set alone must not stay on screen as if the tick had done nothing (they did,
+    beside a small spinner, so the report's user unticked and ticked again); a progress bar takes
+    their place."""
     from selenium.webdriver.common.by import By
 
-    driver.get(dashboard_url.rstrip("/") + "/inspect")
+    driver.get(fresh_dashboard_url.rstrip("/") + "/inspect")
     _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
     _open_expander(driver, "Property distributions against the training set")
     box = _wait(driver, lambda d: next((lab for lab in d.find_elements(By.TAG_NAME, "label")
                                         if "Overlay the MOSES training set" in lab.text), None), 30, "the overlay box")
+    _wait(driver, lambda d: d.execute_script(OVERLAY_STATE)["charts"] == 8, 60, "the histograms of the set alone")
     box.click()
-    script = ("return Array.from(document.querySelectorAll('.vega-embed')).map("
-              "e => e.querySelectorAll('.mark-rect path[fill=\"#4c78a8\"]').length)")
-    _wait(driver, lambda d: (lambda c: len(c) == 8 and all(n > 0 for n in c))(d.execute_script(script)), 300,
-          "the training set's bars in all eight histograms")
+    states = []
+
+    def done(d) -> bool:
+        state = d.execute_script(OVERLAY_STATE)
+        states.append(state)
+        return len(state["bars"]) == 8 and all(n > 0 for n in state["bars"])
+
+    _wait(driver, done, 300, "the training set's bars in all eight histograms")
+    waiting = [s for s in states if s["waiting"]]
+    assert waiting, "the training set was computed without any sign of it (cold caches should take seconds)"
+    assert not [s for s in waiting if s["charts"]], (
+        f"histograms without the training set were on screen while it was computed: {waiting[:3]}")
+    legends = driver.execute_script(LEGENDS)
+    assert len(legends) == 8 and all(sorted(g["labels"]) == ["this set", "training set"] for g in legends), legends
+    assert all(g["inside"] for g in legends), f"a legend is cut off by its chart's frame: {legends}"
+    _full_page_screenshot(driver, ARTIFACTS / "dashboard-overlay.png")
+
+
+#: Each histogram's legend labels as drawn, and whether the legend lies inside the visible chart frame.
+LEGENDS = """
+return Array.from(document.querySelectorAll('.vega-embed')).map(e => {
+    const legend = e.querySelector('.role-legend');
+    if (!legend) return {labels: [], inside: false};
+    const labels = Array.from(legend.querySelectorAll('.role-legend-label text')).map(t => t.textContent);
+    const box = legend.getBoundingClientRect();
+    let frame = e.getBoundingClientRect();
+    for (let p = e.parentElement; p; p = p.parentElement) {  // the nearest ancestor that clips
+        const style = getComputedStyle(p);
+        if (style.overflow !== 'visible' || style.overflowY !== 'visible') { frame = p.getBoundingClientRect(); break; }
+    }
+    const inside = box.left >= frame.left - 1 && box.right <= frame.right + 1 && box.top >= frame.top - 1
+        && box.bottom <= frame.bottom + 1;
+    return {labels: labels, inside: inside};
+});
+"""
+
+
+#: The overlay expander's state: whether it says the training set is being computed (a progress bar
+#: or spinner naming it), how many histograms it shows, and each one's training-set bars.
+OVERLAY_STATE = """
+const box = Array.from(document.querySelectorAll('details')).find(
+    e => e.textContent.includes('Overlay the MOSES training set'));
+if (!box) return {waiting: false, charts: 0, bars: []};
+const busy = Array.from(box.querySelectorAll('[data-testid="stProgress"], [data-testid="stSpinner"]'))
+    .some(e => /training.set/i.test(e.textContent));
+const charts = Array.from(box.querySelectorAll('.vega-embed'));
+return {waiting: busy, charts: charts.length,
+        bars: charts.map(e => e.querySelectorAll('.mark-rect path[fill="#4c78a8"]').length)};
+"""
 
 
 def _first_card_id(drv) -> str:
@@ -262,7 +337,8 @@ def _sort_choice(drv) -> str:
 
 #: The molecule each sort puts first on the example set, best first: highest QED, lowest SA, and
 #: lowest MW / logP / TPSA (no better direction: ascending).
-FIRST_BY = {"qed": "#6", "sa": "#4", "mw": "#4", "logp": "#2", "tpsa": "#6"}
+FIRST_BY = {"QED": "#6", "SA score (1 easy – 10 hard)": "#4", "Molecular weight (Da)": "#4",
+            "cLogP (Crippen)": "#2", "TPSA (Å²)": "#6"}
 
 
 def test_table_header_click_sorts_the_grid(driver, dashboard_url):
@@ -294,3 +370,50 @@ def test_table_header_click_sorts_the_grid(driver, dashboard_url):
     assert column in FIRST_BY, f"a header click should choose a property to sort by, got {column!r}"
     _wait(driver, lambda d: _first_card_id(d) == FIRST_BY[column], 30,
           f"the grid to put {FIRST_BY[column]} first when sorted by {column}")
+
+
+def test_card_details_and_selection_in_chromium(driver, dashboard_url, tmp_path):
+    """Issue 18, clickable cards: a card's Details opens the molecule's detail over the grid, and the
+    cards' Select boxes make the selection that "Download selection CSV" exports, in grid order."""
+    from selenium.webdriver.common.by import By
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_window_size(1600, 1400)
+    driver.get(dashboard_url.rstrip("/") + "/inspect")
+    _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
+    card = driver.find_element(By.CSS_SELECTOR, ".st-key-inspect_card_4")
+    assert "paracetamol" in card.text
+    details = next(b for b in card.find_elements(By.TAG_NAME, "button") if "Details" in b.text)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", details)
+    details.click()
+    dialog = _wait(driver, lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "[role='dialog']")
+                                           if "CC(=O)Nc1ccc(O)cc1" in e.text), None), 60, "the detail dialog")
+    assert "#4 paracetamol" in dialog.text and "Brenk: hydroquinone" in dialog.text
+    assert dialog.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable']"), "the property sheet"
+    _wait(driver, lambda d: d.execute_script(
+        "const i = document.querySelector(\"[role='dialog'] img.molgen-detail\");"
+        "return !!i && i.complete && i.naturalWidth > 0;"), 30, "the large drawing in the dialog")
+    _full_page_screenshot(driver, ARTIFACTS / "dashboard-card-detail.png")
+    close = [b for b in dialog.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Close"]
+    assert close, "the dialog should have a close button"
+    close[0].click()
+    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[role='dialog']"), 30, "the dialog to close")
+
+    driver.set_window_size(1600, 1400)
+    for number in (5, 2):
+        box = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f".st-key-inspect_pick_{number} label"),
+                    30, f"the Select box of card #{number}")[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+        box.click()
+        _wait(driver, lambda d: d.find_elements(
+            By.CSS_SELECTOR, f".st-key-inspect_pick_{number} input[aria-checked='true'], "
+            f".st-key-inspect_pick_{number} input:checked"), 60, f"card #{number} to be selected")
+    button = _wait(driver, lambda d: _button(d, "Download selection CSV"), 60, "the selection's CSV download")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    target = downloads / "inspect-selection.csv"
+    _wait(driver, lambda d: target.is_file() and target.stat().st_size > 0, 60, "the selection's CSV")
+    lines = target.read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["2", "5"], lines  # grid order, not click order

@@ -65,6 +65,18 @@ def _table(at):
     raise AssertionError("no molecule table on the page")
 
 
+def _grid(at) -> str:
+    """The molecule cards of the grid, in grid order (one HTML element each)."""
+    cards = [h.proto.body for h in at.get("html") if "molgen-card" in h.proto.body]
+    assert cards, "no molecule card on the page"
+    return "".join(cards)
+
+
+def _selection_list(at, key: str):
+    """The selection list of the molecule browser ``key`` (its widget key carries the selection's version)."""
+    return next(m for m in at.multiselect if m.key and m.key.startswith(f"{key}_selected_"))
+
+
 def _caption(at, needle: str) -> str:
     found = [c.value for c in at.caption if needle in c.value]
     assert found, f"no caption containing {needle!r}: {[c.value for c in at.caption]}"
@@ -96,10 +108,11 @@ def test_generate_fills_table_and_filters_narrow_it(app):
     assert _caption(at, "shown").startswith("12 of 12")
     shown = _table(at)
     assert len(shown) == 12 and "smiles" in shown.columns and list(shown.index) == list(range(1, 13))
-    assert at.get("html")[0].proto.body.count("molgen-card") == 12  # the grid draws every row of the page
+    assert _grid(at).count("molgen-card") == 12  # the grid draws every row of the page
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF"], downloads
-    at.multiselect(key="generated_selected").select(2).select(5).run()
+    _selection_list(at, "generated").select(2).select(5).run()
+    assert at.session_state["generated_basket"] == [2, 5]
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF", "Download selection CSV", "Download selection SDF"]
     at.text_input(key="generated_expr").input("mw > 100000").run()
@@ -122,7 +135,7 @@ def test_generate_reports_a_wrong_checkpoint(app, tmp_path):
 def test_inspect_table_filter_and_bad_smiles(app):
     at = _page(app, "views/inspect.py")
     assert _caption(at, "shown").startswith("6 of 6")
-    html = at.get("html")[0].proto.body
+    html = _grid(at)
     assert html.count("molgen-card") == 6 and "aspirin" in html and "data:image/svg+xml" in html
     assert at.selectbox(key="inspect_detail").value == 1 and "#1  CC(=O)Oc1ccccc1C(=O)O" in at.selectbox(
         key="inspect_detail").options[0]  # issue 18 #7: the first molecule is #1 everywhere
@@ -167,6 +180,34 @@ def test_inspect_upload_and_histograms(app):
     at.checkbox(key="insp_ref").check().run()
     assert not at.exception and not _errors(at)
     assert len(at.get("vega_lite_chart")) == len(charts.HISTOGRAM_COLUMNS)
+
+
+def _chart_sets(chart) -> tuple[set[str], dict]:
+    """The ``set`` values a histogram draws (its data and named data sets) and its colour legend."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    frames = [convert_arrow_bytes_to_pandas_df(chart.proto.data.data)] if chart.proto.data.data else []
+    frames += [convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets]
+    spec = json.loads(chart.proto.spec)
+    legend = spec["encoding"]["color"]["legend"]
+    return {v for f in frames if "set" in f.columns for v in f["set"]}, legend
+
+
+def test_inspect_overlay_draws_the_training_set_on_the_first_tick(app):
+    """Issue 18 #3: one tick of "overlay the training set" and every histogram carries the training
+    set's series, its legend below the plot with labels never truncated; unticked, the set alone."""
+    at = _page(app, "views/inspect.py")
+    assert not at.checkbox(key="insp_ref").value  # six molecules: off by default
+    assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
+    at.checkbox(key="insp_ref").check().run()
+    drawn = [_chart_sets(c) for c in at.get("vega_lite_chart")]
+    assert len(drawn) == len(charts.HISTOGRAM_COLUMNS)
+    for sets, legend in drawn:
+        assert sets == {"this set", "training set"}
+        assert legend["orient"] == "bottom" and legend["labelLimit"] == 0
+    assert not at.get("progress"), "the training set's progress bar gives way to the histograms"
+    at.checkbox(key="insp_ref").uncheck().run()
+    assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
 
 
 def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
@@ -254,8 +295,7 @@ def test_latent_page_refuses_a_model_without_encoder(app, models_dir, tmp_path, 
 
 def _card_ids(at) -> list[int]:
     """The ``#n`` of every card of the grid, in grid order."""
-    grid = next(h.proto.body for h in at.get("html") if "molgen-grid" in h.proto.body)
-    return [int(n) for n in re.findall(r"<b>#(\d+)</b>", grid)]
+    return [int(n) for n in re.findall(r"<b>#(\d+)</b>", _grid(at))]
 
 
 def test_bad_expression_leaves_the_other_filters_on(app):
@@ -278,6 +318,9 @@ def test_sort_puts_the_best_first_everywhere(app):
     table = _table(at)
     assert table["qed"].is_monotonic_decreasing
     assert _card_ids(at) == list(table.index)
+    labels = at.selectbox(key="inspect_sort").options  # readable names, as the sliders and the detail have
+    assert {"QED", "SA score (1 easy – 10 hard)", "Molecular weight (Da)"} <= set(labels) and "qed" not in labels
+    assert "cLogP (Crippen)" in at.multiselect(key="inspect_ranged").options
     at.selectbox(key="inspect_sort").select("sa").run()
     assert not at.toggle(key="inspect_desc_sa").value  # lower SA (easier synthesis) is better
     assert _table(at)["sa"].is_monotonic_increasing
@@ -293,7 +336,7 @@ def test_salts_are_standardised_flagged_and_not_drugs(app):
     assert table["smiles"].tolist() == ["Cl", "CC(=O)O", "CCO"]
     assert "inorganic (no carbon)" in table.loc[1, "flags"] and "2 fragments" in table.loc[2, "flags"]
     assert any("2 of 3 inputs are flagged" in i.value for i in at.info)
-    grid = next(h.proto.body for h in at.get("html") if "molgen-grid" in h.proto.body)
+    grid = _grid(at)
     assert grid.count("molgen-flag") == 2
     at.checkbox(key="inspect_preset_lipinski").check().run()
     assert _caption(at, "shown").startswith("2 of 3")
@@ -324,7 +367,7 @@ def test_substructure_similarity_selection_and_scaffolds(app):
     at = _page(app, "views/inspect.py")
     at.text_input(key="inspect_sub_in").input("c1ccccc1O").run()  # an aryl oxygen, pasted as SMILES
     assert _caption(at, "shown").startswith("4 of 6")  # aspirin, paracetamol, hydroxychalcone, 5-MeO-DMT
-    grid = next(h.proto.body for h in at.get("html") if "molgen-grid" in h.proto.body)
+    grid = _grid(at)
     images = re.findall(r"base64,([^']*)'", grid)
     assert all("<ellipse" in base64.b64decode(i).decode() for i in images)  # the match is highlighted
     at.text_input(key="inspect_sub_out").input("C=CC(=O)").run()
@@ -418,3 +461,82 @@ def test_dashboard_and_cli_exports_are_the_same_table(models_dir, tmp_path):
     table = tables.molecule_table(models.generate_table(model, 9, temperature=0.9, seed=4))
     download = tables.export_bytes(table, "csv", provenance(ckpt, 4, 0.9)).decode()
     assert download == out.read_text()
+
+
+def _dialog_text(at) -> str:
+    """Everything the detail dialog shows as markdown, code, HTML and captions ("" when it is closed)."""
+    from streamlit.testing.v1.element_tree import Block
+
+    def walk(node) -> list[str]:
+        out = []
+        for child in getattr(node, "children", {}).values():
+            proto = getattr(child, "proto", None)
+            for field in ("body", "code_text"):
+                if proto is not None and hasattr(proto, field):
+                    out.append(str(getattr(proto, field)))
+            if isinstance(child, Block):
+                out.extend(walk(child))
+        return out
+
+    dialogs = [b for b in _blocks(at._tree) if b.type == "dialog"]
+    return "\n".join(t for d in dialogs for t in walk(d))
+
+
+def _blocks(node):
+    from streamlit.testing.v1.element_tree import Block
+
+    for child in getattr(node, "children", {}).values():
+        if isinstance(child, Block):
+            yield child
+            yield from _blocks(child)
+
+
+def test_cards_open_the_detail_and_select_for_export(app):
+    """Issue 18, clickable cards: a card's Details opens the molecule in a dialog (drawing, properties,
+    SMILES); its Select box puts the molecule in the selection the downloads are restricted to, the
+    selection survives a page change, and the dialog's own toggle and the table's rows edit the same list."""
+    at = _page(app, "views/inspect.py")
+    assert not _dialog_text(at)
+    at.button(key="inspect_open_4").click().run()
+    text = _dialog_text(at)
+    assert "CC(=O)Nc1ccc(O)cc1" in text and "molgen-detail" in text  # paracetamol, drawn large
+    sheets = [df.value for df in at.dataframe if list(df.value.columns) == ["property", "value"]]
+    assert any("QED" in s["property"].tolist() for s in sheets)
+    assert any("Nearest training molecule" in c.value for c in at.caption)  # novelty off: says how to get it
+    at.run()
+    assert not _dialog_text(at)  # opened by the click, not on every rerun
+
+    at.checkbox(key="inspect_pick_2").check().run()
+    at.checkbox(key="inspect_pick_5").check().run()
+    assert at.session_state["inspect_basket"] == [2, 5] and _selection_list(at, "inspect").value == [2, 5]
+    assert [b.proto.label for b in at.get("download_button")][-2:] == ["Download selection CSV", "Download selection SDF"]
+    at.selectbox(key="inspect_per_page").select(12)
+    at.run()
+    at.checkbox(key="inspect_pick_2").uncheck().run()
+    assert at.session_state["inspect_basket"] == [5] and _selection_list(at, "inspect").value == [5]
+    assert at.checkbox(key="inspect_pick_5").value and not at.checkbox(key="inspect_pick_2").value
+
+    at.button(key="inspect_open_1").click().run()  # the dialog's toggle edits the same selection
+    at.toggle(key="inspect_dialog_pick_1").set_value(True).run()
+    assert at.session_state["inspect_basket"] == [5, 1]
+    at.run()  # closing the dialog reruns the page
+    assert at.checkbox(key="inspect_pick_1").value and _selection_list(at, "inspect").value == [1, 5]
+    _selection_list(at, "inspect").unselect(5).run()  # the list edits the same selection
+    assert at.session_state["inspect_basket"] == [1] and not at.checkbox(key="inspect_pick_5").value
+
+
+def test_detail_shows_the_nearest_training_molecule(app, tmp_path, monkeypatch):
+    """Issue 18, the detail view: with the training set compared, the nearest training molecule is
+    drawn with its similarity; a molecule of the training set is said to be not novel."""
+    train = tmp_path / "train.csv.gz"
+    pd.DataFrame({"SMILES": ["CCO", "CC(=O)Nc1ccc(OC)cc1", "CC(=O)Oc1ccccc1C(=O)O"]}).to_csv(train, index=False)
+    monkeypatch.setattr(paths, "MOSES_DIR", tmp_path)
+    at = _page(app, "views/inspect.py")
+    at.toggle(key="insp_novelty").set_value(True).run()
+    assert not _errors(at), _errors(at)
+    at.button(key="inspect_open_4").click().run()  # paracetamol: its methyl ether is the nearest
+    text = _dialog_text(at)
+    assert "Nearest training molecule" in text and "COc1ccc(NC(C)=O)cc1" in text and "molgen-neighbour" in text
+    at.run()
+    at.button(key="inspect_open_1").click().run()  # aspirin is in the training set
+    assert any("this molecule is not novel" in i.value for i in at.info)

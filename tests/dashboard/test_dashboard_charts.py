@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from molgen.dashboard import charts, tables
@@ -36,3 +38,16 @@ def test_histograms_of_several_sets_with_a_readable_legend(table):
     assert frame.groupby("set")["bin_start"].apply(list).map(tuple).nunique() == 1  # common bins
     legend = charts.histogram_chart(frame, "MW").to_dict()["encoding"]["color"]["legend"]
     assert legend["orient"] == "bottom" and legend["labelLimit"] == 0
+
+
+def test_a_small_set_outside_the_training_range_is_not_piled_into_the_edge_bin():
+    """Six drugs of 151–224 Da against a training set of 250–350 Da: the bins start at the set's
+    lightest molecule instead of clipping all six into the first training bin (drawn at ~255 Da)."""
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"mw": rng.uniform(250, 350, 2000)})
+    small = pd.DataFrame({"mw": [151.2, 180.2, 194.2, 206.3, 218.3, 224.3]})
+    frame = charts.histogram_frame(small, reference, "mw", bins=30)
+    mine = frame[(frame["set"] == "this set") & (frame["density"] > 0)]
+    assert frame["bin_start"].min() <= 151.2 and len(mine) > 1
+    trained = frame[frame["set"] == "training set"]
+    assert trained["density"].sum() == pytest.approx(1.0)

@@ -128,3 +128,11 @@ def test_substructure_highlight_and_flags():
     assert "<ellipse" not in depict.mol_svg(CHALCONE, 220, 170, "[Cl]")
     html = depict.grid_html(pd.DataFrame({"smiles": ["[Na+].[Cl-]"], "flags": ["2 fragments (salt or mixture)"]}))
     assert "molgen-flag" in html and "2 fragments (salt or mixture)" in html
+
+
+def test_card_html_is_one_grid_card_with_or_without_its_frame():
+    """The clickable grid draws each card alone, its border left to the page's container."""
+    row = {"smiles": "CC(=O)Nc1ccc(O)cc1", "name": "paracetamol", "qed": 0.61}
+    framed, bare = depict.card_html(4, row), depict.card_html(4, row, framed=False)
+    assert "<b>#4</b> paracetamol" in framed and "QED&nbsp;0.61" in bare
+    assert "border:1px" in framed and "border:1px" not in bare and bare.count("molgen-card") == 1

@@ -89,3 +89,15 @@ def test_salts_and_inorganics_are_standardised_and_flagged():
     table = tables.molecule_table(tables.chunk_properties(scored)).join(tables.numbered(prepared))
     lipinski = tables.filter_mask(table, tables.FilterChoice(presets=["lipinski"]))
     assert lipinski.tolist() == [False, True, True, False, True]  # the inorganic salt is not a drug
+
+
+def test_an_upload_says_which_of_its_columns_are_not_shown():
+    """A chemist's CSV with an activity column: the column is named as not shown, never dropped in silence."""
+    data = b"compound_id,smiles,activity,assay\nCPD-1,CCO,5.1,A\nCPD-2,c1ccccc1,6.2,B\n"
+    got = inputs.read_upload("mine.csv", data)
+    assert got.names == ["CPD-1", "CPD-2"]
+    assert any("2 columns of mine.csv not shown: activity, assay" in p for p in got.problems), got.problems
+    assert not any("not shown" in p for p in inputs.read_upload("m.csv", b"smiles,name\nCCO,e\n").problems)
+    tab = inputs.read_upload("m.tsv", b"SMILES\tpIC50\nCCO\t5\n")
+    assert any("not shown: pIC50" in p for p in tab.problems)
+    assert inputs.other_columns("m.smi", b"CCO ethanol\n") == []
