@@ -228,3 +228,43 @@ def test_training_with_the_leak_cut_ends_elsewhere(tmp_path, data_file, monkeypa
     b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["model"]
     assert not torch.equal(a["manager.weight_ih_l0"], b["manager.weight_ih_l0"])
     assert not torch.equal(a["head.weight"], b["head.weight"])
+
+
+def test_shipped_config_is_a_leakgan_with_the_organ_qed_generator_budget():
+    from molgen.config import load_config
+    from molgen.paths import ROOT
+
+    cfg = load_config(OrganConfig, ROOT / "configs" / "organ-leakgan.toml")
+    qed = load_config(OrganConfig, ROOT / "configs" / "organ-qed.toml")
+    assert cfg.generator.architecture == "leakgan" and cfg.reward.weight_d == 1.0
+    for key in ("embedding_size", "hidden_size", "num_layers", "max_len"):
+        assert getattr(cfg.generator, key) == getattr(qed.generator, key), key
+    assert (cfg.adversarial.rollouts, cfg.adversarial.rollout_stride) == (qed.adversarial.rollouts, qed.adversarial.rollout_stride)
+
+
+def test_over_rules_every_sample_and_completion_is_a_molecule():
+    """LeakGAN over production rules: sampling and rollouts draw under the semantic machine, and the
+    policy's losses use the replayed masks."""
+    from rdkit import Chem
+
+    from molgen.organ.symbols import symbols_from_data
+
+    cfg = GeneratorConfig(architecture="leakgan", embedding_size=8, hidden_size=16, num_layers=1, max_len=100,
+                          symbols="rules")
+    symbols = symbols_from_data(cfg, [])
+    torch.manual_seed(0)
+    disc = Discriminator(D_CFG, symbols.n_inputs, symbols.pad, cfg.max_len)
+    leak_cfg = LeakGANConfig(goal_size=4, manager_hidden_size=8, horizon=3)
+    gen = leakgan.build_leakgan(cfg, leak_cfg, symbols, disc)
+    seqs = gen.sample(12, generator=torch.Generator().manual_seed(0), machine=symbols.machine(12, "cpu"))
+    smiles = [Chem.MolFromSmiles(symbols.codec.grammar.to_smiles(r)) for r in seqs.tolist()]
+    assert all(m is not None and m.GetNumAtoms() > 0 for m in smiles)
+    res = mc_rollout(copy.deepcopy(gen), seqs[:3], lambda s, g: disc.reward(s), 1, generator=torch.Generator().manual_seed(1),
+                     stride=8, new_machine=lambda n: symbols.machine(n, "cpu"))
+    assert res.n_completions > 0 and torch.isfinite(res.q).all()
+    mask = symbols.train_mask(seqs)
+    loss, entropy, parts = leakgan.LeakGANObjective(gen, leak_cfg).adversarial_loss(seqs, mask, torch.rand(seqs.shape), 0.5)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in gen.parameters() if p.grad is not None)
+    mle, _ = leakgan.LeakGANObjective(gen, leak_cfg).mle_loss(seqs, mask)
+    assert torch.isfinite(mle)
