@@ -14,7 +14,8 @@ per part of the step. *Without the cache* is the paper's procedure, run for real
 rolled-out prefix length and each rollout, the generator re-runs from BOS over the batch, reading
 D's features of the current prefix at every step (one CNN call of B rows per step), and the update
 featurises the sampled batch step by step again for the manager pass, its loss and the intrinsic
-reward. Figures are wall-clock and CPU seconds on one thread (best of ``--repeat``); set
+reward, each prefix by a full pass over its padded length (this code: one symbol's windows per
+step, all prefixes of a batch in one pass). Figures are wall-clock and CPU seconds on one thread (best of ``--repeat``); set
 ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_leakgan.py
@@ -126,6 +127,8 @@ def naive_rollout(g: LeakGANGenerator, seqs: torch.Tensor, n_rollouts: int, pref
     """The paper's rollout of one prefix length: per rollout, the whole batch from BOS, teacher-forced
     over the prefix, then sampled to the full length, D's features read at every step (no cached state)."""
     B, T = seqs.shape
+    leak = g.features()
+    leak.step = lambda done, prefix, ell: (leak(prefix), done)  # a full pass over every padded prefix
     for _ in range(n_rollouts):
         logits, state = g(torch.full((B, 1), g.bos, dtype=torch.long))  # features of the empty prefix
         for t in range(T):
@@ -135,6 +138,7 @@ def naive_rollout(g: LeakGANGenerator, seqs: torch.Tensor, n_rollouts: int, pref
                 tok = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=gen).squeeze(1)
             if t + 1 < T:
                 logits, state = g(tok.unsqueeze(1), state)
+    del leak.step  # back to the incremental step of the class
 
 
 def naive_update_features(leak: FeatureLeak, seqs: torch.Tensor) -> None:

@@ -19,9 +19,10 @@ Cost: every step of every sample and rollout completion needs D's features of a 
 paper's code ran ~30x SeqGAN's discriminator calls). Here a recurrent state carries its prefix, so a
 rollout continues from the cached state of its prefix and only new prefixes are featurised, once per
 step for all rows in flight; the features of every prefix of a training batch come from one batched
-call (:meth:`FeatureLeak.prefixes`) shared by the manager pass, its loss and the intrinsic reward.
-Features use D's lookup-table path (:meth:`~molgen.organ.discriminator.Discriminator.pooled_by_lookup`),
-with its tables rebuilt only when D's weights change. :class:`FeatureLeak` counts calls and rows.
+pass (:meth:`FeatureLeak.prefixes`) shared by the manager pass, its loss and the intrinsic reward.
+A state also carries the running max of its prefix's complete convolution windows, so one more
+symbol costs a few table lookups per filter, not a pass over the padded prefix (:class:`FeatureLeak`,
+which counts its calls and rows; D's lookup tables are rebuilt only when D's weights change).
 """
 
 from __future__ import annotations
@@ -41,14 +42,22 @@ from molgen.organ.rollout import reinforce_loss
 class FeatureLeak:
     """D's feature vectors of left-aligned prefixes, without gradient: what the manager reads.
 
-    Shared (never copied) by the generator and its rollout copy, so both always read the current D.
-    ``calls`` and ``rows`` count CNN evaluations and the prefixes they featurised."""
+    A width-w filter's pooled value for a prefix of length l is the max over three kinds of window:
+    *complete* ones (all w symbols in the prefix; they never change once the prefix grows past
+    them, so their running max is carried in the generator's state), *partial* ones (the last
+    j < w symbols of the prefix, then padding) and the all-padding window (a constant). So a step
+    that appends one symbol costs about w^2 / 2 table lookups per width instead of a pass over the
+    whole padded prefix, and all prefixes of a batch come from one cumulative max over its complete
+    windows (:meth:`prefixes`). Values equal :meth:`Discriminator.features` of the padded prefix.
 
-    def __init__(self, discriminator: Discriminator, chunk: int = 256) -> None:
-        self.disc, self.chunk = discriminator, chunk
+    Shared (never copied) by the generator and its rollout copy, so both always read the current D.
+    ``calls`` counts batched evaluations and ``rows`` the prefixes they featurised."""
+
+    def __init__(self, discriminator: Discriminator) -> None:
+        self.disc = discriminator
         self.calls = self.rows = 0
         self._key: tuple | None = None
-        self._tables: list[Tensor] | None = None
+        self._tables: list[tuple[Tensor, Tensor]] = []
 
     def __deepcopy__(self, memo: dict) -> "FeatureLeak":
         return self  # a deep copy of the generator (its rollout policy) reads the same, live D
@@ -58,35 +67,104 @@ class FeatureLeak:
         """Length of the feature vector (the sum of D's filter counts)."""
         return self.disc.highway.gate.in_features
 
-    def _lookup_tables(self) -> list[Tensor]:
+    def _lookup(self) -> list[tuple[Tensor, Tensor]]:
+        """Per filter: its table ``(w, V, C)`` (what each symbol adds at each offset) and ``tails``
+        ``(w + 1, C)``: ``tails[j]`` is what padding adds at offsets j..w-1."""
         # optimiser steps and load_state_dict change D's weights in place, which bumps their version
         # counters: the tables are rebuilt after each D update and reused by every call in between
         key = tuple((id(p), p._version) for p in self.disc.parameters())
-        if key != self._key or self._tables is None:
-            self._tables, self._key = self.disc.lookup_tables(), key
+        if key != self._key:
+            pad = self.disc.embed.padding_idx or 0
+            self._tables = []
+            for table in self.disc.lookup_tables():
+                at_pad = table[:, pad]
+                tails = torch.cat([at_pad.flip(0).cumsum(0).flip(0), torch.zeros_like(at_pad[:1])])
+                self._tables.append((table, tails))
+            self._key = key
         return self._tables
+
+    def _finish(self, best: list[Tensor]) -> Tensor:
+        """Features from each filter's max window value (before bias and ReLU)."""
+        pooled = [torch.relu(b + conv.bias) for b, conv in zip(best, self.disc.convs)]
+        return self.disc.highway(torch.cat(pooled, dim=-1))
 
     @torch.no_grad()
     def __call__(self, prefixes: Tensor) -> Tensor:
-        """``(N, F)`` features of ``N`` prefixes ``(N, L)`` written from position 0, PAD after them."""
-        tables = self._lookup_tables()
-        out = []
-        for lo in range(0, max(1, prefixes.size(0)), self.chunk):
-            part = prefixes[lo : lo + self.chunk]
-            self.calls += 1
-            self.rows += part.size(0)
-            out.append(self.disc.highway(self.disc.pooled_by_lookup(part, tables)))
-        return torch.cat(out)
+        """``(N, F)`` features of ``N`` padded prefixes ``(N, L)`` by a full pass over each (the
+        reference the incremental paths are tested against, and the cache-less benchmark's cost)."""
+        self.calls += 1
+        self.rows += prefixes.size(0)
+        return self.disc.highway(self.disc.pooled_by_lookup(prefixes, [t for t, _ in self._lookup()]))
 
     @torch.no_grad()
-    def prefixes(self, seqs: Tensor) -> Tensor:
-        """``(B, T + 1, F)``: the features of every prefix ``y_1..y_t`` (t = 0..T) of ``seqs`` ``(B, T)``,
-        featurised together, shortest prefixes first (each chunk is cropped to its longest prefix)."""
+    def complete_max(self, ids: Tensor) -> Tensor:
+        """``(B, C_total)``: per filter, the max over the complete windows of ``ids`` ``(B, l)`` (-inf: none)."""
+        out = []
+        for table, _ in self._lookup():
+            w = table.size(0)
+            if ids.size(1) < w:
+                out.append(torch.full((ids.size(0), table.size(2)), float("-inf"), device=ids.device))
+            else:
+                out.append(_window_sums(ids, table).amax(1))
+        return torch.cat(out, dim=1)
+
+    @torch.no_grad()
+    def prefixes(self, seqs: Tensor) -> tuple[Tensor, Tensor]:
+        """Features ``(B, T + 1, F)`` of every prefix ``y_1..y_l`` (l = 0..T) of ``seqs`` ``(B, T)``, and
+        the running max of complete windows ``(B, T + 1, C_total)`` after each (what a state carries)."""
         B, T = seqs.shape
-        cut = torch.arange(T + 1, device=seqs.device).view(1, T + 1, 1) <= torch.arange(T, device=seqs.device).view(1, 1, T)
-        ids = seqs.unsqueeze(1).expand(B, T + 1, T).masked_fill(cut, self.disc.embed.padding_idx or 0)
-        by_length = ids.transpose(0, 1).reshape(B * (T + 1), T)  # row t * B + b: prefix t of sequence b
-        return self(by_length).view(T + 1, B, -1).transpose(0, 1)
+        L = self.disc.max_len
+        ell = torch.arange(T + 1, device=seqs.device)
+        self.calls += 1
+        self.rows += B * (T + 1)
+        best, done = [], []
+        for table, tails in self._lookup():
+            w, C = table.size(0), table.size(2)
+            complete = torch.full((B, T + 1, C), float("-inf"), device=seqs.device)
+            if T >= w:  # window s is complete in every prefix of length >= s + w
+                complete[:, w:] = _window_sums(seqs, table).cummax(1).values
+            b = torch.maximum(complete, torch.where((ell + w <= L).view(1, -1, 1), tails[0], float("-inf")))
+            for j in range(1, min(w, T + 1)):  # the last j symbols, then padding: prefixes of length >= j
+                part = _window_sums(seqs, table[:j]) + tails[j]
+                fits = (ell[j:] - j + w <= L).view(1, -1, 1)
+                b[:, j:] = torch.maximum(b[:, j:], part.masked_fill(~fits, float("-inf")))
+            best.append(b)
+            done.append(complete)
+        return self._finish(best), torch.cat(done, dim=-1)
+
+    @torch.no_grad()
+    def step(self, done: Tensor, prefix: Tensor, ell: Tensor) -> tuple[Tensor, Tensor]:
+        """Features ``(B, F)`` of prefixes ``(B, L)`` of lengths ``ell`` ``(B,)`` whose last symbol was just
+        appended, and ``done`` ``(B, C_total)`` (their complete windows' max before it) updated."""
+        B, L = prefix.shape
+        self.calls += 1
+        self.rows += B
+        best, new_done, at = [], [], 0
+        for table, tails in self._lookup():
+            w, C = table.size(0), table.size(2)
+            last = prefix.gather(1, (ell.unsqueeze(1) - w + torch.arange(w, device=prefix.device)).clamp_min(0))
+            d = done[:, at : at + C]
+            at += C
+            whole = sum(F.embedding(last[:, k], table[k]) for k in range(w))
+            d = torch.where((ell >= w).unsqueeze(1), torch.maximum(d, whole), d)
+            b = torch.where((ell + w <= L).unsqueeze(1), torch.maximum(d, tails[0]), d)
+            for j in range(1, w):
+                part = tails[j] + sum(F.embedding(last[:, w - j + k], table[k]) for k in range(j))
+                ok = (ell >= j) & (ell - j + w <= L)
+                b = torch.where(ok.unsqueeze(1), torch.maximum(b, part), b)
+            best.append(b)
+            new_done.append(d)
+        return self._finish(best), torch.cat(new_done, dim=1)
+
+
+def _window_sums(ids: Tensor, table: Tensor) -> Tensor:
+    """``(B, l - j + 1, C)``: for each start s, the sum over offsets k < j of ``table[k][ids[:, s + k]]``
+    (j = ``table.size(0)``): a width-j window's value before bias, by lookups instead of a convolution."""
+    j, n = table.size(0), ids.size(1) - table.size(0) + 1
+    acc = F.embedding(ids[:, :n], table[0])
+    for k in range(1, j):
+        acc = acc + F.embedding(ids[:, k : k + n], table[k])
+    return acc
 
 
 class LeakGANGenerator(GeneratorNet):
@@ -95,8 +173,8 @@ class LeakGANGenerator(GeneratorNet):
     log-probabilities go through the same interface as :class:`GeneratorNet`.
 
     A recurrent state is the tuple ``(worker h, worker c, manager h, manager c, goals of the last c
-    steps (c, B, F), the prefix so far (L, B), its length (1, B))``, every part batched on dim 1, so
-    the rollout code selects and stacks it like an LSTM state."""
+    steps (c, B, F), the prefix so far (L, B), its length (1, B), its complete windows' max (1, B, C))``,
+    every part batched on dim 1, so the rollout code selects and stacks it like an LSTM state."""
 
     def __init__(self, cfg: GeneratorConfig, leak_cfg: LeakGANConfig, feature_size: int, vocab_size: int, pad: int,
                  bos: int, eos: int, n_outputs: int | None = None) -> None:
@@ -140,7 +218,10 @@ class LeakGANGenerator(GeneratorNet):
         computed when not given) and the state after the last input."""
         B, L = inputs.shape
         if feats is None:
-            feats = self.features().prefixes(inputs[:, 1:])
+            feats, done = self.features().prefixes(inputs[:, 1:])
+            done = done[:, -1]
+        else:
+            done = self.features().complete_max(inputs[:, 1:])
         goals, m_state = self.goals(feats)
         out, w_state = self.rnn(self.embed(inputs))
         logits = self._combine(out, self.window(goals.detach()))  # goals reach the worker as constants
@@ -149,7 +230,7 @@ class LeakGANGenerator(GeneratorNet):
         prefix = torch.full((self.cfg.max_len, B), self.pad, dtype=torch.long, device=inputs.device)
         prefix[: L - 1] = inputs[:, 1:].t()
         length = torch.full((1, B), L - 1, dtype=torch.long, device=inputs.device)
-        return logits, goals, feats, (*w_state, *m_state, recent, prefix, length)
+        return logits, goals, feats, (*w_state, *m_state, recent, prefix, length, done.unsqueeze(0))
 
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Logits ``(B, L, V)`` after each input and the final state. Without a state ``inputs`` start
@@ -165,16 +246,18 @@ class LeakGANGenerator(GeneratorNet):
         return torch.stack(out, dim=1), state
 
     def _step(self, tok: Tensor, state: State) -> tuple[Tensor, State]:
-        hw, cw, hm, cm, recent, prefix, length = state  # type: ignore[misc]
+        hw, cw, hm, cm, recent, prefix, length, done = state  # type: ignore[misc]
         prefix, pos = prefix.clone(), length[0]
         fits = (pos < prefix.size(0)).nonzero().squeeze(1)
         prefix[pos[fits], fits] = tok[fits]
-        length = length + 1
-        feats = self.features()(prefix.t()).unsqueeze(1)
+        length = (length + 1).clamp_max(prefix.size(0))
+        feats, new_done = self.features().step(done[0], prefix.t(), length[0])
+        feats = feats.unsqueeze(1)
         goal, (hm, cm) = self.goals(feats, (hm, cm))
         recent = torch.cat([recent[1:], goal.transpose(0, 1)])
         out, (hw, cw) = self.rnn(self.embed(tok.unsqueeze(1)), (hw, cw))
-        return self._combine(out, recent.sum(0).unsqueeze(1))[:, 0], (hw, cw, hm, cm, recent, prefix, length)
+        return self._combine(out, recent.sum(0).unsqueeze(1))[:, 0], (hw, cw, hm, cm, recent, prefix, length,
+                                                                       new_done.unsqueeze(0))
 
     @torch.no_grad()
     def prefix_states(self, seqs: Tensor) -> tuple[list[State], Tensor]:
@@ -182,7 +265,7 @@ class LeakGANGenerator(GeneratorNet):
         the features of all prefixes come from one batched call and the prefixes are written directly."""
         B, T = seqs.shape
         inputs = self.inputs_for(seqs)
-        feats = self.features().prefixes(seqs[:, : T - 1])
+        feats, done = self.features().prefixes(seqs[:, : T - 1])
         c = self.leak_cfg.horizon
         recent = torch.zeros(c, B, self.feature_size, device=seqs.device)
         base = torch.full((self.cfg.max_len, B), self.pad, dtype=torch.long, device=seqs.device)
@@ -196,7 +279,8 @@ class LeakGANGenerator(GeneratorNet):
             logits.append(self._combine(out, recent.sum(0).unsqueeze(1))[:, 0])
             prefix = base.clone()
             prefix[:t] = seqs[:, :t].t()
-            states.append((*w_state, *m_state, recent, prefix, torch.full((1, B), t, dtype=torch.long, device=seqs.device)))
+            length = torch.full((1, B), t, dtype=torch.long, device=seqs.device)
+            states.append((*w_state, *m_state, recent, prefix, length, done[:, t].unsqueeze(0)))
         return states, torch.stack(logits, dim=1)
 
 
@@ -260,7 +344,7 @@ class LeakGANObjective:
         """Masked teacher-forced logits, goals, prefix features ``(B, T + 1, F)``, lengths and the valid steps."""
         g = self.generator
         T = seqs.size(1)
-        feats = g.features().prefixes(seqs)  # once: read by the manager, its loss and the intrinsic reward
+        feats, _ = g.features().prefixes(seqs)  # once: read by the manager, its loss and the intrinsic reward
         logits, goals, _, _ = g.teacher(g.inputs_for(seqs), feats[:, :T])
         if mask is not None:
             logits = logits.masked_fill(~mask[:, :T], float("-inf"))

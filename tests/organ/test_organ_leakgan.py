@@ -83,11 +83,20 @@ def test_features_are_the_layer_before_the_output_and_the_leak_reads_them(tiny_n
     assert n >= 4 and feats.shape == (n, 24)
     assert torch.allclose(disc.out(feats).squeeze(1), disc(seqs), atol=1e-6)  # score = out(features) in eval mode
     assert torch.allclose(gen.leak(seqs), feats, atol=1e-5)  # the lookup-table path gives the same vector
-    every = gen.leak.prefixes(seqs[:, :20])  # all 21 prefixes of each, in one batched pass
-    t = 7
-    prefix = seqs[:, :20].clone()
-    prefix[:, t:] = symbols.pad
-    assert every.shape == (n, 21, 24) and torch.allclose(every[:, t], disc.features(prefix), atol=1e-5)
+    # every prefix (l = 0..T, written from position 0, padding after) at once, then one symbol at a time
+    T = 38  # near D's length (40): windows that would run past the end must be left out
+    every, done = gen.leak.prefixes(seqs[:, :T])
+    state_done = torch.full((n, 24), float("-inf"))
+    for ell in range(T + 1):
+        prefix = torch.full((n, 40), symbols.pad)
+        prefix[:, :ell] = seqs[:, :ell]
+        want = disc.features(prefix)
+        assert torch.allclose(every[:, ell], want, atol=1e-5), ell
+        assert torch.equal(gen.leak.complete_max(prefix[:, :ell]), done[:, ell]), ell
+        if ell:
+            step, state_done = gen.leak.step(state_done, prefix, torch.full((n,), ell))
+            assert torch.allclose(step, want, atol=1e-5), ell
+            assert torch.equal(state_done, done[:, ell]), ell
 
 
 def test_one_pass_step_by_step_and_rollout_states_give_the_same_logits(tiny_net):
@@ -115,8 +124,8 @@ def test_the_manager_reads_the_discriminators_features(tiny_net):
     assert not torch.equal(seqs, seqs2)  # sampling reads the live D too
     x = feats2.detach().requires_grad_(True)
     T = seqs.size(1)
-    _, g, _, _ = gen.teacher(gen.inputs_for(seqs), torch.cat([x[:, :T]], dim=1))
-    full = torch.cat([x, gen.leak.prefixes(seqs)[:, T:]], dim=1)
+    _, g, _, _ = gen.teacher(gen.inputs_for(seqs), x)  # x: features of prefixes 0..T-1, as the manager reads them
+    full = torch.cat([x, gen.leak.prefixes(seqs)[0][:, T:]], dim=1)
     lens = torch.full((6,), T)
     valid = torch.ones(6, T, dtype=torch.bool)
     loss = leakgan.manager_loss(g, full, torch.ones(6, T), valid, lens, 3)
@@ -221,8 +230,8 @@ def test_training_with_the_leak_cut_ends_elsewhere(tmp_path, data_file, monkeypa
     cfg = write(tmp_path, tiny_config(adv_steps=2, mle_every=0))
     assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "leak")) == 0
     with monkeypatch.context() as m:
-        real_call = leakgan.FeatureLeak.__call__
-        m.setattr(leakgan.FeatureLeak, "__call__", lambda self, p: torch.zeros_like(real_call(self, p)))
+        real = leakgan.FeatureLeak._finish  # every feature the generator reads goes through it
+        m.setattr(leakgan.FeatureLeak, "_finish", lambda self, best: torch.zeros_like(real(self, best)))
         assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "cut")) == 0
     a = load_checkpoint(tmp_path / "leak" / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["model"]
