@@ -372,7 +372,7 @@ class LeakGANObjective:
         w_loss = reinforce_loss(logp, entropy, r_int, valid, 0.0, entropy_coef)
         m = valid.float()
         parts = {"manager_loss": m_loss.item(), "worker_loss": w_loss.item(),
-                 "intrinsic": float((r_int * m).sum() / m.sum().clamp_min(1.0))}
+                 "intrinsic_reward": float((r_int * m).sum() / m.sum().clamp_min(1.0))}
         return m_loss + w_loss, entropy, parts
 
 

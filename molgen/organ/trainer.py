@@ -58,7 +58,7 @@ BASE_COLUMNS = [
     "n_rollouts", "t_policy", "t_reward", "collapsed",
 ]
 #: Columns a LeakGAN run adds: its two losses, the worker's intrinsic reward, D feature rows computed in the step.
-LEAKGAN_COLUMNS = ["manager_loss", "worker_loss", "intrinsic", "feature_rows"]
+LEAKGAN_COLUMNS = ["manager_loss", "worker_loss", "intrinsic_reward", "feature_rows"]
 
 
 @dataclass

@@ -194,16 +194,27 @@ def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path,
         assert math.isfinite(float(r["mle_loss"])) and math.isfinite(float(r["manager_loss"]))
     adv = rows[5:]
     for r in adv:
-        for key in ("pg_loss", "manager_loss", "worker_loss", "intrinsic", "reward", "d_loss"):
+        for key in ("pg_loss", "manager_loss", "worker_loss", "intrinsic_reward", "reward", "d_loss"):
             assert math.isfinite(float(r[key])), (key, r[key])
         assert int(r["feature_rows"]) > 0
     assert [r["mle_loss"] != "" for r in adv] == [False, True, False, True]  # interleaved MLE every 2nd step
+    from molgen.dashboard import runs  # the dashboard's curves: the new columns land in their groups
+
+    groups = runs.curve_groups(runs.read_log(out))
+    assert {"manager_loss", "worker_loss", "mle_loss"} <= set(groups["Losses"])
+    assert "intrinsic_reward" in groups["Reward and objectives"]
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt", kind="organ")
     assert ckpt["config"]["generator"]["architecture"] == "leakgan" and ckpt["stage"] == "done"
     assert any(k.startswith("manager.") for k in ckpt["model"])
     a = load_model(out).sample(12, seed=5, batch_size=5)
     b = load_model(out).sample(12, seed=5, batch_size=5)  # a fresh load of the checkpoint
     assert len(a) == 12 and a == b and a != load_model(out).sample(12, seed=6, batch_size=5)
+    from molgen.cli import main  # `molgen sample` on the run folder, as for any ORGAN
+
+    table = tmp_path / "sampled.csv"
+    assert main(["sample", "--model", str(out), "-n", "10", "--seed", "1", "--out", str(table)]) == 0
+    with open(table, newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 10
 
 
 def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, interrupt_at):
