@@ -513,6 +513,10 @@ def _init_generator(state: OrganState, path: str) -> None:
         raise UsageError(f"{path}: generator config {src} differs from the run's [generator] table")
     if symbols_from_checkpoint(ckpt, src_cfg).to_checkpoint() != state.symbols.to_checkpoint():
         raise UsageError(f"{path}: {state.symbols.kind} (vocabulary or grammar) differ from the run's")
+    shapes = {k: tuple(v.shape) for k, v in state.generator.state_dict().items()}
+    if {k: tuple(v.shape) for k, v in ckpt["model"].items()} != shapes:  # LeakGAN: [leakgan] sizes, D's filters
+        raise UsageError(f"{path}: its generator's weights do not fit the run's generator "
+                         "(with architecture = 'leakgan': [leakgan] sizes or the discriminator's filters differ)")
     state.generator.load_state_dict(ckpt["model"])
     state.rollout.load_state_dict(ckpt["model"])
 

@@ -14,6 +14,7 @@ import torch
 from molgen.api import load_model
 from molgen.checkpoint import load_checkpoint
 from molgen.config import from_dict, to_dict, to_toml
+from molgen.errors import UsageError
 from molgen.organ import leakgan, trainer
 from molgen.organ.config import (AdversarialConfig, DiscriminatorConfig, DPretrainConfig, GeneratorConfig, LeakGANConfig,
                                  MLEConfig, OrganConfig, RewardConfig)
@@ -209,6 +210,11 @@ def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path,
     a = load_model(out).sample(12, seed=5, batch_size=5)
     b = load_model(out).sample(12, seed=5, batch_size=5)  # a fresh load of the checkpoint
     assert len(a) == 12 and a == b and a != load_model(out).sample(12, seed=6, batch_size=5)
+    other = tiny_config()
+    other.mle.init_checkpoint = str(out / "checkpoints" / "last.pt")
+    other.leakgan.goal_size = 5  # a generator of another shape cannot start from it
+    with pytest.raises(UsageError, match="do not fit"):
+        trainer.train_from_options(opts(data_file, write(tmp_path, other), tmp_path / "init"))
     from molgen.cli import main  # `molgen sample` on the run folder, as for any ORGAN
 
     table = tmp_path / "sampled.csv"
