@@ -238,7 +238,7 @@ def main() -> None:
     naive_calls = lk["sample_calls"] + roll_calls + upd_calls
     naive_time = lk["sample"] + t_roll * scale + t_upd + lk["update"]
     print(f"\nwithout the cache (paper's rollout timed on {len(timed)} of {len(rolled)} prefix lengths, x{scale:.1f}): "
-          f"rollouts {t_roll * scale:.0f} s (CPU {c_roll * scale:.0f} s), update features {t_upd:.1f} s")
+          f"rollouts {t_roll * scale:.0f} s (CPU {c_roll * scale:.0f} s), update features {t_upd:.1f} s (CPU {c_upd:.1f} s)")
     print("| LeakGAN step | feature rows | CNN calls | step s |")
     print("|---|---|---|---|")
     print(f"| cached, batched (this code) | {cached_rows:,} | {cached_calls:,} | {lk['step']:.1f} |")

@@ -246,6 +246,7 @@ class LeakGANGenerator(GeneratorNet):
         return torch.stack(out, dim=1), state
 
     def _step(self, tok: Tensor, state: State) -> tuple[Tensor, State]:
+        """Logits ``(B, V)`` after appending ``tok`` ``(B,)`` to each prefix: its features, a goal, a worker step."""
         hw, cw, hm, cm, recent, prefix, length, done = state  # type: ignore[misc]
         prefix, pos = prefix.clone(), length[0]
         fits = (pos < prefix.size(0)).nonzero().squeeze(1)

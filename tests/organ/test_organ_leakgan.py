@@ -265,7 +265,8 @@ def test_shipped_config_is_a_leakgan_with_the_organ_qed_generator_budget():
     assert cfg.generator.architecture == "leakgan" and cfg.reward.weight_d == 1.0
     for key in ("embedding_size", "hidden_size", "num_layers", "max_len"):
         assert getattr(cfg.generator, key) == getattr(qed.generator, key), key
-    assert (cfg.adversarial.rollouts, cfg.adversarial.rollout_stride) == (qed.adversarial.rollouts, qed.adversarial.rollout_stride)
+    for key in ("rollouts", "rollout_stride", "batch_size"):
+        assert getattr(cfg.adversarial, key) == getattr(qed.adversarial, key), key
 
 
 def test_over_rules_every_sample_and_completion_is_a_molecule():
