@@ -295,3 +295,19 @@ def test_over_rules_every_sample_and_completion_is_a_molecule():
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in gen.parameters() if p.grad is not None)
     mle, _ = leakgan.LeakGANObjective(gen, leak_cfg).mle_loss(seqs, mask)
     assert torch.isfinite(mle)
+
+
+@pytest.mark.parametrize("rescale", [True, False])
+def test_adversarial_loss_weights_the_manager_by_rescaled_q_or_q_minus_baseline(tiny_net, rescale):
+    gen, _, _ = tiny_net
+    seqs = gen.sample(6, generator=torch.Generator().manual_seed(5))
+    q = torch.rand(seqs.shape, generator=torch.Generator().manual_seed(6))
+    cfg = LeakGANConfig(goal_size=4, manager_hidden_size=8, horizon=3, rescale=rescale, rescale_delta=8.0)
+    _, _, parts = leakgan.LeakGANObjective(gen, cfg).adversarial_loss(seqs, None, q, 0.4)
+    feats, _ = gen.leak.prefixes(seqs)
+    _, goals, _, _ = gen.teacher(gen.inputs_for(seqs), feats[:, : seqs.size(1)])
+    lens = (seqs != gen.eos).cumprod(1).sum(1) + 1
+    valid = torch.arange(seqs.size(1)).unsqueeze(0) < lens.clamp_max(seqs.size(1)).unsqueeze(1)
+    weight = leakgan.rescaled_activation(q, valid, 8.0) if rescale else q - 0.4
+    want = leakgan.manager_loss(goals, feats, weight, valid, lens.clamp_max(seqs.size(1)), 3)
+    assert parts["manager_loss"] == pytest.approx(want.item(), rel=1e-5)
