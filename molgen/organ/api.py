@@ -26,7 +26,12 @@ class OrganSampler:
         self.symbols = symbols_from_checkpoint(checkpoint, cfg)
         self.codec = getattr(self.symbols, "codec", None)  # over rules: the grammar and its constraints
         s = self.symbols
-        self.model = GeneratorNet(cfg, s.n_inputs, s.pad, s.bos, s.eos, n_outputs=s.n_outputs).to(device)
+        if cfg.architecture == "leakgan":  # the manager reads the checkpoint's discriminator
+            from molgen.organ.leakgan import leakgan_from_checkpoint
+
+            self.model: GeneratorNet = leakgan_from_checkpoint(checkpoint, cfg, s, device)
+        else:
+            self.model = GeneratorNet(cfg, s.n_inputs, s.pad, s.bos, s.eos, n_outputs=s.n_outputs).to(device)
         self.model.load_state_dict(checkpoint["model"])
         self.model.eval()
 

@@ -10,6 +10,7 @@ Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where th
     [adversarial]    # stage 3: SeqGAN/ORGAN policy gradient with MC rollouts
     [reward]         # R = lambda * D + (1 - lambda) * O, O a weighted mix of objectives (molgen.scoring)
     [reward.memory]  # optional diversity filter: O of molecules (or scaffolds) found often -> penalty
+    [leakgan]        # with [generator] architecture = "leakgan": manager/worker sizes, horizon, interleaved MLE
     objectives = [{name = "qed", weight = 1.0, transform = {kind = "ramp", low = 0.5, high = 0.9}}]
 """
 
@@ -53,6 +54,9 @@ class GeneratorConfig:
     """
 
     cell: str = field(default="lstm", metadata={"choices": ("lstm", "gru")})
+    #: "rnn": embedding -> ``cell`` layers -> logits; "leakgan": the LeakGAN manager/worker of
+    #: :mod:`molgen.organ.leakgan` (an LSTM worker; the manager reads D's features, see ``[leakgan]``)
+    architecture: str = field(default="rnn", metadata={"choices": ("rnn", "leakgan")})
     embedding_size: int = field(default=64, metadata={"ge": 1, "le": MAX_WIDTH})
     hidden_size: int = field(default=256, metadata={"ge": 1, "le": MAX_WIDTH})
     num_layers: int = field(default=2, metadata={"ge": 1, "le": MAX_LAYERS})
@@ -189,6 +193,25 @@ class RewardConfig:
 
 
 @dataclass
+class LeakGANConfig:
+    """LeakGAN (Guo et al. 2018), used with ``[generator] architecture = "leakgan"``: a manager LSTM
+    reads D's feature vector of each prefix and emits a unit goal in feature space; the goals of the
+    last ``horizon`` steps, summed and projected to ``goal_size``, weight the worker's output matrix."""
+
+    goal_size: int = field(default=16, metadata={"ge": 1, "le": MAX_WIDTH})  # k: the worker's O_t is (symbols x k)
+    manager_hidden_size: int = field(default=128, metadata={"ge": 1, "le": MAX_WIDTH})
+    horizon: int = field(default=4, metadata={"ge": 1, "le": MAX_LEN})  # c: goals summed, and f_{t+c} - f_t
+    #: interleaved MLE (the paper's remedy for mode collapse): after every ``mle_every`` adversarial
+    #: steps, ``mle_steps`` teacher-forced batches (worker NLL + manager cosine to real feature moves); 0: never
+    mle_every: int = field(default=5, metadata={"ge": 0})
+    mle_steps: int = field(default=1, metadata={"ge": 1})
+    #: bootstrapped rescaled activation: per step, the manager's Q is replaced by
+    #: sigmoid(delta * (rank / B - 0.5)) of its rank in the batch (else Q - baseline)
+    rescale: bool = True
+    rescale_delta: float = field(default=16.0, metadata={"gt": 0})
+
+
+@dataclass
 class OrganConfig:
     """A whole ORGAN run; ``objectives`` only matter when lambda < 1."""
 
@@ -203,6 +226,7 @@ class OrganConfig:
     dpretrain: DPretrainConfig = field(default_factory=DPretrainConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    leakgan: LeakGANConfig = field(default_factory=LeakGANConfig)
     objectives: list[ObjectiveSpec] = field(default_factory=lambda: [ObjectiveSpec("validity", 1.0)])
 
     RENAMED: ClassVar[dict[str, str]] = {"max_train_molecules": "max_molecules"}
@@ -211,6 +235,9 @@ class OrganConfig:
         if self.discriminator.input == "smiles" and self.generator.symbols != "rules":
             raise ValueError("discriminator.input = 'smiles' is for generator.symbols = 'rules' "
                              "(tokens are SMILES tokens already)")
+        if self.generator.architecture == "leakgan" and (self.generator.cell != "lstm" or self.discriminator.input != "symbols"):
+            raise ValueError("generator.architecture = 'leakgan' needs generator.cell = 'lstm' and "
+                             "discriminator.input = 'symbols' (the manager reads D's features of the generator's own prefixes)")
         if self.reward.weight_d < 1.0 and not self.objectives:
             raise ValueError("lambda < 1 needs at least one entry in objectives")
         widths, _ = self.discriminator.filters()

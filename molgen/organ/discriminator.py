@@ -54,12 +54,19 @@ class Discriminator(nn.Module):
         """Token embeddings ``(B, T, E)`` of padded sequences."""
         return self.embed(self.pad_to_length(seqs))
 
-    def score_embedded(self, emb: Tensor) -> Tensor:
-        """Scores from embeddings (used directly by the Wasserstein gradient penalty)."""
+    def features_embedded(self, emb: Tensor) -> Tensor:
+        """The feature vector ``(B, sum(filter counts))`` from embeddings: pooled convolutions through the highway."""
         x = emb.transpose(1, 2)
         pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
-        h = self.highway(torch.cat(pooled, dim=1))
-        return self.out(self.dropout(h)).squeeze(1)
+        return self.highway(torch.cat(pooled, dim=1))
+
+    def features(self, seqs: Tensor) -> Tensor:
+        """D's feature vector of each sequence, the layer before its output (what LeakGAN's manager reads)."""
+        return self.features_embedded(self.embed_seqs(seqs))
+
+    def score_embedded(self, emb: Tensor) -> Tensor:
+        """Scores from embeddings (used directly by the Wasserstein gradient penalty)."""
+        return self.out(self.dropout(self.features_embedded(emb))).squeeze(1)
 
     def forward(self, seqs: Tensor) -> Tensor:
         """Logit (bce) or critic score (wasserstein) per sequence."""

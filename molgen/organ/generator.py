@@ -24,7 +24,7 @@ State = Union[Tensor, tuple[Tensor, Tensor]]
 
 
 def select_state(state: State, index: Tensor) -> State:
-    """Rows ``index`` of a recurrent state (batch is dim 1)."""
+    """Rows ``index`` of a recurrent state (batch is dim 1; a tuple may hold any tensors batched on dim 1)."""
     if isinstance(state, tuple):
         return tuple(s.index_select(1, index) for s in state)  # type: ignore[return-value]
     return state.index_select(1, index)
@@ -33,7 +33,7 @@ def select_state(state: State, index: Tensor) -> State:
 def stack_states(states: list[State]) -> State:
     """Concatenate states along the batch dimension."""
     if isinstance(states[0], tuple):
-        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(2))  # type: ignore[return-value]
+        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))  # type: ignore[return-value]
     return torch.cat(states, dim=1)  # type: ignore[arg-type]
 
 
@@ -73,13 +73,7 @@ class GeneratorNet(nn.Module):
     def token_log_probs(self, seqs: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """log G(y_t | y_<t) and the entropy of each step's distribution, both ``(B, T)``; with ``mask``
         (the machine's, replayed along ``seqs``) the distribution is the one sampling drew from."""
-        logp = torch.log_softmax(self._logits(seqs, mask), dim=-1)
-        token = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
-        if mask is None:
-            entropy = -(logp.exp() * logp).sum(-1)
-        else:  # forbidden symbols have p = 0 and log p = -inf: they add nothing
-            entropy = -(logp.exp() * logp.masked_fill(~mask[:, : seqs.size(1)], 0.0)).sum(-1)
-        return token, entropy
+        return step_log_probs(self._logits(seqs, mask), seqs, mask)
 
     def nll(self, seqs: Tensor, mask: Tensor | None = None) -> Tensor:
         """Mean teacher-forced negative log-likelihood per token, padding excluded (MLE loss); with
@@ -144,6 +138,17 @@ class GeneratorNet(nn.Module):
             states.append(state)
             logits.append(step_logits[:, 0])
         return states, torch.stack(logits, dim=1)
+
+
+def step_log_probs(logits: Tensor, seqs: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """log p(y_t) and the entropy of each step, both ``(B, T)``, from (masked) logits ``(B, T, V)``."""
+    logp = torch.log_softmax(logits, dim=-1)
+    token = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
+    if mask is None:
+        entropy = -(logp.exp() * logp).sum(-1)
+    else:  # forbidden symbols have p = 0 and log p = -inf: they add nothing
+        entropy = -(logp.exp() * logp.masked_fill(~mask[:, : seqs.size(1)], 0.0)).sum(-1)
+    return token, entropy
 
 
 def lengths(seqs: Tensor, eos: int) -> Tensor:

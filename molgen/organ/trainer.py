@@ -33,6 +33,7 @@ from molgen.errors import InputError, UsageError
 from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
+from molgen.organ.leakgan import LeakGANObjective, build_leakgan
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.organ.symbols import (DiscriminatorInput, SymbolInput, Symbols, discriminator_input, symbols_from_checkpoint,
@@ -56,6 +57,8 @@ BASE_COLUMNS = [
     "d_reward", "objective", "baseline", "entropy", "validity", "uniqueness", "int_div", "mean_length",
     "n_rollouts", "t_policy", "t_reward", "collapsed",
 ]
+#: Columns a LeakGAN run adds: its two losses, the worker's intrinsic reward, D feature rows computed in the step.
+LEAKGAN_COLUMNS = ["manager_loss", "worker_loss", "intrinsic_reward", "feature_rows"]
 
 
 @dataclass
@@ -82,8 +85,11 @@ def build_state(cfg: OrganConfig, symbols: Symbols, device: str,
                 disc_input: DiscriminatorInput | None = None) -> OrganState:
     """Fresh networks and optimizers for ``cfg`` over ``symbols`` (D reads ``disc_input``, default the symbols)."""
     disc_input = disc_input or SymbolInput(symbols)
-    gen = build_generator(cfg.generator, symbols).to(device)
     disc = Discriminator(cfg.discriminator, disc_input.n_inputs, disc_input.pad, cfg.generator.max_len).to(device)
+    if cfg.generator.architecture == "leakgan":  # its manager reads D's features (the rollout copy shares them)
+        gen: GeneratorNet = build_leakgan(cfg.generator, cfg.leakgan, symbols, disc).to(device)
+    else:
+        gen = build_generator(cfg.generator, symbols).to(device)
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.mle.lr)
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
     rollout = copy.deepcopy(gen).eval()
@@ -213,8 +219,11 @@ class Run:
             state.extra["memory"] = self.memory.counts
         self.reward = OrganReward(state.symbols, state.discriminator, self.scorer, cfg.reward.weight_d,
                                   cfg.reward.divide_by_count, self.memory, state.disc_input)
+        #: LeakGAN's losses (None: the family's own RNN generator)
+        self.leakgan = LeakGANObjective(state.generator, cfg.leakgan) if cfg.generator.architecture == "leakgan" else None
         self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else []) \
-            + (["memory_penalised", "memory_full"] if self.memory is not None else [])
+            + (["memory_penalised", "memory_full"] if self.memory is not None else []) \
+            + (LEAKGAN_COLUMNS if self.leakgan is not None else [])
         #: columns this run has but a resumed log written by an older molgen lacks: not logged
         self.unlogged = [c for c in self.columns if logger.fieldnames and c not in logger.fieldnames]
         if self.unlogged:
@@ -305,12 +314,17 @@ class Run:
         for group in st.g_opt.param_groups:
             group["lr"] = lr
         st.generator.train()
-        loss = st.generator.nll(seqs, self._mle_mask(epoch, k, per_epoch))
+        mask = self._mle_mask(epoch, k, per_epoch)
+        if self.leakgan is not None:  # worker NLL + the manager's cosine loss to real feature moves
+            loss, row = self.leakgan.mle_loss(seqs, mask)
+        else:
+            loss = st.generator.nll(seqs, mask)
+            row = {"mle_loss": loss.item()}
         st.g_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
         st.g_opt.step()
-        row: dict[str, Any] = {"mle_loss": loss.item(), "lr": lr}
+        row["lr"] = lr
         if (st.stage_step + 1) % c.eval_every == 0 or st.stage_step + 1 == c.steps:
             row.update(self._evaluate_generator(gen))
             row["_force"] = True
@@ -387,6 +401,7 @@ class Run:
         """g-steps (sample, rollouts, REINFORCE), rollout-policy update, d-steps; monitoring and collapse guard."""
         st, c = self.state, self.state.cfg.adversarial
         row: dict[str, Any] = {}
+        rows_before = st.generator.leak.rows if self.leakgan is not None else 0
         for _ in range(c.g_steps):
             st.generator.eval()
             seqs = self._sample(c.batch_size, gen)
@@ -397,8 +412,13 @@ class Run:
             valid_q = res.q[res.mask]
             baseline = float(valid_q.mean()) if st.baseline is None else st.baseline
             st.generator.train()
-            logp, entropy = st.generator.token_log_probs(seqs, st.symbols.train_mask(seqs))
-            loss = reinforce_loss(logp, entropy, res.q, res.mask, baseline, c.entropy_coef)
+            if self.leakgan is not None:  # manager on Q, worker on the intrinsic reward
+                loss, entropy, parts = self.leakgan.adversarial_loss(seqs, st.symbols.train_mask(seqs), res.q, baseline,
+                                                                     c.entropy_coef)
+                row.update(parts)
+            else:
+                logp, entropy = st.generator.token_log_probs(seqs, st.symbols.train_mask(seqs))
+                loss = reinforce_loss(logp, entropy, res.q, res.mask, baseline, c.entropy_coef)
             if c.mle_mix > 0:
                 real = self.data.random(c.batch_size, gen).to(self.device)
                 loss = loss + c.mle_mix * st.generator.nll(real, st.symbols.train_mask(real))
@@ -412,6 +432,9 @@ class Run:
                 self.memory.record(smiles, comps["objective_raw"].tolist())
         for _ in range(c.d_steps):
             row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
+        if self.leakgan is not None:
+            row.update(self._leakgan_interleaved_mle(gen))
+            row["feature_rows"] = st.generator.leak.rows - rows_before
         stats = batch_stats(smiles)
         m = res.mask.float()
         row.update({
@@ -429,6 +452,23 @@ class Run:
             row["memory_full"] = self.memory.full_buckets
         row["collapsed"] = self._collapse_guard(stats["uniqueness"]) if stats["validity"] else False
         return row
+
+    def _leakgan_interleaved_mle(self, gen: torch.Generator) -> dict[str, Any]:
+        """LeakGAN's interleaved MLE: after every ``mle_every`` adversarial steps, ``mle_steps`` teacher-forced
+        batches of real data (at the adversarial learning rate); the rollout policy follows."""
+        st, lc = self.state, self.state.cfg.leakgan
+        if not lc.mle_every or (st.stage_step + 1) % lc.mle_every:
+            return {}
+        st.generator.train()
+        for _ in range(lc.mle_steps):
+            real = self.data.random(st.cfg.adversarial.batch_size, gen).to(self.device)
+            loss, parts = self.leakgan.mle_loss(real, st.symbols.train_mask(real))
+            st.g_opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(st.generator.parameters(), st.cfg.adversarial.grad_clip)
+            st.g_opt.step()
+        self._update_rollout()
+        return {"mle_loss": parts["mle_loss"]}
 
     def _new_machine(self):
         """What rollouts use to start machines (``None`` for free tokens)."""
@@ -475,6 +515,10 @@ def _init_generator(state: OrganState, path: str) -> None:
         raise UsageError(f"{path}: generator config {src} differs from the run's [generator] table")
     if symbols_from_checkpoint(ckpt, src_cfg).to_checkpoint() != state.symbols.to_checkpoint():
         raise UsageError(f"{path}: {state.symbols.kind} (vocabulary or grammar) differ from the run's")
+    shapes = {k: tuple(v.shape) for k, v in state.generator.state_dict().items()}
+    if {k: tuple(v.shape) for k, v in ckpt["model"].items()} != shapes:  # LeakGAN: [leakgan] sizes, D's filters
+        raise UsageError(f"{path}: its generator's weights do not fit the run's generator "
+                         "(with architecture = 'leakgan': [leakgan] sizes or the discriminator's filters differ)")
     state.generator.load_state_dict(ckpt["model"])
     state.rollout.load_state_dict(ckpt["model"])
 
