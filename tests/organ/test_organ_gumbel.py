@@ -176,3 +176,16 @@ def test_gumbel_over_rules_trains_and_samples_only_molecules(tmp_path, tiny_orga
     assert [float(r["validity"]) for r in rows] == [1.0, 1.0]
     assert all(math.isfinite(float(r["gumbel_d_loss"])) for r in rows)
     assert all(Chem.MolFromSmiles(s) is not None for s in load_model(out).sample(64, seed=1))
+
+
+def test_the_recipe_is_organ_qed_with_the_gumbel_estimator(tmp_path):
+    from molgen.config import to_dict, to_toml
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    gum, qed = load_config(OrganConfig, root / "organ-gumbel.toml"), load_config(OrganConfig, root / "organ-qed.toml")
+    a, b = to_dict(gum), to_dict(qed)
+    assert {k for k in a if a[k] != b[k]} == {"adversarial", "gumbel"}
+    assert {k for k in a["adversarial"] if a["adversarial"][k] != b["adversarial"][k]} == {"estimator", "steps"}
+    assert gum.adversarial.estimator == "gumbel" and gum.gumbel.anneal_steps == gum.adversarial.steps
+    (tmp_path / "c.toml").write_text(to_toml(a))
+    assert load_config(OrganConfig, tmp_path / "c.toml") == gum

@@ -150,3 +150,16 @@ def test_professor_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
+
+
+def test_the_recipe_is_organ_mle_with_professor_forcing(tmp_path):
+    from molgen.config import load_config, to_dict, to_toml
+    from molgen.organ.config import OrganConfig
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    pf, mle = load_config(OrganConfig, root / "organ-professor.toml"), load_config(OrganConfig, root / "organ-mle.toml")
+    assert pf.professor.enabled and not mle.professor.enabled
+    a, b = to_dict(pf), to_dict(mle)
+    assert {k for k in a if a[k] != b[k]} == {"professor"}
+    (tmp_path / "c.toml").write_text(to_toml(a))
+    assert load_config(OrganConfig, tmp_path / "c.toml") == pf
