@@ -17,6 +17,11 @@ estimated on whole sequences (every action of a sequence gets the sequence's O, 
 baseline). Rollouts would give lower-variance per-action values, but they are the cost Gumbel
 removes (over 90 % of a SeqGAN step); the whole-sequence estimator is unbiased and costs one
 scoring of the batch. The trainer mixes the two as ``lam * D-term + (1 - lam) * O-term``.
+
+D's own steps are unchanged (SeqGAN's: real sequences vs hard samples, which are the forward
+value of the straight-through relaxation), and D must read the generator's own symbols: over
+rules a relaxed one-hot has no SMILES-token form, so ``[discriminator] input = "smiles"`` is
+refused with this estimator (:meth:`molgen.organ.config.OrganConfig.validate`).
 """
 
 from __future__ import annotations

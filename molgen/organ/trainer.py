@@ -223,7 +223,7 @@ class Run:
                                   cfg.reward.divide_by_count, self.memory, state.disc_input)
         #: the Gumbel estimator's REINFORCE term: O alone (D's term goes through the relaxation)
         self.objective_reward = (OrganReward(state.symbols, None, self.scorer, 0.0, cfg.reward.divide_by_count, self.memory)
-                                 if self.scorer is not None else None)
+                                 if self.scorer is not None and cfg.adversarial.estimator == "gumbel" else None)
         self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else []) \
             + (["memory_penalised", "memory_full"] if self.memory is not None else []) \
             + (PROFESSOR_COLUMNS if state.professor is not None else []) \

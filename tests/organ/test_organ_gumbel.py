@@ -70,8 +70,8 @@ def tokens(train_smiles):
     return cfg, symbols_from_data(cfg, train_smiles)
 
 
-def discriminator_for(symbols, max_len: int) -> Discriminator:
-    cfg = DiscriminatorConfig(preset="custom", filter_widths=[1, 3, 5], filter_counts=[8, 8, 8], embedding_size=8)
+def discriminator_for(symbols, max_len: int, loss: str = "bce") -> Discriminator:
+    cfg = DiscriminatorConfig(preset="custom", filter_widths=[1, 3, 5], filter_counts=[8, 8, 8], embedding_size=8, loss=loss)
     return Discriminator(cfg, symbols.n_inputs, symbols.pad, max_len).eval()
 
 
@@ -84,17 +84,23 @@ def test_soft_path_scores_one_hots_as_their_ids(tokens, train_smiles):
     assert torch.allclose(d.forward_soft(onehots), d(ids), atol=1e-5)
 
 
-@pytest.mark.parametrize("straight_through, d_loss", [(True, "log"), (False, "prob")])
-def test_the_discriminator_gradient_reaches_the_generator_without_reinforce(tokens, straight_through, d_loss):
+@pytest.mark.parametrize("straight_through, d_loss, critic", [(True, "log", "bce"), (False, "prob", "bce"),
+                                                             (True, "log", "wasserstein")])
+def test_the_discriminator_gradient_reaches_the_generator_without_reinforce(tokens, straight_through, d_loss, critic):
     cfg, symbols = tokens
     torch.manual_seed(0)
     g = trainer.build_generator(cfg, symbols)
-    d = discriminator_for(symbols, cfg.max_len).train()
+    d = discriminator_for(symbols, cfg.max_len, critic).train()
     s = relaxed_sample(g, 12, tau=0.5, rng=torch.Generator().manual_seed(0), straight_through=straight_through)
     ended = s.seqs == symbols.eos
     assert s.onehots.shape == (*s.seqs.shape, symbols.n_outputs) and torch.equal(s.onehots.argmax(-1), s.seqs)
     assert torch.equal(s.mask.sum(1), torch.where(ended.any(1), ended.float().argmax(1) + 1, s.seqs.size(1)))
     loss = generator_loss(d, s, GumbelConfig(d_loss=d_loss))
+    with torch.no_grad():
+        score = d.eval().forward_soft(s.onehots)
+        d.train()
+    want = {"log": torch.nn.functional.softplus(-score).mean(), "prob": -torch.sigmoid(score).mean()}[d_loss]
+    assert torch.allclose(loss, -score.mean() if critic == "wasserstein" else want)  # D scored in eval mode
     loss.backward()
     assert math.isfinite(loss.item()) and d.training  # D's mode is restored after scoring
     assert float(g.head.weight.grad.abs().sum()) > 0 and float(g.rnn.weight_hh_l0.grad.abs().sum()) > 0
