@@ -163,3 +163,17 @@ def test_the_recipe_is_organ_mle_with_professor_forcing(tmp_path):
     assert {k for k in a if a[k] != b[k]} == {"professor"}
     (tmp_path / "c.toml").write_text(to_toml(a))
     assert load_config(OrganConfig, tmp_path / "c.toml") == pf
+
+
+def test_while_the_gate_is_shut_the_generator_trains_as_plain_mle(tmp_path, tiny_organ):
+    """Professor forcing's D may train, but until its accuracy reaches g_threshold the generator's
+    updates are the NLL's alone: same batches, same weights as a run without professor forcing."""
+    plain = {"dpretrain__steps": 0, "adversarial__steps": 0}
+    assert trainer.train_from_options(tiny_organ("plain", **plain)) == 0
+    assert trainer.train_from_options(tiny_organ("pf", **plain, professor__enabled=True, professor__g_threshold=1.0)) == 0
+    rows = read_log(tmp_path / "pf" / "log.csv")
+    assert {r["pf_g_update"] for r in rows} == {"0"} and {r["pf_d_update"] for r in rows} == {"1"}
+    assert [r["mle_loss"] for r in rows] == [r["mle_loss"] for r in read_log(tmp_path / "plain" / "log.csv")]
+    a = load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "pf" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
