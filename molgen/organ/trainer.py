@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 from molgen.checkpoint import load_checkpoint
 from molgen.config import from_dict, load_toml, quiet_renames, to_dict
 from molgen.errors import InputError, UsageError
-from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ import gumbel
+from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.professor import ProfessorForcing
