@@ -7,7 +7,9 @@ Loaded from TOML with :func:`molgen.config.load_config` (bounds checked where th
     [discriminator]  # CNN preset "seqgan" (the paper's 12 widths) or "small" or "custom"
     [mle]            # stage 1: teacher-forced pretraining
     [dpretrain]      # stage 2: discriminator on real vs generated
-    [adversarial]    # stage 3: SeqGAN/ORGAN policy gradient with MC rollouts
+    [adversarial]    # stage 3: SeqGAN/ORGAN policy gradient with MC rollouts (estimator = "gumbel": see [gumbel])
+    [professor]      # optional professor forcing during [mle] (molgen.organ.professor)
+    [gumbel]         # the Gumbel-softmax estimator's temperature schedule (molgen.organ.gumbel)
     [reward]         # R = lambda * D + (1 - lambda) * O, O a weighted mix of objectives (molgen.scoring)
     [reward.memory]  # optional diversity filter: O of molecules (or scaffolds) found often -> penalty
     [leakgan]        # with [generator] architecture = "leakgan": manager/worker sizes, horizon, interleaved MLE
@@ -163,6 +165,50 @@ class AdversarialConfig:
     collapse_uniqueness: float = field(default=0.5, metadata={"ge": 0, "le": 1})
     collapse_patience: int = field(default=5, metadata={"ge": 1})
     stop_on_collapse: bool = False
+    #: how D's term of the reward reaches G: "reinforce" (Monte-Carlo rollouts, SeqGAN/ORGAN) or
+    #: "gumbel" (the Gumbel-softmax relaxation, [gumbel]; objectives keep a whole-sequence REINFORCE term)
+    estimator: str = field(default="reinforce", metadata={"choices": ("reinforce", "gumbel")})
+
+
+@dataclass
+class ProfessorConfig:
+    """Professor forcing (Lamb et al. 2016) during MLE: a discriminator on the generator's hidden-state
+    sequences tells teacher-forced from free-running runs; G's loss = NLL + ``weight`` x the term that
+    makes free-running look teacher-forced. Updates gated by D's accuracy on the batch, as in the paper."""
+
+    enabled: bool = False
+    weight: float = field(default=1.0, metadata={"ge": 0})
+    hidden_size: int = field(default=128, metadata={"ge": 1, "le": MAX_WIDTH})  # D's bidirectional GRU, per direction
+    mlp_size: int = field(default=128, metadata={"ge": 1, "le": MAX_WIDTH})
+    #: D also reads each step's output distribution (softmax) beside the hidden state
+    use_outputs: bool = False
+    #: also the reverse term: make the teacher-forced run look free-running (the paper's optional term)
+    reverse: bool = False
+    lr: float = field(default=1e-4, metadata={"gt": 0})
+    grad_clip: float = field(default=5.0, metadata={"gt": 0})
+    #: no adversarial update of G while D's accuracy is below this (D near chance says nothing)
+    g_threshold: float = field(default=0.75, metadata={"ge": 0, "le": 1})
+    #: no update of D while its accuracy is above this (D near perfect would only saturate)
+    d_threshold: float = field(default=0.99, metadata={"ge": 0, "le": 1})
+
+
+@dataclass
+class GumbelConfig:
+    """The Gumbel-softmax estimator (``[adversarial] estimator = "gumbel"``): y = softmax((logits + g) / tau).
+
+    tau follows ``schedule`` over the adversarial steps: "constant" (``tau_start``), "exponential"
+    (tau_start x (tau_end / tau_start)^(step / anneal_steps): RelGAN's beta = 1/tau rising to 100 over
+    5,000 steps is 1 -> 0.01 over 5000) or "linear"; tau stays at ``tau_end`` after ``anneal_steps``."""
+
+    schedule: str = field(default="exponential", metadata={"choices": ("constant", "exponential", "linear")})
+    tau_start: float = field(default=1.0, metadata={"gt": 0})
+    tau_end: float = field(default=0.01, metadata={"gt": 0})
+    anneal_steps: int = field(default=5000, metadata={"ge": 1})
+    #: hard one-hot forward (what the next step is fed anyway), the soft gradient backward
+    straight_through: bool = True
+    #: G's loss from D's score: "log" (-log D, the non-saturating GAN loss) or "prob" (-D: the reward's
+    #: own term, which saturates when D is sure); a Wasserstein critic always uses -score
+    d_loss: str = field(default="log", metadata={"choices": ("log", "prob")})
 
 
 @dataclass
@@ -227,6 +273,8 @@ class OrganConfig:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     leakgan: LeakGANConfig = field(default_factory=LeakGANConfig)
+    professor: ProfessorConfig = field(default_factory=ProfessorConfig)
+    gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     objectives: list[ObjectiveSpec] = field(default_factory=lambda: [ObjectiveSpec("validity", 1.0)])
 
     RENAMED: ClassVar[dict[str, str]] = {"max_train_molecules": "max_molecules"}
@@ -238,6 +286,9 @@ class OrganConfig:
         if self.generator.architecture == "leakgan" and (self.generator.cell != "lstm" or self.discriminator.input != "symbols"):
             raise ValueError("generator.architecture = 'leakgan' needs generator.cell = 'lstm' and "
                              "discriminator.input = 'symbols' (the manager reads D's features of the generator's own prefixes)")
+        if self.adversarial.estimator == "gumbel" and self.discriminator.input == "smiles":
+            raise ValueError("adversarial.estimator = 'gumbel' needs discriminator.input = 'symbols': D must read "
+                             "the generator's own symbols (a soft one-hot over rules has no SMILES-token form)")
         if self.reward.weight_d < 1.0 and not self.objectives:
             raise ValueError("lambda < 1 needs at least one entry in objectives")
         widths, _ = self.discriminator.filters()

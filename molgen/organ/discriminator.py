@@ -8,10 +8,32 @@ gradient penalty on interpolated embeddings).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
 from molgen.organ.config import DiscriminatorConfig
+
+
+@contextmanager
+def frozen(module: nn.Module, eval_mode: bool = False) -> Iterator[nn.Module]:
+    """``module`` with its weights held fixed (and in eval mode if ``eval_mode``): a discriminator whose
+    score trains the generator passes gradients to its input only, its weights are left for its own step.
+    (A recurrent discriminator stays in train mode: cuDNN runs an RNN's backward only in train mode.)"""
+    was_training = module.training
+    flags = [p.requires_grad for p in module.parameters()]
+    if eval_mode:
+        module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+        module.train(was_training)
 
 
 class Highway(nn.Module):
@@ -71,6 +93,17 @@ class Discriminator(nn.Module):
     def forward(self, seqs: Tensor) -> Tensor:
         """Logit (bce) or critic score (wasserstein) per sequence."""
         return self.score_embedded(self.embed_seqs(seqs))
+
+    def forward_soft(self, onehots: Tensor) -> Tensor:
+        """Scores of (soft) one-hot sequences ``(B, T, V')``, ``V' <= vocab_size`` (the generator's
+        outputs): embedded as ``onehots @ W_emb``, so a Gumbel-softmax sample passes D's gradient to
+        the generator. A hard one-hot scores exactly as its ids; past ``T``, padding as in :meth:`forward`."""
+        weight = self.embed.weight[: onehots.size(-1)]
+        emb = onehots[:, : self.max_len] @ weight
+        if emb.size(1) < self.max_len:
+            pad = self.embed.weight[self.embed.padding_idx or 0].expand(emb.size(0), self.max_len - emb.size(1), -1)
+            emb = torch.cat([emb, pad], dim=1)
+        return self.score_embedded(emb)
 
     @torch.no_grad()
     def lookup_tables(self) -> list[Tensor]:

@@ -30,10 +30,12 @@ from tqdm.auto import tqdm
 from molgen.checkpoint import load_checkpoint
 from molgen.config import from_dict, load_toml, quiet_renames, to_dict
 from molgen.errors import InputError, UsageError
+from molgen.organ import gumbel
 from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.leakgan import LeakGANObjective, build_leakgan
+from molgen.organ.professor import ProfessorForcing
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.organ.symbols import (DiscriminatorInput, SymbolInput, Symbols, discriminator_input, symbols_from_checkpoint,
@@ -59,6 +61,9 @@ BASE_COLUMNS = [
 ]
 #: Columns a LeakGAN run adds: its two losses, the worker's intrinsic reward, D feature rows computed in the step.
 LEAKGAN_COLUMNS = ["manager_loss", "worker_loss", "intrinsic_reward", "feature_rows"]
+#: Columns of the optional methods: professor forcing (MLE stage), the Gumbel-softmax estimator.
+PROFESSOR_COLUMNS = ["pf_d_loss", "pf_g_loss", "pf_d_accuracy", "pf_d_update", "pf_g_update"]
+GUMBEL_COLUMNS = ["tau", "gumbel_d_loss"]
 
 
 @dataclass
@@ -79,6 +84,7 @@ class OrganState:
     baseline: float | None = None
     collapse_count: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    professor: ProfessorForcing | None = None  # [professor] enabled: its discriminator and optimizer
 
 
 def build_state(cfg: OrganConfig, symbols: Symbols, device: str,
@@ -93,7 +99,8 @@ def build_state(cfg: OrganConfig, symbols: Symbols, device: str,
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.mle.lr)
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
     rollout = copy.deepcopy(gen).eval()
-    return OrganState(cfg, symbols, disc_input, gen, rollout, disc, g_opt, d_opt)
+    professor = ProfessorForcing(cfg.professor, gen) if cfg.professor.enabled else None
+    return OrganState(cfg, symbols, disc_input, gen, rollout, disc, g_opt, d_opt, professor=professor)
 
 
 def build_generator(cfg: GeneratorConfig, symbols: Symbols) -> GeneratorNet:
@@ -112,6 +119,7 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
         "optimizer": {"generator": state.g_opt.state_dict(), "discriminator": state.d_opt.state_dict()},
         **state.symbols.to_checkpoint(),
         **state.disc_input.to_checkpoint(),
+        **({"professor": state.professor.state_dict()} if state.professor is not None else {}),
         "stage": state.stage,
         "stage_step": state.stage_step,
         "step": state.step,
@@ -131,6 +139,8 @@ def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
     state.rollout.load_state_dict(ckpt["rollout"])
     state.g_opt.load_state_dict(ckpt["optimizer"]["generator"])
     state.d_opt.load_state_dict(ckpt["optimizer"]["discriminator"])
+    if state.professor is not None:
+        state.professor.load_state_dict(ckpt["professor"])
     state.stage, state.stage_step, state.step = ckpt["stage"], int(ckpt["stage_step"]), int(ckpt["step"])
     extra = dict(ckpt.get("extra", {}))
     state.baseline = extra.pop("baseline", None)
@@ -221,8 +231,13 @@ class Run:
                                   cfg.reward.divide_by_count, self.memory, state.disc_input)
         #: LeakGAN's losses (None: the family's own RNN generator)
         self.leakgan = LeakGANObjective(state.generator, cfg.leakgan) if cfg.generator.architecture == "leakgan" else None
+        #: the Gumbel estimator's REINFORCE term: O alone (D's term goes through the relaxation)
+        self.objective_reward = (OrganReward(state.symbols, None, self.scorer, 0.0, cfg.reward.divide_by_count, self.memory)
+                                 if self.scorer is not None and cfg.adversarial.estimator == "gumbel" else None)
         self.columns = BASE_COLUMNS + ([f"obj_{n}" for n in self.scorer.names] if self.scorer else []) \
             + (["memory_penalised", "memory_full"] if self.memory is not None else []) \
+            + (PROFESSOR_COLUMNS if state.professor is not None else []) \
+            + (GUMBEL_COLUMNS if cfg.adversarial.estimator == "gumbel" else []) \
             + (LEAKGAN_COLUMNS if self.leakgan is not None else [])
         #: columns this run has but a resumed log written by an older molgen lacks: not logged
         self.unlogged = [c for c in self.columns if logger.fieldnames and c not in logger.fieldnames]
@@ -318,8 +333,11 @@ class Run:
         if self.leakgan is not None:  # worker NLL + the manager's cosine loss to real feature moves
             loss, row = self.leakgan.mle_loss(seqs, mask)
         else:
-            loss = st.generator.nll(seqs, mask)
-            row = {"mle_loss": loss.item()}
+            if st.professor is not None:  # NLL + the gated adversarial term (its discriminator steps inside)
+                loss, extra = st.professor.loss(st.generator, seqs, mask, st.symbols.machine(len(seqs), self.device), gen)
+            else:
+                loss, extra = st.generator.nll(seqs, mask), {}
+            row = {"mle_loss": loss.item(), **extra}
         st.g_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
@@ -400,6 +418,8 @@ class Run:
     def adversarial_step(self, gen: torch.Generator) -> dict[str, Any]:
         """g-steps (sample, rollouts, REINFORCE), rollout-policy update, d-steps; monitoring and collapse guard."""
         st, c = self.state, self.state.cfg.adversarial
+        if c.estimator == "gumbel":
+            return self.gumbel_step(gen)
         row: dict[str, Any] = {}
         rows_before = st.generator.leak.rows if self.leakgan is not None else 0
         for _ in range(c.g_steps):
@@ -469,6 +489,57 @@ class Run:
             st.g_opt.step()
         self._update_rollout()
         return {"mle_loss": parts["mle_loss"]}
+
+    def gumbel_step(self, gen: torch.Generator) -> dict[str, Any]:
+        """The adversarial step with the Gumbel-softmax estimator (:mod:`molgen.organ.gumbel`): D's term
+        through the relaxed sample, the objectives' by whole-sequence REINFORCE; then d-steps as SeqGAN's."""
+        st, c, lam = self.state, self.state.cfg.adversarial, self.state.cfg.reward.weight_d
+        tau = gumbel.tau_at(st.cfg.gumbel, st.stage_step)
+        for _ in range(c.g_steps):
+            st.generator.train()
+            t0 = time.perf_counter()
+            s = gumbel.relaxed_sample(st.generator, c.batch_size, tau, gen, st.symbols.machine(c.batch_size, self.device),
+                                      st.cfg.gumbel.straight_through)
+            smiles = [st.symbols.to_smiles(r) for r in s.seqs.tolist()]
+            d_loss = gumbel.generator_loss(st.discriminator, s, st.cfg.gumbel)
+            t1 = time.perf_counter()
+            comps = self.objective_reward.components(s.seqs) if self.objective_reward is not None else {}
+            o = comps.get("reward", torch.zeros(len(s.seqs), device=self.device))
+            t_reward = time.perf_counter() - t1
+            baseline = float(o.mean()) if st.baseline is None else st.baseline
+            pg = reinforce_loss(s.logp, s.entropy, (1 - lam) * o.unsqueeze(1).expand_as(s.logp), s.mask,
+                                (1 - lam) * baseline, c.entropy_coef)
+            loss = lam * d_loss + pg
+            if c.mle_mix > 0:
+                real = self.data.random(c.batch_size, gen).to(self.device)
+                loss = loss + c.mle_mix * st.generator.nll(real, st.symbols.train_mask(real))
+            st.g_opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
+            st.g_opt.step()
+            st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * float(o.mean())
+            self._update_rollout()
+            if self.memory is not None:
+                self.memory.record(smiles, comps["objective_raw"].tolist())
+        row: dict[str, Any] = {}
+        for _ in range(c.d_steps):
+            row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
+        d = st.discriminator.reward(s.seqs) if lam > 0 else torch.zeros_like(o)
+        stats, m = batch_stats(smiles), s.mask.float()
+        row.update({
+            "tau": tau, "gumbel_d_loss": d_loss.item(), "pg_loss": loss.item(), "d_reward": float(d.mean()),
+            "reward": float((lam * d + (1 - lam) * o).mean()), "baseline": st.baseline,
+            "entropy": float((s.entropy.detach() * m).sum() / m.sum()), "mean_length": float(m.sum(1).mean()),
+            "n_rollouts": 0, "t_policy": t1 - t0, "t_reward": t_reward, **stats,
+        })
+        if self.scorer is not None:
+            row["objective"] = float(comps["objective"].mean())
+            row.update({f"obj_{n}": float(comps[n].mean()) for n in self.scorer.names})
+        if self.memory is not None:
+            row["memory_penalised"] = float((comps["memory"] < 1).float().mean())
+            row["memory_full"] = self.memory.full_buckets
+        row["collapsed"] = self._collapse_guard(stats["uniqueness"]) if stats["validity"] else False
+        return row
 
     def _new_machine(self):
         """What rollouts use to start machines (``None`` for free tokens)."""
