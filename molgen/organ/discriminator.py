@@ -67,8 +67,11 @@ class Discriminator(nn.Module):
 
     @torch.no_grad()
     def lookup_tables(self) -> list[Tensor]:
-        """Per filter width, ``(w, V, C)``: what each vocabulary token adds to each filter at each offset."""
-        return [torch.einsum("ve,cek->kvc", self.embed.weight, conv.weight) for conv in self.convs]
+        """Per filter width, ``(w, V, C)``: what each vocabulary token adds to each filter at each offset.
+        Always float32, also under bf16 autocast: the lookups add up to 20 of these per window, and
+        they are gathers and adds, which bf16 would not speed up."""
+        with torch.autocast(self.embed.weight.device.type, enabled=False):
+            return [torch.einsum("ve,cek->kvc", self.embed.weight, conv.weight) for conv in self.convs]
 
     @torch.no_grad()
     def pooled_by_lookup(self, seqs: Tensor, tables: list[Tensor] | None = None) -> Tensor:
@@ -105,7 +108,7 @@ class Discriminator(nn.Module):
         out = torch.empty(seqs.size(0), device=seqs.device)
         for i in range(0, seqs.size(0), batch_size):
             idx = order[i : i + batch_size]
-            out[idx] = self.out(self.highway(self.pooled_by_lookup(seqs[idx], tables))).squeeze(1)
+            out[idx] = self.out(self.highway(self.pooled_by_lookup(seqs[idx], tables))).squeeze(1).float()
         self.train(was_training)
         return torch.sigmoid(out) if self.cfg.loss == "bce" else out
 
