@@ -79,9 +79,13 @@ class Discriminator(nn.Module):
 
         A width-w filter over embeddings is a sum over its w offsets of ``embed.weight @ W[:, :, k].T``
         looked up at the token there: w table lookups and adds per window instead of w x E
-        multiply-adds. ReLU commutes with max, so it is applied after pooling. Sequences are cropped
-        to the longest one plus the widest filter: windows lying wholly in padding all have the same
-        value, so one of them stands for the rest and the result equals the full-length one.
+        multiply-adds. The w lookups of a window are one bag of a fused ``embedding_bag`` (sum) over
+        the w tables stacked, offset k reading block k: one pass over the output instead of w
+        (2.8x faster than w separate lookups and adds, and the same sums in the same order;
+        ``benchmarks/bench_organ_discriminator.py --cost``). ReLU commutes with max, so it is
+        applied after pooling. Sequences are cropped to the longest one plus the widest filter:
+        windows lying wholly in padding all have the same value, so one of them stands for the rest
+        and the result equals the full-length one.
         """
         tables = self.lookup_tables() if tables is None else tables
         longest = int((seqs != self.embed.padding_idx).sum(1).max()) if seqs.numel() else 0
@@ -89,11 +93,10 @@ class Discriminator(nn.Module):
         ids = self.pad_to_length(seqs)[:, : min(self.max_len, longest + widest)]
         pooled = []
         for conv, table in zip(self.convs, tables):
-            n = ids.size(1) - table.size(0) + 1
-            acc = nn.functional.embedding(ids[:, :n], table[0])
-            for k in range(1, table.size(0)):
-                acc += nn.functional.embedding(ids[:, k : k + n], table[k])
-            pooled.append(torch.relu(acc.amax(1) + conv.bias))
+            width, vocab, channels = table.shape
+            bags = ids.unfold(1, width, 1) + torch.arange(width, device=ids.device) * vocab  # (B, windows, width)
+            acc = nn.functional.embedding_bag(bags.reshape(-1, width), table.reshape(-1, channels), mode="sum")
+            pooled.append(torch.relu(acc.view(ids.size(0), -1, channels).amax(1) + conv.bias))
         return torch.cat(pooled, dim=1)
 
     @torch.no_grad()
