@@ -22,9 +22,6 @@ SeqGAN's preset (MOSES's default, 12 widths up to 20), each variant timed on the
 * embedding_bag: the same tables read by one fused ``embedding_bag`` per width (molgen's path);
 * D.reward, distinct only: ``Discriminator.reward`` (embedding_bag) on the distinct completions
   (what ``OrganReward`` scores), its tables built once per call;
-* + prefix windows once per prefix: the same given the prefixes the completions start with: the
-  windows inside a prefix summed once per sampled sequence, only those reaching past it per
-  completion (what a rollout step runs when D reads the generator's own symbols);
 * + bf16: D.reward on the distinct completions under bf16 autocast (highway and output layer in
   bf16; the tables stay fp32).
 
@@ -69,25 +66,24 @@ def per_offset_pooled(d: Discriminator, seqs: torch.Tensor, tables: list[torch.T
     return torch.cat(pooled, dim=1)
 
 
-def rollout_completions(args) -> tuple[object, torch.Tensor, object]:
-    """The model's sampler, every completion one step's rollouts produce (``--q-batch`` x prefixes x
-    ``--rollouts``) and the prefixes they start with (:class:`molgen.organ.rollout.Prefixes`)."""
+def rollout_completions(args) -> tuple[object, torch.Tensor]:
+    """The model's sampler and every completion one step's rollouts produce (``--q-batch`` x prefixes x
+    ``--rollouts``)."""
     from molgen.organ.rollout import mc_rollout
 
     sampler = load_model(args.model)
     g, symbols = sampler.model, sampler.symbols
     gen = torch.Generator().manual_seed(args.seed)
     seqs = g.sample(args.q_batch, generator=gen, machine=symbols.machine(args.q_batch, "cpu"))
-    seen: list[tuple[torch.Tensor, object]] = []
+    seen: list[torch.Tensor] = []
 
-    def capture(batch: torch.Tensor, groups: torch.Tensor, prefixes=None) -> torch.Tensor:
-        seen.append((batch.clone(), prefixes))
+    def capture(batch: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        seen.append(batch.clone())
         return torch.zeros(len(batch))
 
-    capture.takes_prefixes = True
     new_machine = (lambda n: symbols.machine(n, "cpu")) if symbols.masked else None
     mc_rollout(g, seqs, capture, args.rollouts, generator=gen, new_machine=new_machine)
-    return sampler, *seen[-1]
+    return sampler, seen[-1]
 
 
 def cost(args) -> None:
@@ -95,15 +91,12 @@ def cost(args) -> None:
     from molgen.organ.trainer import config_from_checkpoint
     from molgen.precision import autocast
 
-    sampler, completions, prefixes = rollout_completions(args)
+    sampler, completions = rollout_completions(args)
     ckpt = sampler.checkpoint
     cfg = config_from_checkpoint(ckpt)
     view = discriminator_input(cfg.discriminator.input, sampler.symbols, ckpt=ckpt)
     ids = view(completions)
     distinct, inverse = torch.unique(ids, dim=0, return_inverse=True)
-    first = torch.full((len(distinct),), len(ids), dtype=torch.long).scatter_reduce_(
-        0, inverse, torch.arange(len(ids)), "amin")
-    own_symbols = cfg.discriminator.input == "symbols"  # prefixes are prefixes of what D reads
     lengths = (ids != view.pad).sum(1).float()
     print(f"{args.model}: {args.q_batch} sampled sequences x {args.rollouts} rollouts per prefix -> {len(ids):,} completions "
           f"({len(distinct):,} distinct, mean length {lengths.mean():.1f}); 1 thread, CPU s best of {args.repeat}; "
@@ -131,18 +124,12 @@ def cost(args) -> None:
             ("embedding_bag", ids, lambda x: head(d.pooled_by_lookup(x, tables))),
             ("D.reward: embedding_bag, distinct only", distinct, lambda x: d.reward(x)),
         ]
-        distinct_prefixed = None
-        if own_symbols:  # D.reward as OrganReward calls it in a step: distinct rows, prefix windows once per prefix
-            shared = (prefixes.source, prefixes.row[first], prefixes.length[first])
-            distinct_prefixed = ("D.reward: embedding_bag, distinct, prefix windows once per prefix", distinct,
-                                 lambda x: d.reward(x, prefixes=shared))
         print(f"\n{label}, {sum(p.numel() for p in d.parameters()):,} parameters:\n")
         print("| variant | sequences scored | CPU s | speed-up vs conv | max abs diff vs conv |\n|---|---|---|---|---|")
         with torch.no_grad():
             reference = chunks(variants[0][2], ids)
             base = None
-            extra = [distinct_prefixed] if distinct_prefixed else []
-            for name, x, fn in variants + extra + [(None, distinct, None)]:
+            for name, x, fn in variants + [(None, distinct, None)]:
                 precision = "bf16" if fn is None else "fp32"
                 if fn is None:  # molgen's path again, under bf16 autocast
                     name, x, fn = variants[-1]

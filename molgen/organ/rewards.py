@@ -9,7 +9,7 @@ sequence in its batch group.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -22,12 +22,7 @@ from molgen.scoring.scorer import ObjectiveScorer
 class OrganReward:
     """The reward given to the rollouts: R(Y) = lam * D(Y) + (1 - lam) * O(Y) on symbol sequences,
     then (optionally) ORGAN's duplicate rule: divided by the count of the same sequence in its group.
-    D is evaluated once per distinct sequence; O once per distinct SMILES (scorer cache). Given the
-    prefixes rollout completions start with (:class:`molgen.organ.rollout.Prefixes`), D sums the
-    windows inside a prefix once for all its completions (when it reads the symbols themselves)."""
-
-    #: :func:`molgen.organ.rollout.mc_rollout` passes ``prefixes=`` to reward functions that say so
-    takes_prefixes = True
+    D is evaluated once per distinct sequence; O once per distinct SMILES (scorer cache)."""
 
     def __init__(self, symbols: Symbols, discriminator: torch.nn.Module | None, scorer: ObjectiveScorer | None,
                  lam: float, divide_by_count: bool = True, memory: DiversityMemory | None = None,
@@ -42,11 +37,9 @@ class OrganReward:
         self.disc_input = disc_input  # what D reads (None: the sequences themselves)
         self.seconds = {"discriminator": 0.0, "chemistry": 0.0, "decode": 0.0}
 
-    def components(self, seqs: Tensor, groups: Tensor | None = None, prefixes: Any = None) -> dict[str, Tensor]:
+    def components(self, seqs: Tensor, groups: Tensor | None = None) -> dict[str, Tensor]:
         """Every term per sequence: ``d``, each objective, ``objective`` and the final ``reward``;
-        with a diversity memory also ``memory`` (its factor) and ``objective_raw`` (O before it).
-        ``prefixes`` (``source``, ``row``, ``length``: row i of ``seqs`` begins with the first
-        ``length[i]`` symbols of ``source[row[i]]``) only makes D faster, never changes a value."""
+        with a diversity memory also ``memory`` (its factor) and ``objective_raw`` (O before it)."""
         n = seqs.size(0)
         groups = torch.zeros(n, dtype=torch.long, device=seqs.device) if groups is None else groups
         uniq, inverse = torch.unique(seqs, dim=0, return_inverse=True)
@@ -55,12 +48,7 @@ class OrganReward:
         if self.lam > 0:
             t0 = time.perf_counter()
             d_ids = uniq if self.disc_input is None else self.disc_input(uniq)
-            shared = None
-            if prefixes is not None and self.disc_input is None:  # D reads the rows' own symbols: prefixes hold
-                first = torch.full((len(uniq),), n, dtype=torch.long, device=seqs.device).scatter_reduce_(
-                    0, inverse, torch.arange(n, device=seqs.device), "amin")  # one occurrence of each distinct row
-                shared = (prefixes.source, prefixes.row[first], prefixes.length[first])
-            out["d"] = self.discriminator.reward(d_ids, prefixes=shared)[inverse].float()
+            out["d"] = self.discriminator.reward(d_ids)[inverse].float()
             self.seconds["discriminator"] += time.perf_counter() - t0
             reward = reward + self.lam * out["d"]
         if self.lam < 1:
@@ -86,5 +74,5 @@ class OrganReward:
         out["reward"] = reward
         return out
 
-    def __call__(self, seqs: Tensor, groups: Tensor, prefixes: Any = None) -> Tensor:
-        return self.components(seqs, groups, prefixes)["reward"]
+    def __call__(self, seqs: Tensor, groups: Tensor) -> Tensor:
+        return self.components(seqs, groups)["reward"]

@@ -43,17 +43,6 @@ MachineFn = Callable[[int], Any]
 
 
 @dataclass
-class Prefixes:
-    """Row i of a batch of completions begins with the first ``length[i]`` symbols of ``source[row[i]]``
-    (the sampled sequences): given to reward functions whose ``takes_prefixes`` is true, so work on
-    a prefix (the discriminator's windows inside it) is done once for all its completions."""
-
-    source: Tensor
-    row: Tensor
-    length: Tensor
-
-
-@dataclass
 class RolloutResult:
     """Action values for a batch of sampled sequences."""
 
@@ -230,10 +219,7 @@ def mc_rollout(policy: GeneratorNet, seqs: Tensor, reward_fn: RewardFn, n_rollou
                         machine_index=machine_index)
         seconds_policy = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if getattr(reward_fn, "takes_prefixes", False):
-            rewards = reward_fn(full, groups, prefixes=Prefixes(seqs, rows_b, rows_p)).float()
-        else:
-            rewards = reward_fn(full, groups).float()
+        rewards = reward_fn(full, groups).float()
         seconds_reward += time.perf_counter() - t0
         q[batch_idx, col] = rewards.view(n_prefix, n_rollouts).mean(1)
     if stride > 1:  # fill skipped actions from the next estimated one, right to left

@@ -192,7 +192,8 @@ class TrainData:
         return rows[:, : max(1, width)]
 
     def random(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.batch(torch.randint(len(self.train), (n,), generator=generator))
+        # drawn on the generator's device (a CUDA generator cannot fill a CPU tensor), gathered on the CPU
+        return self.batch(torch.randint(len(self.train), (n,), generator=generator, device=generator.device).cpu())
 
 
 def _save(state: OrganState, out: Path, command: str) -> None:
@@ -376,7 +377,7 @@ class Run:
         disc.train()
         losses, accs = [], []
         for _ in range(epochs):
-            order = torch.randperm(n, generator=gen).to(self.device)
+            order = torch.randperm(n, generator=gen, device=gen.device).to(self.device)
             for lo in range(0, n, batch_size // 2):
                 idx = order[lo : lo + batch_size // 2]
                 with self._autocast():
