@@ -27,6 +27,16 @@ the discriminator is each checkpoint's own), and the sampling throughput of each
 valid molecules per second through ``molgen.api``).
 
     python benchmarks/bench_organ_step.py --symbols rules
+
+``--precision fp32|bf16|both`` runs the fast step (and ``--symbols rules``' steps and sampling)
+with the generator's and discriminator's products in that precision (:mod:`molgen.precision`,
+bf16 autocast as the trainer runs it); ``both`` times fp32 and bf16 in the same run from the same
+weights, batch and seed, and prints the ratio (issue #17's target: bf16 >= 2.8x at the MOSES
+defaults, 1 thread). ``--device cuda`` runs the networks on the GPU (CUDA is synchronised before
+every timer is read); ``--naive-seqs 0`` skips the naive rollout.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_organ_step.py --precision both --naive-seqs 0
+    python benchmarks/bench_organ_step.py --precision both --device cuda --naive-seqs 0
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.organ.symbols import TokenSymbols, discriminator_input
+from molgen.precision import autocast
 from molgen.scoring import ObjectiveContext, ObjectiveScorer, ObjectiveSpec
 from molgen.vocab import Vocabulary
 
@@ -51,10 +62,22 @@ MOSES_TOKENS = ["#", "(", ")", "-", "1", "2", "3", "4", "5", "6", "=", "Br", "C"
                 "[H]", "[nH]", "c", "n", "o", "s"]
 
 
+def clock(device: torch.device | str) -> float:
+    """``time.perf_counter()`` after the device's queued work is done (CUDA runs asynchronously)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def precisions(choice: str) -> list[str]:
+    """The precisions ``--precision`` asks for, fp32 first."""
+    return ["fp32", "bf16"] if choice == "both" else [choice]
+
+
 def naive_q(policy: GeneratorNet, seqs: torch.Tensor, reward, n_rollouts: int, gen: torch.Generator,
             rows: list[int]) -> tuple[int, dict[str, float]]:
     """Q of every prefix of ``seqs[rows]`` the naive way; returns the prefixes done and the time split."""
-    T = seqs.size(1)
+    T, device = seqs.size(1), seqs.device
     lens = lengths(seqs, policy.eos)
     split = {"generator": 0.0, "reward": 0.0}
     done = 0
@@ -62,12 +85,12 @@ def naive_q(policy: GeneratorNet, seqs: torch.Tensor, reward, n_rollouts: int, g
         for p in range(1, int(lens[b])):
             t0 = time.perf_counter()
             prefix = seqs[b : b + 1, :p].expand(n_rollouts, -1)
-            inputs = torch.cat([torch.full((n_rollouts, 1), policy.bos), prefix], dim=1)
+            inputs = torch.cat([torch.full((n_rollouts, 1), policy.bos, device=device), prefix], dim=1)
             logits, state = policy(inputs)  # the whole prefix, from BOS, every time
-            out = torch.full((n_rollouts, T), policy.pad, dtype=torch.long)
+            out = torch.full((n_rollouts, T), policy.pad, dtype=torch.long, device=device)
             out[:, :p] = prefix
             nxt_logits = logits[:, -1]
-            finished = torch.zeros(n_rollouts, dtype=torch.bool)
+            finished = torch.zeros(n_rollouts, dtype=torch.bool, device=device)
             for t in range(p, T):
                 tok = torch.multinomial(torch.softmax(nxt_logits, -1), 1, generator=gen).squeeze(1)
                 tok = torch.where(finished, torch.full_like(tok, policy.pad), tok)
@@ -77,40 +100,45 @@ def naive_q(policy: GeneratorNet, seqs: torch.Tensor, reward, n_rollouts: int, g
                     break
                 step_logits, state = policy(tok.unsqueeze(1), state)
                 nxt_logits = step_logits[:, 0]
-            t1 = time.perf_counter()
-            reward(out, torch.arange(n_rollouts)).mean()
+            t1 = clock(device)
+            reward(out, torch.arange(n_rollouts, device=device)).mean()
             split["generator"] += t1 - t0
-            split["reward"] += time.perf_counter() - t1
+            split["reward"] += clock(device) - t1
             done += 1
     return done, split
 
 
-def adversarial_step(sampler, ckpt: dict, batch: int, rollouts: int, stride: int, seed: int) -> dict[str, float]:
+def adversarial_step(sampler, ckpt: dict, batch: int, rollouts: int, stride: int, seed: int,
+                     precision: str = "fp32") -> dict[str, float]:
     """One generator step as the trainer runs it, from a trained checkpoint: sample, rollouts, update."""
     from molgen.organ.trainer import config_from_checkpoint
 
     cfg = config_from_checkpoint(ckpt)
+    device = sampler.device
     symbols, g = sampler.symbols, copy.deepcopy(sampler.model)
     d_input = discriminator_input(cfg.discriminator.input, symbols, ckpt=ckpt)
-    d = Discriminator(cfg.discriminator, d_input.n_inputs, d_input.pad, cfg.generator.max_len)
+    d = Discriminator(cfg.discriminator, d_input.n_inputs, d_input.pad, cfg.generator.max_len).to(device)
     d.load_state_dict(ckpt["discriminator"])
     scorer = ObjectiveScorer([ObjectiveSpec("qed", params={"low": 0.7, "high": 0.95})], ObjectiveContext())
     reward = OrganReward(symbols, d, scorer, 0.2, divide_by_count=True, disc_input=d_input)
     opt = torch.optim.Adam(g.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(seed)
-    new_machine = (lambda n: symbols.machine(n, "cpu")) if symbols.masked else None
-    t0, c0 = time.perf_counter(), time.process_time()
-    seqs = g.sample(batch, generator=gen, machine=symbols.machine(batch, "cpu"))
-    t_sample = time.perf_counter() - t0
-    res = mc_rollout(g, seqs, reward, rollouts, generator=gen, stride=stride, new_machine=new_machine)
-    t1 = time.perf_counter()
-    logp, ent = g.token_log_probs(seqs, symbols.train_mask(seqs))
+    gen = torch.Generator(device=device).manual_seed(seed)
+    new_machine = (lambda n: symbols.machine(n, device)) if symbols.masked else None
+    t0, c0 = clock(device), time.process_time()
+    with autocast(device, precision):
+        seqs = g.sample(batch, generator=gen, machine=symbols.machine(batch, device))
+        t_sample = clock(device) - t0
+        res = mc_rollout(g, seqs, reward, rollouts, generator=gen, stride=stride, new_machine=new_machine)
+    t1 = clock(device)
+    mask = symbols.train_mask(seqs)
+    with autocast(device, precision):
+        logp, ent = g.token_log_probs(seqs, mask)
     loss = reinforce_loss(logp, ent, res.q, res.mask, float(res.q[res.mask].mean()))
     opt.zero_grad()
     loss.backward()
     opt.step()
-    return {"step": time.perf_counter() - t0, "cpu": time.process_time() - c0, "sample": t_sample,
-            "policy": res.seconds_policy, "reward": res.seconds_reward, "update": time.perf_counter() - t1,
+    return {"step": clock(device) - t0, "cpu": time.process_time() - c0, "sample": t_sample,
+            "policy": res.seconds_policy, "reward": res.seconds_reward, "update": clock(device) - t1,
             "completions": res.n_completions, "length": float(lengths(seqs, symbols.eos).float().mean())}
 
 
@@ -120,27 +148,29 @@ def compare_symbols(args: argparse.Namespace) -> None:
     from molgen.chem.mol import to_mol
     from molgen.organ.trainer import config_from_checkpoint
 
-    print(f"{args.threads} torch thread(s), batch {args.batch}, seed {args.seed}; best of {args.repeat}")
+    print(f"{args.threads} torch thread(s), device {args.device}, batch {args.batch}, seed {args.seed}; best of {args.repeat}")
     rows = []
     for name in (args.token_model, args.rule_model):
-        sampler = load_model(name)
-        ckpt = sampler.checkpoint
-        cfg = config_from_checkpoint(ckpt)
-        stride = args.stride or cfg.adversarial.rollout_stride
-        rollouts = args.rollouts or cfg.adversarial.rollouts
-        steps = [adversarial_step(sampler, ckpt, args.batch, rollouts, stride, args.seed) for _ in range(args.repeat)]
-        best = min(steps, key=lambda r: r["step"])
-        t0 = time.perf_counter()
-        smiles = sampler.sample(args.sample_n, seed=args.seed, batch_size=512)
-        t_sample = time.perf_counter() - t0
-        valid = sum(to_mol(s) is not None for s in smiles)
-        rows.append((name, sampler.symbols.kind, f"{rollouts} / {stride}", best, args.sample_n / t_sample, valid / t_sample,
-                     valid / len(smiles)))
-    print("\n| model | symbols | rollouts / stride | mean length | completions | step s (CPU s) | sample | rollouts (policy) "
-          "| reward | update | sampling mol/s | valid mol/s | valid |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, kind, stride, b, rate, vrate, vfrac in rows:
-        print(f"| {name} | {kind} | {stride} | {b['length']:.1f} | {b['completions']:,} | {b['step']:.1f} ({b['cpu']:.1f}) "
+        for precision in precisions(args.precision):
+            sampler = load_model(name, device=args.device, precision=precision)
+            ckpt = sampler.checkpoint
+            cfg = config_from_checkpoint(ckpt)
+            stride = args.stride or cfg.adversarial.rollout_stride
+            rollouts = args.rollouts or cfg.adversarial.rollouts
+            steps = [adversarial_step(sampler, ckpt, args.batch, rollouts, stride, args.seed, precision)
+                     for _ in range(args.repeat)]
+            best = min(steps, key=lambda r: r["step"])
+            t0 = clock(args.device)
+            smiles = sampler.sample(args.sample_n, seed=args.seed, batch_size=512)
+            t_sample = clock(args.device) - t0
+            valid = sum(to_mol(s) is not None for s in smiles)
+            rows.append((name, sampler.symbols.kind, precision, f"{rollouts} / {stride}", best, args.sample_n / t_sample,
+                         valid / t_sample, valid / len(smiles)))
+    print("\n| model | symbols | precision | rollouts / stride | mean length | completions | step s (CPU s) | sample "
+          "| rollouts (policy) | reward | update | sampling mol/s | valid mol/s | valid |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, kind, precision, stride, b, rate, vrate, vfrac in rows:
+        print(f"| {name} | {kind} | {precision} | {stride} | {b['length']:.1f} | {b['completions']:,} | {b['step']:.1f} ({b['cpu']:.1f}) "
               f"| {b['sample']:.2f} | {b['policy']:.1f} | {b['reward']:.1f} | {b['update']:.2f} | {rate:.0f} | {vrate:.0f} "
               f"| {vfrac:.3f} |")
 
@@ -163,6 +193,9 @@ def main() -> None:
     ap.add_argument("--rule-model", default="organ-grammar-qed", help="with --symbols rules")
     ap.add_argument("--stride", type=int, default=0, help="with --symbols rules: rollout_stride (0: each model's own)")
     ap.add_argument("--sample-n", type=int, default=2000, help="with --symbols rules: molecules for the throughput")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
+                    help="precision of the networks' products; both: fp32 and bf16 in the same run, with the ratio")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -172,6 +205,7 @@ def main() -> None:
         compare_symbols(args)
         return
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
     vocab = Vocabulary(["<pad>", "<bos>", "<eos>", "<unk>", *MOSES_TOKENS])
     g = GeneratorNet(GeneratorConfig(hidden_size=args.hidden, num_layers=args.layers, max_len=args.max_len),
                   len(vocab), vocab.pad, vocab.bos, vocab.eos)
@@ -179,65 +213,83 @@ def main() -> None:
         g.head.weight[vocab.eos] = 0.0
         g.head.bias[vocab.eos] = g.head.bias.mean() + math.log((len(vocab) - 1) / 35)
     d = Discriminator(DiscriminatorConfig(preset=args.discriminator), len(vocab), vocab.pad, args.max_len)
+    g, d = g.to(device), d.to(device)
     print(f"setup: batch {args.batch}, {args.rollouts} rollouts, generator {args.layers}x{args.hidden} LSTM, "
           f"max_len {args.max_len}, discriminator '{args.discriminator}' ({sum(p.numel() for p in d.parameters()):,} params), "
-          f"reward 0.5*D + 0.5*QED, {args.threads} torch thread(s), seed {args.seed}")
+          f"reward 0.5*D + 0.5*QED, {args.threads} torch thread(s), device {device}, seed {args.seed}, "
+          f"precision {args.precision}")
 
     def make_reward(cache: bool) -> OrganReward:
         scorer = ObjectiveScorer([ObjectiveSpec("qed")], ObjectiveContext(), cache_size=500_000 if cache else 0)
         return OrganReward(TokenSymbols(vocab, args.max_len), d, scorer, 0.5, divide_by_count=True)
 
-    sample_gen = torch.Generator().manual_seed(args.seed)
-    seqs = g.sample(args.batch, generator=sample_gen)
+    sample_gen = torch.Generator(device=device).manual_seed(args.seed)
+    seqs = g.sample(args.batch, generator=sample_gen)  # fp32: every precision rolls out the same batch
     lens = lengths(seqs, vocab.eos)
     n_prefixes = int((lens - 1).sum())
     print(f"sampled batch: mean length {lens.float().mean():.1f} tokens, {n_prefixes} prefixes to roll out")
 
     # fast: one generator step as the trainer does it (best of --repeat, from the same weights each time)
     start = copy.deepcopy(g.state_dict())
-    best = None
-    for _ in range(args.repeat):
-        g.load_state_dict(start)
-        opt = torch.optim.Adam(g.parameters(), lr=1e-4)
-        reward = make_reward(cache=True)
-        t0, c0 = time.perf_counter(), time.process_time()
-        res = mc_rollout(g, seqs, reward, args.rollouts, generator=torch.Generator().manual_seed(args.seed + 1))
-        t1, c1 = time.perf_counter(), time.process_time()
-        logp, ent = g.token_log_probs(seqs)
-        loss = reinforce_loss(logp, ent, res.q, res.mask, float(res.q[res.mask].mean()))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        t_fast, c_fast = time.perf_counter() - t0, time.process_time() - c0
-        print(f"  fast step run: {t_fast:.1f} s (CPU {c_fast:.1f} s)")
-        if best is None or t_fast < best[0]:
-            best = (t_fast, c_fast, time.perf_counter() - t1, time.process_time() - c1, res, reward)
+    fast = {}
+    for precision in precisions(args.precision):
+        best = None
+        for _ in range(args.repeat):
+            g.load_state_dict(start)
+            opt = torch.optim.Adam(g.parameters(), lr=1e-4)
+            reward = make_reward(cache=True)
+            t0, c0 = clock(device), time.process_time()
+            with autocast(device, precision):
+                res = mc_rollout(g, seqs, reward, args.rollouts,
+                                 generator=torch.Generator(device=device).manual_seed(args.seed + 1))
+            t1, c1 = clock(device), time.process_time()
+            with autocast(device, precision):
+                logp, ent = g.token_log_probs(seqs)
+            loss = reinforce_loss(logp, ent, res.q, res.mask, float(res.q[res.mask].mean()))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            t_fast, c_fast = clock(device) - t0, time.process_time() - c0
+            print(f"  fast step run ({precision}): {t_fast:.1f} s (CPU {c_fast:.1f} s)")
+            if best is None or t_fast < best[0]:
+                best = (t_fast, c_fast, clock(device) - t1, time.process_time() - c1, res, reward)
+        fast[precision] = best
+        t_fast, c_fast, t_update, c_update, res, reward = best
+        print(f"\nfast step, {precision} (best of {args.repeat}): {t_fast:.1f} s (CPU {c_fast:.1f} s) "
+              f"for {res.n_completions:,} completions")
+        print(f"  generator (prefix states + completions)  {res.seconds_policy:8.1f} s")
+        print(f"  discriminator (distinct sequences)        {reward.seconds['discriminator']:8.1f} s")
+        print(f"  chemistry (QED, cached per SMILES)        {reward.seconds['chemistry']:8.1f} s")
+        print(f"  decoding ids -> SMILES                    {reward.seconds['decode']:8.1f} s")
+        print(f"  policy-gradient update                    {t_update:8.1f} s")
+        other = t_fast - res.seconds_policy - sum(reward.seconds.values()) - t_update
+        print(f"  other (bookkeeping)                       {other:8.1f} s\n")
     g.load_state_dict(start)
-    t_fast, c_fast, t_update, c_update, res, reward = best
-    print(f"\nfast step (best of {args.repeat}): {t_fast:.1f} s (CPU {c_fast:.1f} s) for {res.n_completions:,} completions")
-    print(f"  generator (prefix states + completions)  {res.seconds_policy:8.1f} s")
-    print(f"  discriminator (distinct sequences)        {reward.seconds['discriminator']:8.1f} s")
-    print(f"  chemistry (QED, cached per SMILES)        {reward.seconds['chemistry']:8.1f} s")
-    print(f"  decoding ids -> SMILES                    {reward.seconds['decode']:8.1f} s")
-    print(f"  policy-gradient update                    {t_update:8.1f} s")
-    other = t_fast - res.seconds_policy - sum(reward.seconds.values()) - t_update
-    print(f"  other (bookkeeping)                       {other:8.1f} s")
+    if len(fast) == 2:
+        (t32, c32, *_), (t16, c16, *_) = fast["fp32"], fast["bf16"]
+        print(f"bf16 vs fp32, same run, same batch and seed: fp32 {t32:.1f} s (CPU {c32:.1f} s), bf16 {t16:.1f} s "
+              f"(CPU {c16:.1f} s): {t32 / t16:.2f}x wall clock, {c32 / c16:.2f}x CPU time (target >= 2.8x)")
+    t_fast, c_fast, t_update, c_update, res, reward = fast[precisions(args.precision)[-1]]
+    if args.naive_seqs <= 0:
+        return
 
     # naive: a subset of sequences, extrapolated by the number of prefixes
     rows = list(range(min(args.naive_seqs, args.batch)))
     t_sub = math.inf
     for _ in range(args.repeat):
         naive_reward = make_reward(cache=False)
-        t0, c0 = time.perf_counter(), time.process_time()
-        done, run_split = naive_q(g, seqs, naive_reward, args.rollouts, torch.Generator().manual_seed(args.seed + 1), rows)
-        if time.perf_counter() - t0 < t_sub:
-            t_sub, c_sub, split = time.perf_counter() - t0, time.process_time() - c0, run_split
+        t0, c0 = clock(device), time.process_time()
+        done, run_split = naive_q(g, seqs, naive_reward, args.rollouts,
+                                  torch.Generator(device=device).manual_seed(args.seed + 1), rows)
+        if clock(device) - t0 < t_sub:
+            t_sub, c_sub, split = clock(device) - t0, time.process_time() - c0, run_split
     scale = n_prefixes / max(done, 1)
     t_naive, c_naive = t_sub * scale + t_update, c_sub * scale + c_update
     print(f"\nnaive step (best of {args.repeat}): timed {t_sub:.1f} s (CPU {c_sub:.1f} s) on {len(rows)} sequences ({done} prefixes), "
           f"extrapolated x{scale:.1f} by prefix count to {n_prefixes} prefixes: {t_naive:.0f} s (CPU {c_naive:.0f} s)")
     print(f"  generator {split['generator'] * scale:8.0f} s   reward (D + QED, no cache) {split['reward'] * scale:8.0f} s")
-    print(f"\nspeed-up: {t_naive / t_fast:.1f}x wall clock, {c_naive / c_fast:.1f}x CPU time (target >= 10x)")
+    print(f"\nspeed-up of the {precisions(args.precision)[-1]} step: {t_naive / t_fast:.1f}x wall clock, "
+          f"{c_naive / c_fast:.1f}x CPU time (target >= 10x)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,13 @@ OMP_WAIT_POLICY=PASSIVE). The load average is printed with the figures. The per-
 is timed at 1 thread as well as at ``--threads`` and the speed-up is taken against its faster
 figure; each end-to-end figure is the median of ``--repeat`` runs after a full-size warm-up.
 
-Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--threads 2]
+``--precision fp32|bf16|both`` first times batched prior sampling (z ~ N(0, I), decoded under the
+model's own machine, as ``molgen sample --precision`` runs it) in that precision, ``both`` in the
+same run with the ratio and the fraction of molecules that are the same in both; with
+``--device cuda`` it runs on the GPU (synchronised before the clock is read) and the CPU-only
+comparisons 1-4 are skipped.
+
+Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--threads 2] [--precision both] [--device cpu]
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import time
 import numpy as np
 import torch
 
+from molgen.precision import autocast
 from molgen.vae.api import VAEModel, build_net
 from molgen.vae.codec import GrammarCodec
 from molgen.vae.config import VAEConfig
@@ -93,6 +100,40 @@ def per_molecule_decode(model: VAEModel, z: torch.Tensor, rng: np.random.Generat
                 prev = torch.tensor([r])
 
 
+def compare_precisions(model: VAEModel, args) -> None:
+    """Batched prior sampling in fp32 and/or bf16 on ``--device``: mol/s (median of ``--repeat``) and agreement."""
+    device = torch.device(args.device)
+
+    def clock() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    z = torch.randn((args.batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed)).to(device)
+    net = model.net.to(device)
+    chosen = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    rates, ids = {}, {}
+    for precision in chosen:
+        def run():
+            with autocast(device, precision):
+                return decode(net, model.codec, z, greedy=False, generator=torch.Generator(device=device).manual_seed(args.seed))
+        run()  # warm-up: kernels for every batch size the shrinking batch takes
+        times = []
+        for _ in range(args.repeat):
+            t0 = clock()
+            res = run()
+            times.append(clock() - t0)
+        t = float(np.median(times))
+        rates[precision], ids[precision] = args.batch / t, res.ids.cpu()
+        print(f"  {precision}: {args.batch / t:8.1f} mol/s ({t:.3f} s for {args.batch}, median of {args.repeat}); "
+              f"{res.complete.float().mean():.1%} complete")
+    if len(chosen) == 2:
+        same = float((ids["fp32"] == ids["bf16"]).all(dim=1).float().mean())
+        print(f"  -> bf16 {rates['bf16'] / rates['fp32']:.2f}x the mol/s of fp32 (same run, batch {args.batch}); "
+              f"{same:.1%} of the molecules identical in both")
+    model.net.to("cpu")
+
+
 def load(name: str) -> tuple[VAEModel, str]:
     try:
         from molgen.api import load_model
@@ -134,9 +175,19 @@ def main() -> None:
     p.add_argument("--per-molecule", type=int, default=32, help="molecules timed for the per-molecule decode")
     p.add_argument("--repeat", type=int, default=5, help="timed runs of each end-to-end path (the median is printed)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=("fp32", "bf16", "both"), default=None,
+                   help="time prior sampling in this precision first (both: fp32 and bf16, with the ratio)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the precision comparison")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model, what = load(args.model)
+    if args.precision is not None or args.device == "cuda":
+        args.precision = args.precision or "both"
+        print(f"model: {what}; prior sampling on {args.device}, batch {args.batch}, torch threads {torch.get_num_threads()}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        compare_precisions(model, args)
+        if args.device == "cuda":
+            return
     semantic = getattr(model.codec, "constraints", "grammar") == "semantic"
     # sections 1-3 compare like with like (the per-molecule loops are context-free): a semantic
     # model is run there under its grammar's context-free mask; section 4 measures the semantic cost

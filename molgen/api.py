@@ -90,15 +90,20 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     raise UsageError(f"unknown model {text!r}: not a shipped model ({names}), run directory or checkpoint file")
 
 
-def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> Generator:
+def load_model(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = "fp32") -> Generator:
     """Load a shipped model by name (``gvae``, ``cvae``, ``organ-qed`` …) or a checkpoint/run directory.
+
+    ``precision`` (``fp32``, ``bf16`` or ``auto``: :mod:`molgen.precision`) is what the model samples
+    and decodes in; the model's ``precision`` holds it resolved (fp32 or bf16).
 
     ``device`` is checked first (``auto``, ``cpu``, ``cuda:N``), so a bad device name is blamed, not the
     checkpoint; a checkpoint whose stored config is out of bounds is refused before any allocation.
     """
+    from molgen.precision import resolve_precision
     from molgen.runtime import pick_device
 
     device = pick_device(device)
+    resolve_precision(precision, device)  # an unknown precision fails before the checkpoint is read
     path = resolve_model_path(name_or_path)
     ckpt = load_checkpoint(path, kind=tuple(FAMILIES), map_location=device)
     try:
@@ -108,4 +113,5 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> Generato
             raise
         raise CheckpointError(f"{path}: {exc}") from exc
     model.source = str(path)
+    model.precision = resolve_precision(precision, device)
     return model

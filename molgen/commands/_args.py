@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from molgen.config import SEED_BOUNDS, check_value
 from molgen.errors import ConfigError
+from molgen.precision import PRECISIONS
 
 log = logging.getLogger("molgen")
 
@@ -41,6 +42,8 @@ positive_float = _checked(float, {"gt": 0.0}, "a positive number")
 positive_int = _checked(int, {"ge": 1}, "a positive integer")
 #: an integer >= 0
 count = _checked(int, {"ge": 0}, "a non-negative integer")
+#: a numeric precision (fp32, bf16 or auto; :mod:`molgen.precision`), as the configs' ``precision`` key
+precision = _checked(str, {"choices": PRECISIONS}, "a precision")
 
 
 def jobs(text: str) -> int:

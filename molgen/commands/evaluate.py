@@ -67,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fcd", action="store_true", help="skip the Fréchet ChemNet Distance")
     p.add_argument("-j", "--jobs", type=_args.jobs, default=None, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--device", default="cpu", help="torch device for FCD and sampling (default cpu)")
+    p.add_argument("--precision", type=_args.precision, default="fp32",
+                   help="precision of the models' sampling: fp32 (default), bf16 or auto (recorded in the report)")
     p.add_argument("--no-cache", action="store_true", help="recompute reference statistics instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     settings = evaluation.Settings(
         n_samples=args.n_samples, seed=args.seed, temperature=args.temperature, n_recon=args.n_recon,
         n_stochastic=args.n_stochastic, fcd=not args.no_fcd, n_jobs=args.jobs, device=args.device,
-        progress=not args.no_progress, cache=not args.no_cache)
+        precision=args.precision, progress=not args.no_progress, cache=not args.no_cache)
     # Read the generated files and load the models first: a missing file or an unknown model
     # name should fail before minutes of reference statistics.
     from molgen.api import load_model
@@ -121,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         inputs[_unique_label(Path(path).name, inputs)] = (path, evaluation.read_raw_smiles(path, args.column))
     models = {}
     for name in args.model:
-        models[_unique_label(evaluation.model_label(name), {**inputs, **models})] = load_model(name, device=args.device)
+        model = load_model(name, device=args.device, precision=args.precision)
+        models[_unique_label(evaluation.model_label(name), {**inputs, **models})] = model
     refs = evaluation.References.read(args.train, args.test, args.test_scaffolds).compute(settings)
 
     entries = {label: evaluation.score_file(path, refs, settings, smiles=smiles) for label, (path, smiles) in inputs.items()}

@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--seed", type=_args.seed, help="random seed (overrides the config)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
+    p.add_argument("--precision", type=_args.precision, help="fp32, bf16 (mixed precision: bf16 products, fp32 weights) "
+                   "or auto (bf16 where the CPU/GPU runs it natively); overrides the config's precision")
     p.add_argument("--column", help="SMILES column name for csv/tsv/parquet input")
     p.add_argument("--allow-data-change", action="store_true",
                    help="with --resume: continue on data other than the run's (its size and hash are recorded)")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("command: %s", cmd)
     opts = TrainOptions(
         kind=args.kind, data=args.data, out=args.out, config=args.config, resume=args.resume,
-        seed=args.seed, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
+        seed=args.seed, precision=args.precision, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
         allow_data_change=args.allow_data_change,
     )
     return train(opts)

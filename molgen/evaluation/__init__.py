@@ -15,7 +15,7 @@ shipped model and training run has this one shape::
       "created": "2025-01-01T12:00:00+00:00", "molgen_version": "0.1.0",
       "versions": {"molgen": "0.1.0", "torch": "...", "rdkit": "...", ...},
       "command": "molgen evaluate --model gvae -n 10000 --seed 0 --n-stochastic 10 --report-dir data/models/gvae",
-      "settings": {"n_samples": 10000, "seed": 0, "temperature": 1.0, "n_recon": 1000, "n_stochastic": 10,
+      "settings": {"n_samples": 10000, "seed": 0, "temperature": 1.0, "precision": "fp32", "n_recon": 1000, "n_stochastic": 10,
                    "train": "data/moses/train.csv.gz", "test": "data/moses/test.csv.gz",
                    "test_scaffolds": "data/moses/test_scaffolds.csv.gz",
                    "fcd": "fcd-torch 1.0.7 (shipped ChemNet weights)", "goals": null},
@@ -26,15 +26,16 @@ shipped model and training run has this one shape::
           "vae": {"reconstruction": 0.64, "prior_validity": 0.49, ...},
           "goals": {"set": "organ-qed", "train_qed_mean": 0.807,
                     "checks": {"valid": {"target": ">= 0.95", "value": 0.958, "met": true}, ...}},
-          "sampling_seconds": 12.3
+          "sampling_seconds": 12.3, "precision": "fp32"
         }
       }
     }
 
-``settings.n_samples`` … ``temperature`` are present when models were sampled, ``n_recon``
+``settings.n_samples`` … ``precision`` (the sampling precision, :mod:`molgen.precision`) are
+present when models were sampled, ``n_recon``
 and ``n_stochastic`` when a VAE was measured; a model's
 ``vae`` only for latent models (VAEs), ``goals`` only with ``--goals``, ``sampling_seconds``
-only for models; a file of SMILES has ``"kind": "file"``. Undefined values (NaN) are null.
+and ``precision`` only for models; a file of SMILES has ``"kind": "file"``. Undefined values (NaN) are null.
 A run folder's report holds the one model of that run; ``molgen evaluate -o x.json`` may
 hold several side by side. :func:`flat_metrics` gives ``{label: {metric: value}}`` for
 tables; :func:`load_report` reads this schema and the three shapes written before it.

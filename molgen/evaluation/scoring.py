@@ -32,6 +32,7 @@ class Settings:
     fcd: bool = True
     n_jobs: int | None = None
     device: str = "cpu"
+    precision: str = "fp32"  # the models' sampling precision (fp32, bf16 or auto: molgen.precision)
     progress: bool = False
     cache: bool = True
 
@@ -152,7 +153,7 @@ def score_model(model, refs: References, settings: Settings, label: str = "model
     seconds = time.perf_counter() - start
     entry: dict[str, Any] = {"source": display_path(getattr(model, "source", None)) or label, "kind": model.kind,
                              "metrics": score_smiles(list(samples), refs, settings, label),
-                             "sampling_seconds": seconds}
+                             "sampling_seconds": seconds, "precision": getattr(model, "precision", "fp32")}
     if isinstance(model, LatentGenerator):
         test = refs.smiles.get("test")
         if test is None:
@@ -164,6 +165,13 @@ def score_model(model, refs: References, settings: Settings, label: str = "model
     return entry
 
 
+def _sampling_precision(entries: dict[str, dict[str, Any]], settings: Settings) -> str:
+    """The precision the models sampled in, as resolved on this machine (``settings.precision``
+    when ``auto`` resolved differently for different models)."""
+    used = {e["precision"] for e in entries.values() if e.get("kind") != "file" and "precision" in e}
+    return used.pop() if len(used) == 1 else settings.precision
+
+
 def settings_section(settings: Settings, refs: References, entries: dict[str, dict[str, Any]],
                      goals: str | None = None) -> dict[str, Any]:
     """The report's ``settings``: sampling settings (when ``entries`` hold a model; the VAE
@@ -172,7 +180,8 @@ def settings_section(settings: Settings, refs: References, entries: dict[str, di
 
     out: dict[str, Any] = {}
     if any(e.get("kind") != "file" for e in entries.values()):
-        out.update(n_samples=settings.n_samples, seed=settings.seed, temperature=settings.temperature)
+        out.update(n_samples=settings.n_samples, seed=settings.seed, temperature=settings.temperature,
+                   precision=_sampling_precision(entries, settings))
     if any("vae" in e for e in entries.values()):
         out.update(n_recon=settings.n_recon, n_stochastic=settings.n_stochastic)
     out.update(refs.files)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from molgen.precision import logits_fp32
+
 
 def choose(logits: torch.Tensor, penalty: torch.Tensor, u: torch.Tensor | None = None,
            temperature: float = 1.0) -> torch.Tensor:
@@ -13,8 +15,11 @@ def choose(logits: torch.Tensor, penalty: torch.Tensor, u: torch.Tensor | None =
     Sampling inverts the cumulative distribution of softmax(logits / T) restricted to the
     allowed symbols with one uniform ``u`` in (0, 1] per row: the first symbol whose cumulative
     probability reaches ``u`` times the total. One random number per row instead of one per
-    symbol (the Gumbel-max trick's) is what makes it cheap. Overwrites ``logits``.
+    symbol (the Gumbel-max trick's) is what makes it cheap. Overwrites ``logits`` when they are
+    float32; bf16 logits (from an autocast region) are cast to float32 first, so the mask and the
+    cumulative sum are exact whatever the precision of the products.
     """
+    logits = logits_fp32(logits)
     if u is None:
         return logits.add_(penalty).argmax(dim=-1)
     if temperature != 1.0:

@@ -11,13 +11,17 @@ from molgen.config import from_dict
 from molgen.organ.config import GeneratorConfig
 from molgen.organ.generator import GeneratorNet
 from molgen.organ.symbols import symbols_from_checkpoint
+from molgen.precision import autocast
 
 
 class OrganSampler:
     """A trained ORGAN (or MLE-only) generator: ``sample(n)`` returns decoded strings; over tokens
-    possibly invalid, over rules under semantic constraints always molecules."""
+    possibly invalid, over rules under semantic constraints always molecules. ``precision``
+    (``fp32`` or ``bf16``, set by :func:`molgen.api.load_model`) is that of the generator's
+    products; fp32 by default (see the README)."""
 
     kind = "organ"
+    precision = "fp32"
 
     def __init__(self, checkpoint: dict, device: str = "cpu") -> None:
         self.checkpoint = checkpoint
@@ -51,8 +55,9 @@ class OrganSampler:
         with tqdm(total=n, unit="mol", disable=progress is not True, desc="sampling") as bar:
             while len(out) < n:
                 k = min(batch_size, n - len(out))
-                seqs = self.model.sample(k, temperature=temperature, generator=gen,
-                                         machine=self.symbols.machine(k, self.device))
+                with autocast(self.device, self.precision):
+                    seqs = self.model.sample(k, temperature=temperature, generator=gen,
+                                             machine=self.symbols.machine(k, self.device))
                 out.extend(self.symbols.to_smiles(s) for s in seqs.tolist())
                 bar.update(k)
                 if callable(progress):

@@ -23,6 +23,7 @@ from typing import ClassVar
 
 from molgen.config import SEED_BOUNDS
 from molgen.masking.codec import CONSTRAINTS
+from molgen.precision import PRECISIONS
 from molgen.scoring.aggregate import AGGREGATES
 from molgen.scoring.spec import MemoryConfig, ObjectiveSpec
 
@@ -263,6 +264,9 @@ class OrganConfig:
 
     seed: int = field(default=0, metadata=SEED_BOUNDS)
     torch_threads: int = field(default=0, metadata={"ge": 0})  # 0 = leave torch's default
+    #: "bf16": autocast for the generator, rollouts and discriminator (fp32 weights and optimizer
+    #: state); "auto": bf16 where the CPU/GPU runs it natively (molgen.precision); see the README
+    precision: str = field(default="fp32", metadata={"choices": PRECISIONS})
     log_every: int = field(default=1, metadata={"ge": 1})
     checkpoint_every: int = field(default=200, metadata={"ge": 1})
     max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)

@@ -36,6 +36,18 @@ def frozen(module: nn.Module, eval_mode: bool = False) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
+def window_sums(ids: Tensor, table: Tensor) -> Tensor:
+    """``(B, windows, C)``: one filter width's pre-activations at every window of ``ids`` ``(B, L)``,
+    read from its lookup table ``(w, V, C)`` (:meth:`Discriminator.lookup_tables`) by one fused
+    ``embedding_bag`` (sum): window s is the bag of ``table[k, ids[s + k]]``, k < w, offset k
+    reading block k of the stacked tables. One pass over the output instead of w lookups and w
+    adds (2.8x faster, the same sums in the same order; ``bench_organ_discriminator.py --cost``)."""
+    width, vocab, channels = table.shape
+    bags = ids.unfold(1, width, 1) + torch.arange(width, device=ids.device) * vocab
+    sums = nn.functional.embedding_bag(bags.reshape(-1, width), table.reshape(-1, channels), mode="sum")
+    return sums.view(ids.size(0), -1, channels)
+
+
 class Highway(nn.Module):
     """y = g * relu(W x) + (1 - g) * x, g = sigmoid(W_g x) (Srivastava et al. 2015)."""
 
@@ -107,8 +119,11 @@ class Discriminator(nn.Module):
 
     @torch.no_grad()
     def lookup_tables(self) -> list[Tensor]:
-        """Per filter width, ``(w, V, C)``: what each vocabulary token adds to each filter at each offset."""
-        return [torch.einsum("ve,cek->kvc", self.embed.weight, conv.weight) for conv in self.convs]
+        """Per filter width, ``(w, V, C)``: what each vocabulary token adds to each filter at each offset.
+        Always float32, also under bf16 autocast: the lookups add up to 20 of these per window, and
+        they are gathers and adds, which bf16 would not speed up."""
+        with torch.autocast(self.embed.weight.device.type, enabled=False):
+            return [torch.einsum("ve,cek->kvc", self.embed.weight, conv.weight) for conv in self.convs]
 
     @torch.no_grad()
     def pooled_by_lookup(self, seqs: Tensor, tables: list[Tensor] | None = None) -> Tensor:
@@ -116,21 +131,16 @@ class Discriminator(nn.Module):
 
         A width-w filter over embeddings is a sum over its w offsets of ``embed.weight @ W[:, :, k].T``
         looked up at the token there: w table lookups and adds per window instead of w x E
-        multiply-adds. ReLU commutes with max, so it is applied after pooling. Sequences are cropped
-        to the longest one plus the widest filter: windows lying wholly in padding all have the same
-        value, so one of them stands for the rest and the result equals the full-length one.
+        multiply-adds, read as one fused ``embedding_bag`` per width (:func:`window_sums`). ReLU
+        commutes with max, so it is applied after pooling. Sequences are cropped to the longest one plus the widest filter:
+        windows lying wholly in padding all have the same value, so one of them stands for the rest
+        and the result equals the full-length one.
         """
         tables = self.lookup_tables() if tables is None else tables
         longest = int((seqs != self.embed.padding_idx).sum(1).max()) if seqs.numel() else 0
         widest = max(conv.kernel_size[0] for conv in self.convs)
         ids = self.pad_to_length(seqs)[:, : min(self.max_len, longest + widest)]
-        pooled = []
-        for conv, table in zip(self.convs, tables):
-            n = ids.size(1) - table.size(0) + 1
-            acc = nn.functional.embedding(ids[:, :n], table[0])
-            for k in range(1, table.size(0)):
-                acc += nn.functional.embedding(ids[:, k : k + n], table[k])
-            pooled.append(torch.relu(acc.amax(1) + conv.bias))
+        pooled = [torch.relu(window_sums(ids, table).amax(1) + conv.bias) for conv, table in zip(self.convs, tables)]
         return torch.cat(pooled, dim=1)
 
     @torch.no_grad()
@@ -145,7 +155,7 @@ class Discriminator(nn.Module):
         out = torch.empty(seqs.size(0), device=seqs.device)
         for i in range(0, seqs.size(0), batch_size):
             idx = order[i : i + batch_size]
-            out[idx] = self.out(self.highway(self.pooled_by_lookup(seqs[idx], tables))).squeeze(1)
+            out[idx] = self.out(self.highway(self.pooled_by_lookup(seqs[idx], tables))).squeeze(1).float()
         self.train(was_training)
         return torch.sigmoid(out) if self.cfg.loss == "bce" else out
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from molgen.masking.choice import choose, uniform
 from molgen.organ.config import GeneratorConfig
+from molgen.precision import logits_fp32
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
 
@@ -64,8 +65,10 @@ class GeneratorNet(nn.Module):
         return torch.cat([bos, seqs[:, :-1]], dim=1)
 
     def _logits(self, seqs: Tensor, mask: Tensor | None) -> Tensor:
-        """Teacher-forced logits ``(B, T, n_outputs)``, -inf where ``mask`` (``(B, >= T, n_outputs)``) forbids."""
+        """Teacher-forced float32 logits ``(B, T, n_outputs)`` (under bf16 autocast too), -inf where
+        ``mask`` (``(B, >= T, n_outputs)``) forbids."""
         logits, _ = self(self.inputs_for(seqs))
+        logits = logits_fp32(logits)
         if mask is not None:
             logits = logits.masked_fill(~mask[:, : seqs.size(1)], float("-inf"))
         return logits
@@ -96,7 +99,7 @@ class GeneratorNet(nn.Module):
         state: State | None = None
         for t in range(max_len):
             logits, state = self(tokens, state)
-            probs = torch.softmax(logits[:, -1] / temperature, dim=-1)
+            probs = torch.softmax(logits_fp32(logits[:, -1]) / temperature, dim=-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             nxt = torch.where(done, torch.full_like(nxt, self.pad), nxt)
             out[:, t] = nxt
@@ -136,7 +139,7 @@ class GeneratorNet(nn.Module):
         for t in range(inputs.size(1)):
             step_logits, state = self(inputs[:, t : t + 1], state)
             states.append(state)
-            logits.append(step_logits[:, 0])
+            logits.append(logits_fp32(step_logits[:, 0]))
         return states, torch.stack(logits, dim=1)
 
 

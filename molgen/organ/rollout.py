@@ -32,6 +32,7 @@ from torch import Tensor
 
 from molgen.masking.choice import choose
 from molgen.organ.generator import GeneratorNet, State, lengths, select_state, stack_states
+from molgen.precision import logits_fp32
 
 #: reward of complete sequences: ``(M, T)`` token ids and ``(M,)`` batch-group ids -> ``(M,)`` rewards.
 #: Completions built the same way (same prefix length, same rollout index) share a group, so
@@ -79,7 +80,7 @@ class _Uniforms:
 
 def _draw(logits: Tensor, u: Tensor, temperature: float) -> Tensor:
     """One token per row by inverting the CDF of ``softmax(logits / temperature)`` at ``u`` in [0, 1)."""
-    cdf = torch.softmax(logits / temperature, dim=-1).cumsum(-1)
+    cdf = torch.softmax(logits_fp32(logits) / temperature, dim=-1).cumsum(-1)
     tok = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
     return tok.clamp_max(logits.size(1) - 1)
 
@@ -141,7 +142,7 @@ def complete(policy: GeneratorNet, out: Tensor, start: Tensor, state: State, log
             if rows.numel() == 0:
                 continue
         step_logits, cur_state = policy(tok.unsqueeze(1), cur_state)
-        cur_logits, pos = step_logits[:, 0], pos + 1
+        cur_logits, pos = logits_fp32(step_logits[:, 0]), pos + 1
 
 
 @torch.no_grad()

@@ -40,6 +40,7 @@ from molgen.organ.rewards import OrganReward
 from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.organ.symbols import (DiscriminatorInput, SymbolInput, Symbols, discriminator_input, symbols_from_checkpoint,
                                   symbols_from_data)
+from molgen.precision import autocast, resolve_precision
 from molgen.runtime import pick_device, versions
 from molgen.scoring.components import ObjectiveContext, registry_only
 from molgen.scoring.memory import DiversityMemory
@@ -83,6 +84,7 @@ class OrganState:
     step: int = 0
     baseline: float | None = None
     collapse_count: int = 0
+    precision: str = "fp32"  # cfg.precision resolved on the machine the run started on (fp32 or bf16)
     extra: dict[str, Any] = field(default_factory=dict)
     professor: ProfessorForcing | None = None  # [professor] enabled: its discriminator and optimizer
 
@@ -100,7 +102,8 @@ def build_state(cfg: OrganConfig, symbols: Symbols, device: str,
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr, weight_decay=cfg.discriminator.l2)
     rollout = copy.deepcopy(gen).eval()
     professor = ProfessorForcing(cfg.professor, gen) if cfg.professor.enabled else None
-    return OrganState(cfg, symbols, disc_input, gen, rollout, disc, g_opt, d_opt, professor=professor)
+    return OrganState(cfg, symbols, disc_input, gen, rollout, disc, g_opt, d_opt,
+                      precision=resolve_precision(cfg.precision, device), professor=professor)
 
 
 def build_generator(cfg: GeneratorConfig, symbols: Symbols) -> GeneratorNet:
@@ -125,6 +128,7 @@ def checkpoint_payload(state: OrganState, command: str) -> dict[str, Any]:
         "step": state.step,
         "command": command,
         "versions": versions(),
+        "precision": state.precision,
         "extra": {"baseline": state.baseline, "collapse_count": state.collapse_count, "rng": capture_rng(), **state.extra},
     }
 
@@ -142,6 +146,7 @@ def state_from_checkpoint(ckpt: dict[str, Any], device: str) -> OrganState:
     if state.professor is not None:
         state.professor.load_state_dict(ckpt["professor"])
     state.stage, state.stage_step, state.step = ckpt["stage"], int(ckpt["stage_step"]), int(ckpt["step"])
+    state.precision = ckpt.get("precision", state.precision)
     extra = dict(ckpt.get("extra", {}))
     state.baseline = extra.pop("baseline", None)
     state.collapse_count = int(extra.pop("collapse_count", 0))
@@ -330,14 +335,15 @@ class Run:
             group["lr"] = lr
         st.generator.train()
         mask = self._mle_mask(epoch, k, per_epoch)
-        if self.leakgan is not None:  # worker NLL + the manager's cosine loss to real feature moves
-            loss, row = self.leakgan.mle_loss(seqs, mask)
-        else:
-            if st.professor is not None:  # NLL + the gated adversarial term (its discriminator steps inside)
-                loss, extra = st.professor.loss(st.generator, seqs, mask, st.symbols.machine(len(seqs), self.device), gen)
+        with self._autocast():
+            if self.leakgan is not None:  # worker NLL + the manager's cosine loss to real feature moves
+                loss, row = self.leakgan.mle_loss(seqs, mask)
             else:
-                loss, extra = st.generator.nll(seqs, mask), {}
-            row = {"mle_loss": loss.item(), **extra}
+                if st.professor is not None:  # NLL + the gated adversarial term (its discriminator steps inside)
+                    loss, extra = st.professor.loss(st.generator, seqs, mask, st.symbols.machine(len(seqs), self.device), gen)
+                else:
+                    loss, extra = st.generator.nll(seqs, mask), {}
+                row = {"mle_loss": loss.item(), **extra}
         st.g_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
@@ -375,7 +381,9 @@ class Run:
         if len(self.data.val):
             val = self.data.val[:2048].to(self.device)
             val = val[:, : int((val != self.data.pad).sum(1).max())]
-            row["val_nll"] = float(st.generator.nll(val, st.symbols.train_mask(val)))
+            mask = st.symbols.train_mask(val)
+            with self._autocast():
+                row["val_nll"] = float(st.generator.nll(val, mask))
         seqs = self._sample(256, gen)
         row.update(batch_stats([st.symbols.to_smiles(s) for s in seqs.tolist()]))
         row["mean_length"] = float(lengths(seqs, st.symbols.eos).float().mean())
@@ -384,7 +392,12 @@ class Run:
 
     def _sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """``n`` sequences from G_theta, under the symbols' machine when they have one."""
-        return self.state.generator.sample(n, generator=gen, machine=self.state.symbols.machine(n, self.device))
+        with self._autocast():
+            return self.state.generator.sample(n, generator=gen, machine=self.state.symbols.machine(n, self.device))
+
+    def _autocast(self):
+        """The run's precision around a forward pass (:func:`molgen.precision.autocast`)."""
+        return autocast(self.device, self.state.precision)
 
     def _train_discriminator(self, gen: torch.Generator, n: int, epochs: int, batch_size: int) -> tuple[float, float]:
         """Fresh negatives from G and as many real sequences; ``epochs`` passes. Returns mean loss and accuracy."""
@@ -399,7 +412,8 @@ class Run:
             order = torch.randperm(n, generator=gen, device=gen.device)
             for lo in range(0, n, batch_size // 2):
                 idx = order[lo : lo + batch_size // 2]
-                loss, acc = disc.loss(disc.pad_to_length(real[idx]), disc.pad_to_length(fake[idx]))
+                with self._autocast():
+                    loss, acc = disc.loss(disc.pad_to_length(real[idx]), disc.pad_to_length(fake[idx]))
                 st.d_opt.zero_grad()
                 loss.backward()
                 st.d_opt.step()
@@ -426,22 +440,27 @@ class Run:
             st.generator.eval()
             seqs = self._sample(c.batch_size, gen)
             smiles = [st.symbols.to_smiles(s) for s in seqs.tolist()]
-            comps = self.reward.components(seqs)
-            res = mc_rollout(st.rollout, seqs, self.reward, c.rollouts, generator=gen, chunk=c.rollout_chunk,
-                             stride=c.rollout_stride, new_machine=self._new_machine())
+            with self._autocast():
+                comps = self.reward.components(seqs)
+                res = mc_rollout(st.rollout, seqs, self.reward, c.rollouts, generator=gen, chunk=c.rollout_chunk,
+                                 stride=c.rollout_stride, new_machine=self._new_machine())
             valid_q = res.q[res.mask]
             baseline = float(valid_q.mean()) if st.baseline is None else st.baseline
             st.generator.train()
+            mask = st.symbols.train_mask(seqs)
             if self.leakgan is not None:  # manager on Q, worker on the intrinsic reward
-                loss, entropy, parts = self.leakgan.adversarial_loss(seqs, st.symbols.train_mask(seqs), res.q, baseline,
-                                                                     c.entropy_coef)
+                with self._autocast():
+                    loss, entropy, parts = self.leakgan.adversarial_loss(seqs, mask, res.q, baseline, c.entropy_coef)
                 row.update(parts)
             else:
-                logp, entropy = st.generator.token_log_probs(seqs, st.symbols.train_mask(seqs))
+                with self._autocast():
+                    logp, entropy = st.generator.token_log_probs(seqs, mask)
                 loss = reinforce_loss(logp, entropy, res.q, res.mask, baseline, c.entropy_coef)
             if c.mle_mix > 0:
                 real = self.data.random(c.batch_size, gen).to(self.device)
-                loss = loss + c.mle_mix * st.generator.nll(real, st.symbols.train_mask(real))
+                mask = st.symbols.train_mask(real)
+                with self._autocast():
+                    loss = loss + c.mle_mix * st.generator.nll(real, mask)
             st.g_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
@@ -628,7 +647,7 @@ def _train(opts: TrainOptions, run_dir: RunDir) -> int:
         stored = config_from_checkpoint(ckpt) if ckpt is not None else None
     cfg = resolve_config(
         OrganConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
-        stored=stored,
+        stored=stored, precision=opts.precision,
     )
     _threads(cfg)
     state = None
@@ -657,8 +676,8 @@ def _train(opts: TrainOptions, run_dir: RunDir) -> int:
     data = TrainData(ids, cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
     logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
-    log.info("%d %s, %d training / %d validation sequences, device %s",
-             state.symbols.n_outputs, state.symbols.kind, len(data.train), len(data.val), device)
+    log.info("%d %s, %d training / %d validation sequences, device %s, precision %s",
+             state.symbols.n_outputs, state.symbols.kind, len(data.train), len(data.val), device, state.precision)
     return Run(state, data, context, run_dir.path, opts.command, opts.progress, logger).run()
 
 

@@ -25,6 +25,7 @@ class TrainOptions:
     config: Path | None = None     # TOML config; None = the family's defaults
     resume: bool = False           # continue from out/checkpoints/last.pt
     seed: int | None = None        # overrides the config's seed (must equal the run's on --resume)
+    precision: str | None = None   # overrides the config's precision (must equal the run's on --resume)
     device: str = "auto"
     column: str | None = None      # SMILES column for csv/tsv/parquet input
     command: str = ""              # exact command line, stored in checkpoints

@@ -157,27 +157,32 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def resolve_config(
     cls: type[C], *, config_path: str | os.PathLike | None, seed: int | None, stored: C | None,
-    extendable: Sequence[str] = (), where: str | os.PathLike = "the run",
+    extendable: Sequence[str] = (), where: str | os.PathLike = "the run", precision: str | None = None,
 ) -> C:
     """The config a run uses, the same rule for every family.
 
-    - New run (``stored`` is None): ``config_path`` (or the defaults), ``seed`` overriding its seed.
+    - New run (``stored`` is None): ``config_path`` (or the defaults), ``seed`` and ``precision``
+      (``--seed``, ``--precision``) overriding its keys.
     - ``--resume``: the run's stored config. A ``config_path`` given too may differ from it only
-      in the ``extendable`` keys (training longer), and only upwards; a ``seed`` must equal the
-      run's. Anything else is a clear error, never silently ignored.
+      in the ``extendable`` keys (training longer), and only upwards; a ``seed`` or ``precision``
+      must equal the run's. Anything else is a clear error, never silently ignored.
     """
+    flags = {"seed": seed, "precision": precision}
     if stored is None:
         cfg = load_config(cls, config_path)
-        if seed is not None:
-            override(cfg, "seed", seed, "--seed")
+        for key, value in flags.items():
+            if value is not None:
+                override(cfg, key, value, f"--{key}")
         return cfg
     if config_path is None:
-        if seed is not None and seed != stored.seed:  # type: ignore[attr-defined]
-            raise UsageError(f"--seed {seed} differs from the resumed run's seed {stored.seed}")  # type: ignore[attr-defined]
+        for key, value in flags.items():
+            if value is not None and value != getattr(stored, key):
+                raise UsageError(f"--{key} {value} differs from the resumed run's {key} {getattr(stored, key)}")
         return stored
     given = load_config(cls, config_path)
-    if seed is not None:
-        override(given, "seed", seed, "--seed")
+    for key, value in flags.items():
+        if value is not None:
+            override(given, key, value, f"--{key}")
     a, b = _flat(to_dict(stored)), _flat(to_dict(given))
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if not changed:

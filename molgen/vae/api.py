@@ -16,6 +16,7 @@ import torch
 from molgen.checkpoint import CheckpointError
 from molgen.errors import MolgenError
 from molgen.masking.codec import Codec, codec_from_checkpoint
+from molgen.precision import autocast
 from molgen.vae.config import ModelConfig, model_config_from_checkpoint
 from molgen.vae.decoding import decode
 from molgen.vae.model import SequenceVAE
@@ -42,7 +43,12 @@ class Decoded:
 
 
 class VAEModel:
-    """A trained Grammar VAE (``kind="gvae"``) or character VAE (``kind="cvae"``)."""
+    """A trained Grammar VAE (``kind="gvae"``) or character VAE (``kind="cvae"``).
+
+    ``precision`` (``fp32`` or ``bf16``, set by :func:`molgen.api.load_model`) is the precision of
+    the decoder's products when sampling and decoding; fp32 by default (see the README)."""
+
+    precision = "fp32"
 
     def __init__(self, net: SequenceVAE, codec: Codec, model_config: ModelConfig, checkpoint: dict,
                  device: str = "cpu") -> None:
@@ -64,7 +70,8 @@ class VAEModel:
     ) -> Decoded:
         """Decode ``z`` (n, latent_size) and say which rows were complete / out of length."""
         z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
-        res = decode(self.net, self.codec, z, greedy=greedy, temperature=temperature, generator=generator)
+        with autocast(self.device, self.precision):
+            res = decode(self.net, self.codec, z, greedy=greedy, temperature=temperature, generator=generator)
         ids = res.ids.cpu().numpy()
         complete = res.complete.cpu().numpy()
         smiles = [self.codec.to_smiles(row) if ok else "" for row, ok in zip(ids, complete)]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from molgen.config import SEED_BOUNDS, from_dict, quiet_renames
+from molgen.precision import PRECISIONS
 
 #: upper bounds on sizes, checked before anything is allocated (a config or a checkpoint naming
 #: ``latent_size = 10**7`` is refused, not an out-of-memory kill); far above any useful model
@@ -99,6 +100,9 @@ class VAEConfig:
     log_every: int = field(default=50, metadata={"ge": 1})  # steps between log.csv rows
     checkpoint_every: int = field(default=500, metadata={"ge": 1})  # steps between checkpoints/last.pt
     max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
+    #: "bf16": mixed precision (bf16 products under autocast, fp32 weights and optimizer state);
+    #: "auto": bf16 where the CPU/GPU runs it natively (molgen.precision); see the README
+    precision: str = field(default="fp32", metadata={"choices": PRECISIONS})
     grammar: str = "kekule"  # grammar package name; ignored by the character VAE
     #: "semantic": rings, valence and length masked too (every decode a valid molecule; needs a Kekulé
     #: grammar); "grammar": the context-free mask alone; "auto": semantic for a Kekulé grammar

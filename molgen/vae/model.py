@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from molgen.precision import logits_fp32
 from molgen.vae.config import ModelConfig
 
 
@@ -35,10 +36,12 @@ def step_linear(weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> C
     with ``weight`` packed once: 2-4x faster than the default BLAS for these shapes on some CPUs
     (MKL on AMD), and it rounds the same whatever the number of rows. Elsewhere (one molecule at
     a time: packing costs more than it saves), or if oneDNN is missing, it is ``F.linear``. The
-    two agree to float32 rounding. ``rows`` is the batch size the loop starts with.
+    two agree to float32 rounding. ``rows`` is the batch size the loop starts with. Under bf16
+    autocast it is ``F.linear``, which autocast runs in bf16.
     """
     if rows >= _PACK_ROWS and weight.device.type == "cpu" and weight.dtype == torch.float32 \
-            and not torch.is_grad_enabled() and torch.backends.mkldnn.is_available():
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu") \
+            and torch.backends.mkldnn.is_available():
         try:
             op = torch.ops.mkldnn._linear_pointwise
             packed = torch.ops.mkldnn._reorder_linear_weight(weight, int(rows))
@@ -176,7 +179,7 @@ class Decoder(nn.Module):
         hh = [gru_linear("hh", k) for k in range(self.layers)]
         ih = [gru_linear("ih", k) for k in range(1, self.layers)]
         out = step_linear(self.out.weight, self.out.bias, rows)
-        return DecoderState(zx, table, list(h.unbind(0)), hh, ih, out)
+        return DecoderState(zx, table, list(h.float().unbind(0)), hh, ih, out)
 
     def _inputs(self, zin: torch.Tensor, prev: torch.Tensor | None, steps: int) -> torch.Tensor:
         x = zin.unsqueeze(1).expand(-1, steps, -1)
@@ -221,8 +224,10 @@ def _gru_gates(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Ten
 
     r, z = sigmoid(gi_rz + gh_rz); n = tanh(gi_n + r * gh_n); h' = n + z * (h - n). Overwrites ``gh``
     only (``gi`` may be the state's ``zx``). tanh is taken as 2 sigmoid(2x) - 1 (within 2e-7 of
-    it): torch's CPU tanh is several times slower than its sigmoid.
+    it): torch's CPU tanh is several times slower than its sigmoid. The gates and the state are
+    float32 even when the products ran in bf16 (autocast), so rounding does not build up over steps.
     """
+    gi, gh = gi.float(), gh.float()
     size = h.shape[1]
     rz = gh[:, : 2 * size].add_(gi[:, : 2 * size]).sigmoid_()
     n = torch.addcmul(gi[:, 2 * size :], gh[:, 2 * size :], rz[:, :size]).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
@@ -253,6 +258,7 @@ class SequenceVAE(nn.Module):
         but saves the padded tail.
         """
         mu, logvar = self.encoder(x)
+        mu, logvar = mu.float(), logvar.float()  # bf16 under autocast; the noise and the KL stay fp32
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
         steps = x.shape[1] if steps is None else steps
@@ -301,6 +307,7 @@ def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor, allowed: tor
     For the Grammar VAE, ``allowed`` comes from the *true* sequence: logits of rules whose
     left-hand side is not the true rule's are set to -inf before the softmax.
     """
+    logits = logits_fp32(logits)  # mask and log-softmax in float32, also after bf16 products
     if allowed is not None:
         logits = logits.masked_fill(~allowed, float("-inf"))
     logp = torch.log_softmax(logits, dim=-1)

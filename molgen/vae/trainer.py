@@ -23,6 +23,7 @@ from molgen import paths
 from molgen.checkpoint import load_checkpoint
 from molgen.config import to_dict
 from molgen.errors import InputError, MolgenError, UsageError
+from molgen.precision import autocast, resolve_precision
 from molgen.runtime import pick_device, versions
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
@@ -117,6 +118,7 @@ class VAETrainer:
             self.optimizer, mode="min", factor=t.lr_factor, patience=t.lr_patience, min_lr=t.min_lr,
         )
         self.generator = make_generator(config.seed, self.device)  # reparameterisation noise
+        self.precision = resolve_precision(config.precision, self.device)  # a resumed run keeps its own
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -145,6 +147,7 @@ class VAETrainer:
             "epoch": self.epoch,
             "command": self.command,
             "versions": versions(),
+            "precision": self.precision,
             **self.codec.to_checkpoint(),
             "extra": {
                 "max_len": self.codec.max_len,
@@ -172,6 +175,7 @@ class VAETrainer:
         self._sums = dict(extra["sums"])
         self.last_val = dict(extra.get("last_val", {}))
         self.stop_reason = extra.get("stop_reason")
+        self.precision = ckpt.get("precision", self.precision)
         restore_rng(extra["rng"], {"generator": self.generator})
         log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
 
@@ -209,7 +213,8 @@ class VAETrainer:
         t = self.config.train
         self.net.train()
         mask_fn = self.codec.train_mask if masks is None else (lambda targets: masks[:, : targets.shape[1]])
-        terms = self.net.loss(batch, mask_fn, t.free_bits, generator=self.generator)
+        with autocast(self.device, self.precision):
+            terms = self.net.loss(batch, mask_fn, t.free_bits, generator=self.generator)
         beta = kl_weight(self.config, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         terms.objective(beta).backward()
@@ -233,11 +238,13 @@ class VAETrainer:
         recon_sum = kl_sum = 0.0
         for i in range(0, len(self.val_idx), t.batch_size):
             x = torch.from_numpy(self.ids[self.val_idx[i : i + t.batch_size]]).to(self.device)
-            terms = self.net.loss(x, self.codec.train_mask, generator=gen)
+            with autocast(self.device, self.precision):
+                terms = self.net.loss(x, self.codec.train_mask, generator=gen)
             recon_sum += float(terms.recon) * len(x)
             kl_sum += float(terms.kl) * len(x)
         n = len(self.val_idx)
         model = VAEModel(self.net, self.codec, self.config.model, {}, device=str(self.device))
+        model.precision = self.precision
         sub = self.val_idx[: t.val_decode]
         mu, _ = self.net.encoder(torch.from_numpy(self.ids[sub]).to(self.device))
         decoded = model.decode_details(mu, greedy=True).smiles
@@ -281,6 +288,7 @@ class VAETrainer:
         from tqdm.auto import tqdm
 
         t = self.config.train
+        log.info("training %s on %s, precision %s", self.codec.kind, self.device, self.precision)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    desc=f"train {self.codec.kind}", dynamic_ncols=True)
         try:
@@ -372,6 +380,7 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -
     config = resolve_config(
         VAEConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
         stored=from_checkpoint_dict(resume["config"], f"{run_dir.last}: config") if resume is not None else None,
+        precision=opts.precision,
     )
     init = None  # checked before anything is written to the run folder
     if resume is None and config.train.init_checkpoint:

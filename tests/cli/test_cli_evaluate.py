@@ -121,7 +121,7 @@ def test_side_by_side_models_with_vae_measures(tmp_path, refs, monkeypatch):
             raise NotImplementedError
 
     models = {"organ-x": FakeGenerator(["CCO", "CCN", "bad"]), "gvae-x": FakeVAE(["c1ccccc1", "CCOC"])}
-    monkeypatch.setattr(molgen.api, "load_model", lambda name, device="cpu": models[name])
+    monkeypatch.setattr(molgen.api, "load_model", lambda name, device="cpu", precision="fp32": models[name])
 
     def vae_measures(model, test_smiles, *, seed, n_prior, progress=False, **options):
         calls["vae"] = (model.kind, len(test_smiles), seed, n_prior)

@@ -74,3 +74,23 @@ def tiny_organ(tmp_path, train_smiles):
                             progress=False)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_organ_config():
+    """``tiny_organ_config(path, precision="fp32", symbols="tokens") -> path``: the tiny ORGAN run of
+    :data:`TINY_ORGAN` (6 MLE, 2 discriminator and 3 adversarial steps, lambda 0.5 with QED, the
+    generator evaluated every 3 MLE steps) written to ``path`` as TOML."""
+    import copy
+
+    from molgen.config import to_toml
+
+    def write(path, precision: str = "fp32", symbols: str = "tokens"):
+        cfg = copy.deepcopy(TINY_ORGAN)
+        cfg["precision"] = precision
+        cfg["generator"]["symbols"] = symbols
+        cfg["mle"]["eval_every"] = 3
+        path.write_text(to_toml(cfg))
+        return path
+
+    return write
