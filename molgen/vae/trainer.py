@@ -23,8 +23,9 @@ from molgen import paths
 from molgen.checkpoint import load_checkpoint
 from molgen.config import to_dict
 from molgen.errors import InputError, MolgenError, UsageError
-from molgen.runtime import pick_device, versions
+from molgen.runtime import versions
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
+from molgen.training.distributed import DistContext, Shard, start
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
@@ -86,7 +87,7 @@ class VAETrainer:
     def __init__(
         self, config: VAEConfig, codec: Codec, ids: np.ndarray, smiles: Sequence[str], out: str | os.PathLike,
         *, device: str = "cpu", command: str = "", progress: bool = True, resume: dict | None = None,
-        callbacks: Sequence[Callback] = (), data_info: dict | None = None,
+        callbacks: Sequence[Callback] = (), data_info: dict | None = None, dist: DistContext | None = None,
     ) -> None:
         self.config = config
         self.codec = codec
@@ -97,6 +98,7 @@ class VAETrainer:
         self.progress = progress
         self.callbacks = list(callbacks)
         self.data_info = dict(data_info or {})
+        self.dist = dist or DistContext(device=device)
         t = config.train
         self.ids = ids
         self.smiles = list(smiles)
@@ -129,8 +131,10 @@ class VAETrainer:
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
         if resume is not None:
             self._restore(resume)
-        self.csv = CSVLogger(self.run_dir.log_csv, resume_step=self.step if resume is not None else None)
-        self.tb = TensorBoardLogger(self.out / "tensorboard", enabled=t.tensorboard)
+        self._loss = self.dist.wrap(self.net, "loss")  # after the restore: DDP starts every rank from rank 0's weights
+        main = self.dist.is_main  # the other ranks of a torchrun launch write nothing
+        self.csv = CSVLogger(self.run_dir.log_csv, resume_step=self.step if resume is not None else None) if main else None
+        self.tb = TensorBoardLogger(self.out / "tensorboard", enabled=t.tensorboard and main)
 
     # ----------------------------------------------------------------- state
     def payload(self) -> dict[str, Any]:
@@ -176,7 +180,10 @@ class VAETrainer:
         log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
 
     def save(self, name: str) -> Path:
-        """Write ``checkpoints/<name>.pt`` atomically."""
+        """Write ``checkpoints/<name>.pt`` atomically (rank 0, once every rank is seen to hold its weights)."""
+        self.dist.check_same(self.net, f"step {self.step}")
+        if not self.dist.is_main:
+            return self.run_dir.path / "checkpoints" / f"{name}.pt"
         return self.run_dir.save(name, self.payload())
 
     def request_stop(self) -> None:
@@ -194,7 +201,7 @@ class VAETrainer:
             self._masks = {}
             ahead = range(k, min(k + MASK_AHEAD, len(batches)))
             rows = [self.ids[self.train_idx[batches[j]]] for j in ahead]
-            steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows)
+            steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows if len(r))
             x = torch.from_numpy(np.concatenate([r[:, :steps] for r in rows])).to(self.device)
             masks = self.codec.train_mask(x)
             lo = 0
@@ -203,20 +210,37 @@ class VAETrainer:
                 lo += len(r)
         return self._masks.pop(k)
 
-    def train_step(self, batch: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, float]:
+    def train_step(self, batch: torch.Tensor, masks: torch.Tensor | None = None,
+                   shard: Shard | None = None) -> dict[str, float]:
         """One optimisation step on a batch of symbol ids (B, max_len); ``masks`` (B, >= steps, n_symbols)
-        when they were computed ahead (else the codec's ``train_mask`` gives them)."""
+        when they were computed ahead (else the codec's ``train_mask`` gives them). Under torchrun the
+        batch is this rank's ``shard`` of the global batch, and the reported terms are the global batch's."""
         t = self.config.train
         self.net.train()
         mask_fn = self.codec.train_mask if masks is None else (lambda targets: masks[:, : targets.shape[1]])
-        terms = self.net.loss(batch, mask_fn, t.free_bits, generator=self.generator)
+        terms = self._loss(batch, mask_fn, t.free_bits, generator=self.generator, shard=shard)
         beta = kl_weight(self.config, self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        terms.objective(beta).backward()
+        (terms.objective(beta) if shard is None else self._shard_objective(terms, beta, shard)).backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), t.grad_clip)
         self.optimizer.step()
-        return {"loss": float(terms.elbo_loss(beta).detach()), "recon": float(terms.recon.detach()),
-                "kl": float(terms.kl.detach()), "beta": beta}
+        values = [float(terms.elbo_loss(beta).detach()), float(terms.recon.detach()), float(terms.kl.detach())]
+        if shard is not None:  # each term is a mean over molecules: the global one is the weighted sum
+            values = self.dist.all_reduce_sum([v * shard.weight / self.dist.world for v in values])
+        return {"loss": values[0], "recon": values[1], "kl": values[2], "beta": beta}
+
+    def _shard_objective(self, terms: Any, beta: float, shard: Shard) -> torch.Tensor:
+        """This rank's part of the global batch's objective: DDP averages the ranks' gradients, so each
+        rank's term is scaled by its share of the batch. Free bits floor each dimension's *global*
+        batch mean, so the floor is decided on the all-reduced means."""
+        kl = terms.kl_penalised
+        floor = self.config.train.free_bits
+        if floor > 0:
+            share = shard.weight / self.dist.world
+            means = self.dist.all_reduce_sum((terms.per_dim.detach() * share).tolist())
+            above = torch.tensor(means, device=terms.per_dim.device) > floor
+            kl = torch.where(above, terms.per_dim, torch.zeros_like(terms.per_dim)).sum()
+        return (terms.recon + beta * kl) * shard.weight
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -271,7 +295,8 @@ class VAETrainer:
         }
         for key in LOG_COLUMNS[7:]:
             row[key] = val[key] if val else ""
-        self.csv.log(row)
+        if self.csv is not None:
+            self.csv.log(row)
         self.tb.log(row, self.step)
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
 
@@ -281,7 +306,7 @@ class VAETrainer:
         from tqdm.auto import tqdm
 
         t = self.config.train
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.progress and self.dist.is_main), unit="step",
                    desc=f"train {self.codec.kind}", dynamic_ncols=True)
         try:
             with self.interrupt:
@@ -289,10 +314,14 @@ class VAETrainer:
                     if self.batch_in_epoch >= self.n_batches:  # resumed on smaller data (--allow-data-change)
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
+                    mine = [self.dist.shard(b) for b in batches]  # under torchrun: rows rank::world of each batch
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
-                        idx = self.train_idx[batches[self.batch_in_epoch]]
-                        masks = self._batch_masks(batches, self.batch_in_epoch)
-                        metrics = self.train_step(torch.from_numpy(self.ids[idx]).to(self.device), masks)
+                        whole = batches[self.batch_in_epoch]
+                        shard = self.dist.batch_shard(np.ones(len(whole)), int(self.train_lengths[whole].max()))
+                        rows = whole if shard is None else whole[shard.rows]
+                        stand_in = shard is not None and shard.weight == 0  # a batch with fewer rows than ranks
+                        masks = None if stand_in else self._batch_masks(mine, self.batch_in_epoch)
+                        metrics = self.train_step(torch.from_numpy(self.ids[self.train_idx[rows]]).to(self.device), masks, shard)
                         if not math.isfinite(metrics["loss"]):
                             raise MolgenError(f"step {self.step + 1}: the loss is {metrics['loss']} (training diverged; "
                                               f"lower train.lr); {self.run_dir.last} keeps the last finite state")
@@ -307,7 +336,7 @@ class VAETrainer:
                             self.batch_in_epoch = 0
                         val = None
                         if self.step % t.val_every == 0 or end_of_epoch or self.step == self.total_steps:
-                            val = self.validate()
+                            val = self.dist.broadcast(self.validate() if self.dist.is_main else None)
                             self._after_validation(val)
                         if val is not None or self.step % self.config.log_every == 0:
                             self._log(val)
@@ -320,8 +349,9 @@ class VAETrainer:
                             cb(self)
                         if self.step % self.config.checkpoint_every == 0 or end_of_epoch or self.step == self.total_steps:
                             self.save("last")
-                        if self.interrupt.requested:
+                        if self.dist.any(self.interrupt.requested):  # every rank stops at the same step
                             self.save("last")
+                            self.dist.barrier()  # no rank leaves (and has torchrun end the others) before rank 0 saved
                             log.warning("stopped at step %d; continue with --resume", self.step)
                             return 130
                         if self.stop_reason is not None or end_of_epoch:
@@ -361,11 +391,11 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint.
 
     The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
-    with RunDir(opts.out).session() as run_dir:
-        return _train(opts, run_dir, callbacks)
+    with start(opts.device, opts.dist_backend) as dist, RunDir(opts.out).session(main=dist.is_main) as run_dir:
+        return _train(opts, run_dir, callbacks, dist)
 
 
-def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -> int:
+def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback], dist: DistContext) -> int:
     resume = run_dir.load_last(opts.kind) if opts.resume else None
     if resume is None:
         run_dir.check_new()
@@ -380,12 +410,13 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -
         if stored != config.grammar:
             raise UsageError(f"{opts.config}: grammar {config.grammar!r} differs from {config.train.init_checkpoint}'s "
                              f"{stored!r}; a warm start keeps the checkpoint's grammar")
-    device = pick_device(opts.device)
+    device = dist.device
     record = data_record(opts.data)
     if resume is not None:
         check_resumed_data(resume.get("extra", {}).get("data", {}), record, allow=opts.allow_data_change, run=run_dir.path)
     set_seed(config.seed)
-    run_dir.write_config(config)
+    if dist.is_main:
+        run_dir.write_config(config)
 
     smiles = read_training_smiles(opts, config.max_molecules)
     if resume is not None:
@@ -412,7 +443,7 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -
         data_info = {**resume.get("extra", {}).get("data", {}), **data_info}
     trainer = VAETrainer(
         config, codec, enc.ids[enc.keep], kept, run_dir.path, device=device, command=opts.command,
-        progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info,
+        progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info, dist=dist,
     )
     if init is not None:
         _warm_start(trainer, init, config.train.init_checkpoint, opts.config)
