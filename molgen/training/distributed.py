@@ -261,7 +261,7 @@ def context_from_env(device: str = "auto", backend: str = "auto",
 @contextlib.contextmanager
 def start(device: str = "auto", backend: str = "auto") -> Iterator[DistContext]:
     """The training's :class:`DistContext`, with the process group joined for its duration (and
-    left, whatever happens). Ranks other than 0 log warnings and errors only."""
+    left, whatever happens). Ranks other than 0 log errors only (they do what rank 0 does and says)."""
     ctx = context_from_env(device, backend)
     if not ctx.launched:
         yield ctx
@@ -275,7 +275,7 @@ def start(device: str = "auto", backend: str = "auto") -> Iterator[DistContext]:
     quiet = logging.getLogger("molgen")
     level = quiet.level
     if not ctx.is_main:
-        quiet.setLevel(logging.WARNING)
+        quiet.setLevel(logging.ERROR)
     log.info("rank %d of %d on %s (%s)", ctx.rank, ctx.world, ctx.device, ctx.backend)
     try:
         yield ctx
