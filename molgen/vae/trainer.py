@@ -194,13 +194,14 @@ class VAETrainer:
     def _batch_masks(self, batches: list[np.ndarray], k: int) -> torch.Tensor | None:
         """The training mask of batch ``k`` of the epoch, for codecs whose masks need the semantic
         machine: replayed for :data:`MASK_AHEAD` batches at once (one machine run over many rows
-        costs about what one over a single batch does), then handed out batch by batch."""
+        costs about what one over a single batch does), then handed out batch by batch. Under
+        torchrun only this rank's rows of each batch are replayed."""
         if getattr(self.codec, "constraints", "grammar") != "semantic":
             return None
         if k not in self._masks:
             self._masks = {}
             ahead = range(k, min(k + MASK_AHEAD, len(batches)))
-            rows = [self.ids[self.train_idx[batches[j]]] for j in ahead]
+            rows = [self.ids[self.train_idx[self.dist.shard(batches[j])]] for j in ahead]
             steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows if len(r))
             x = torch.from_numpy(np.concatenate([r[:, :steps] for r in rows])).to(self.device)
             masks = self.codec.train_mask(x)
@@ -241,6 +242,16 @@ class VAETrainer:
             above = torch.tensor(means, device=terms.per_dim.device) > floor
             kl = torch.where(above, terms.per_dim, torch.zeros_like(terms.per_dim)).sum()
         return (terms.recon + beta * kl) * shard.weight
+
+    def train_batch(self, batches: list[np.ndarray], k: int) -> dict[str, float]:
+        """:meth:`train_step` on batch ``k`` of an epoch's ``batches`` (:func:`epoch_batches`): the whole
+        batch, or under torchrun this rank's rows ``rank::world`` of it."""
+        whole = batches[k]
+        shard = self.dist.batch_shard(np.ones(len(whole)), int(self.train_lengths[whole].max()))
+        rows = whole if shard is None else whole[shard.rows]
+        stand_in = shard is not None and shard.weight == 0  # a batch with fewer rows than ranks
+        masks = None if stand_in else self._batch_masks(batches, k)
+        return self.train_step(torch.from_numpy(self.ids[self.train_idx[rows]]).to(self.device), masks, shard)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -314,14 +325,8 @@ class VAETrainer:
                     if self.batch_in_epoch >= self.n_batches:  # resumed on smaller data (--allow-data-change)
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
-                    mine = [self.dist.shard(b) for b in batches]  # under torchrun: rows rank::world of each batch
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
-                        whole = batches[self.batch_in_epoch]
-                        shard = self.dist.batch_shard(np.ones(len(whole)), int(self.train_lengths[whole].max()))
-                        rows = whole if shard is None else whole[shard.rows]
-                        stand_in = shard is not None and shard.weight == 0  # a batch with fewer rows than ranks
-                        masks = None if stand_in else self._batch_masks(mine, self.batch_in_epoch)
-                        metrics = self.train_step(torch.from_numpy(self.ids[self.train_idx[rows]]).to(self.device), masks, shard)
+                        metrics = self.train_batch(batches, self.batch_in_epoch)
                         if not math.isfinite(metrics["loss"]):
                             raise MolgenError(f"step {self.step + 1}: the loss is {metrics['loss']} (training diverged; "
                                               f"lower train.lr); {self.run_dir.last} keeps the last finite state")
