@@ -19,7 +19,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -287,8 +287,7 @@ class Run:
         if stage == "adversarial" and st.stage_step == 0:
             for group in st.g_opt.param_groups:
                 group["lr"] = st.cfg.adversarial.g_lr
-        bar = tqdm(total=total, initial=st.stage_step, desc=stage, unit="step", disable=not (self.progress and self.dist.is_main),
-                   dynamic_ncols=True)
+        bar = tqdm(total=total, initial=st.stage_step, desc=stage, unit="step", disable=not self.progress, dynamic_ncols=True)
         try:
             while st.stage_step < total:
                 if self.dist.any(stop.requested):  # every rank stops at the same step
@@ -516,7 +515,7 @@ def train_from_options(opts: TrainOptions) -> int:
 
     The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
     with start(opts.device, opts.dist_backend) as dist, RunDir(opts.out).session(main=dist.is_main) as run_dir:
-        return _train(opts, run_dir, dist)
+        return _train(replace(opts, progress=opts.progress and dist.is_main), run_dir, dist)
 
 
 def _user_objectives(config_path: Path | None) -> set[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -317,7 +318,7 @@ class VAETrainer:
         from tqdm.auto import tqdm
 
         t = self.config.train
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.progress and self.dist.is_main), unit="step",
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    desc=f"train {self.codec.kind}", dynamic_ncols=True)
         try:
             with self.interrupt:
@@ -397,7 +398,7 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
 
     The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
     with start(opts.device, opts.dist_backend) as dist, RunDir(opts.out).session(main=dist.is_main) as run_dir:
-        return _train(opts, run_dir, callbacks, dist)
+        return _train(replace(opts, progress=opts.progress and dist.is_main), run_dir, callbacks, dist)
 
 
 def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback], dist: DistContext) -> int:
