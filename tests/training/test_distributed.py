@@ -2,10 +2,12 @@
 127.0.0.1, a free port) against the single-process run with the same global batch.
 
 - the shard arithmetic (fast, no processes): each rank's rows and loss weight, the global noise draw;
-- a Grammar VAE killed by SIGTERM to torchrun's process group, resumed in one process: its loss
-  curve up to the kill and its final weights equal the uninterrupted single-process run's;
+- a Grammar VAE (semantic masks) killed by SIGTERM to torchrun's process group, resumed in one
+  process: its loss curve up to the kill and its final weights equal the uninterrupted
+  single-process run's;
 - a single-process run stopped and resumed under torchrun: the same;
-- ORGAN: the MLE loss curve of 2 ranks equals one process's; the later stages run on rank 0;
+- ORGAN over rules: the MLE loss curve of 2 ranks equals one process's; the later stages run on
+  rank 0 and the run ends with the single-process run's weights;
 - the ranks' weight check fails loudly when the ranks diverge;
 - a device/backend pair that cannot work is one line and exit 2.
 
@@ -175,29 +177,44 @@ def _train_args(kind: str, data: Path, config: Path, out: Path) -> list[str]:
     return ["train", kind, "--data", str(data), "--config", str(config), "--out", str(out), "--no-progress", "--device", "cpu"]
 
 
-STEPS = 40
+STEPS = 24
 
 
 @pytest.fixture(scope="module")
-def smiles(train_smiles) -> list[str]:
-    """687 molecules, 673 for training: 21 batches of 32 an epoch and one of a single row, so that
-    rank 1 runs that step on a stand-in row that counts for nothing."""
-    return train_smiles[:687]
+def gvae_inputs(train_smiles, tiny_semantic_toml):
+    """``gvae_inputs(folder) -> (data, config)``: the tiny semantic Grammar VAE (GRU encoder, Kekulé
+    grammar, masks replayed by the semantic machine) trained 24 steps, two epochs of 360 molecules:
+    353 for training, 11 batches of 32 an epoch and one of a single row, so that rank 1 runs that
+    step on a stand-in row that counts for nothing."""
+    text = (tiny_semantic_toml.replace("max_steps = 6", f"max_steps = {STEPS}").replace("epochs = 1", "epochs = 2")
+            .replace("max_molecules = 300", "max_molecules = 0").replace("val_every = 3", "val_every = 8"))
+    assert all(f in text for f in (f"max_steps = {STEPS}", "epochs = 2", "max_molecules = 0", "val_every = 8"))
+
+    def write(folder: Path) -> tuple[Path, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "train.csv").write_text("SMILES\n" + "\n".join(train_smiles[:360]) + "\n")
+        (folder / "gvae.toml").write_text(text)
+        return folder / "train.csv", folder / "gvae.toml"
+
+    return write
 
 
 @pytest.fixture(scope="module")
-def gvae_reference(tmp_path_factory, smiles, tiny_vae_run):
-    """The uninterrupted single-process tiny Grammar VAE (40 steps, two epochs) these runs must equal."""
-    rc, run = tiny_vae_run(tmp_path_factory.mktemp("one"), "gvae", smiles, steps=STEPS)
-    assert rc == 0
-    return run
+def gvae_reference(tmp_path_factory, gvae_inputs):
+    """The uninterrupted single-process run these runs must equal."""
+    folder = tmp_path_factory.mktemp("one")
+    data, config = gvae_inputs(folder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOLGEN_CACHE_DIR", str(folder / "cache"))
+        assert main(_train_args("gvae", data, config, folder / "run")) == 0
+    return folder / "run"
 
 
 @pytest.mark.distributed
 def test_gvae_killed_under_torchrun_resumes_in_one_process_to_the_uninterrupted_result(
-        tmp_path, smiles, tiny_vae_inputs, gvae_reference, torchrun, monkeypatch):
-    data, config = tiny_vae_inputs(tmp_path / "two", smiles, steps=STEPS)
-    out = tmp_path / "two" / "run"
+        tmp_path, gvae_inputs, gvae_reference, torchrun, monkeypatch):
+    data, config = gvae_inputs(tmp_path)
+    out = tmp_path / "run"
     run = torchrun(_train_args("gvae", data, config, out))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and run.proc.poll() is None:  # a few logged steps, then SIGTERM
@@ -224,18 +241,23 @@ def test_gvae_killed_under_torchrun_resumes_in_one_process_to_the_uninterrupted_
 
 @pytest.mark.distributed
 def test_a_single_process_run_resumes_under_torchrun_to_the_uninterrupted_result(
-        tmp_path, smiles, tiny_vae_run, gvae_reference, torchrun):
+        tmp_path, gvae_inputs, gvae_reference, torchrun, monkeypatch):
+    from molgen.training import TrainOptions
+    from molgen.vae.trainer import train_from_options
 
     def stop_at_6(trainer):
         if trainer.step == 6:
             trainer.request_stop()
 
-    rc, out = tiny_vae_run(tmp_path / "part", "gvae", smiles, steps=STEPS, callbacks=[stop_at_6])
-    assert rc == 130 and load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 6
-    part = tmp_path / "part"
-    code, output = torchrun([*_train_args("gvae", part / "train.csv", part / "tiny.toml", out), "--resume"]).wait()
+    data, config = gvae_inputs(tmp_path)
+    out = tmp_path / "run"
+    monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
+    opts = TrainOptions(kind="gvae", data=data, out=out, config=config, device="cpu", progress=False)
+    assert train_from_options(opts, callbacks=[stop_at_6]) == 130
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 6
+    code, output = torchrun([*_train_args("gvae", data, config, out), "--resume"]).wait()
     assert code == 0, output
-    assert output.count("finished at step 40") == 1  # rank 0 speaks; rank 1 logs errors only
+    assert output.count(f"finished at step {STEPS}") == 1  # rank 0 speaks; rank 1 logs errors only
     _assert_same_curve(_rows(gvae_reference / "log.csv"), _rows(out / "log.csv"))
     _assert_same_weights(gvae_reference / "checkpoints" / "last.pt", out / "checkpoints" / "last.pt")
 
@@ -247,7 +269,10 @@ torch_threads = 1
 embedding_size = 16
 hidden_size = 32
 num_layers = 1
-max_len = 60
+max_len = 170
+symbols = "rules"
+grammar = "kekule"
+constraints = "semantic"
 [discriminator]
 preset = "custom"
 filter_widths = [1, 3]
@@ -257,7 +282,7 @@ embedding_size = 4
 steps = 8
 batch_size = 33
 lr = 0.01
-eval_every = 4
+eval_every = 100
 [dpretrain]
 steps = 1
 n_samples = 16
@@ -277,14 +302,14 @@ def test_organ_mle_on_two_ranks_equals_one_process_and_rank_0_finishes_the_run(t
     data = tmp_path / "train.smi"
     data.write_text("\n".join(train_smiles[:400]) + "\n")
     config = tmp_path / "organ.toml"
-    config.write_text(ORGAN)  # an odd global batch: the ranks hold 17 and 16 rows, weighted by their tokens
+    config.write_text(ORGAN)  # an odd global batch: the ranks hold 17 and 16 rows, weighted by their rules
     monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
     assert main(_train_args("organ", data, config, tmp_path / "one")) == 0
     code, output = torchrun(_train_args("organ", data, config, tmp_path / "two")).wait()
     assert code == 0, output
     one, two = _rows(tmp_path / "one" / "log.csv"), _rows(tmp_path / "two" / "log.csv")
     mle = [r for r in one if r["stage"] == "mle"]
-    assert len(mle) == 8 and mle[-1]["val_nll"]
+    assert len(mle) == 8 and mle[-1]["val_nll"]  # the last MLE step evaluates on rank 0
     _assert_same_curve(mle, [r for r in two if r["stage"] == "mle"])
     assert [r["stage"] for r in two] == [r["stage"] for r in one]
     ckpt = load_checkpoint(tmp_path / "two" / "checkpoints" / "last.pt")
