@@ -20,11 +20,15 @@ examples:
   molgen train cvae --data data/moses/test.csv.gz --out runs/cvae --seed 1
   molgen train organ --data data/moses/train.csv.gz --config configs/organ-qed.toml --out runs/organ
   molgen train gvae --data data/moses/train.csv.gz --out runs/gvae --resume   # after Ctrl-C or a crash
+  torchrun --nproc-per-node 2 -m molgen.cli train gvae --data data/moses/train.csv.gz --out runs/gvae-ddp
 
 Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues to the same
 result as an uninterrupted run with the same seed. A run folder is locked while a training
 runs in it; --resume refuses data other than the run's (size and SHA-256 recorded) unless
---allow-data-change; a start that fails leaves no run folder behind."""
+--allow-data-change; a start that fails leaves no run folder behind.
+
+Under torchrun each process trains on its share of every batch (train.batch_size is the
+global batch) with DistributedDataParallel; rank 0 writes the run folder."""
 
 log = logging.getLogger("molgen.train")
 
@@ -43,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-data-change", action="store_true",
                    help="with --resume: continue on data other than the run's (its size and hash are recorded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dist-backend", default="auto", choices=("auto", "gloo", "nccl"),
+                   help="under torchrun: the torch.distributed backend (auto: nccl on CUDA, gloo on CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         kind=args.kind, data=args.data, out=args.out, config=args.config, resume=args.resume,
         seed=args.seed, precision=args.precision, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
-        allow_data_change=args.allow_data_change,
+        allow_data_change=args.allow_data_change, dist_backend=args.dist_backend,
     )
     return train(opts)

@@ -19,7 +19,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,11 @@ from molgen.organ.rollout import mc_rollout, reinforce_loss
 from molgen.organ.symbols import (DiscriminatorInput, SymbolInput, Symbols, discriminator_input, symbols_from_checkpoint,
                                   symbols_from_data)
 from molgen.precision import autocast, resolve_precision
-from molgen.runtime import pick_device, versions
+from molgen.runtime import versions
 from molgen.scoring.components import ObjectiveContext, registry_only
 from molgen.scoring.memory import DiversityMemory
 from molgen.scoring.scorer import ObjectiveScorer
+from molgen.training.distributed import DistContext, start
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
@@ -221,9 +222,12 @@ class Run:
     """Drives the stages over an :class:`OrganState`: logging, checkpoints, interrupt handling."""
 
     def __init__(self, state: OrganState, data: TrainData, context: ObjectiveContext, out: Path,
-                 command: str, progress: bool, logger: CSVLogger) -> None:
+                 command: str, progress: bool, logger: CSVLogger | None, dist: DistContext | None = None) -> None:
         self.state, self.data, self.out, self.command, self.progress = state, data, out, command, progress
-        self.logger = logger
+        self.logger = logger  # None on the ranks of a torchrun launch other than 0
+        self.dist = dist or DistContext(device=str(state.generator.head.weight.device))
+        # MLE goes through DDP under torchrun (rows rank::world of each batch); the later stages run on rank 0
+        self._nll = self.dist.wrap(state.generator, "nll")
         cfg = state.cfg
         self.scorer = (ObjectiveScorer(cfg.objectives, context, cfg.reward.n_jobs, cfg.reward.parallel_min,
                                        cfg.reward.cache_size, cfg.reward.aggregate) if cfg.reward.weight_d < 1 else None)
@@ -245,7 +249,7 @@ class Run:
             + (GUMBEL_COLUMNS if cfg.adversarial.estimator == "gumbel" else []) \
             + (LEAKGAN_COLUMNS if self.leakgan is not None else [])
         #: columns this run has but a resumed log written by an older molgen lacks: not logged
-        self.unlogged = [c for c in self.columns if logger.fieldnames and c not in logger.fieldnames]
+        self.unlogged = [c for c in self.columns if logger is not None and logger.fieldnames and c not in logger.fieldnames]
         if self.unlogged:
             log.warning("%s has no column(s) %s (written by an older molgen); they are not logged",
                         logger.path, ", ".join(self.unlogged))
@@ -259,7 +263,7 @@ class Run:
         full = {k: "" for k in self.columns}
         full.update({"step": st.step, "stage": st.stage, "stage_step": st.stage_step})
         full.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items() if k not in self.unlogged})
-        if st.step % st.cfg.log_every == 0 or row.get("_force"):
+        if self.logger is not None and (st.step % st.cfg.log_every == 0 or row.get("_force")):
             full.pop("_force", None)
             self.logger.log(full)
 
@@ -274,18 +278,38 @@ class Run:
                 ):
                     if _STAGE_ID[self.state.stage] > _STAGE_ID[stage]:
                         continue
+                    if stage != "mle" and self.dist.launched and not self._go_on_alone():
+                        return 0
                     if stage == "mle" and self.state.cfg.mle.init_checkpoint:
                         total = 0
                     if not self._stage(stage, fn, total, stop):
-                        _save(self.state, self.out, self.command)
+                        self._checkpoint()
+                        self.dist.barrier()  # no rank leaves (and has torchrun end the others) before rank 0 saved
                         log.warning("stopped by %s at step %d; resume with --resume", stop.signal_name, self.state.step)
                         return 130
                 self.state.stage, self.state.stage_step = "done", 0
-                _save(self.state, self.out, self.command)
+                self._checkpoint()
             finally:
                 if self.scorer is not None:
                     self.scorer.close()
         return 0
+
+    def _checkpoint(self) -> None:
+        """Save ``last.pt`` (rank 0, once every rank is seen to hold the same generator)."""
+        self.dist.check_same(self.state.generator, f"step {self.state.step}")
+        if self.dist.is_main:
+            _save(self.state, self.out, self.command)
+
+    def _go_on_alone(self) -> bool:
+        """After MLE under torchrun, rank 0 runs the discriminator and adversarial stages by itself
+        (their sampling, rollouts and scoring are not split across ranks; one process gives exactly
+        the single-process run) and the other ranks finish. True on rank 0."""
+        self.dist.barrier()
+        if not self.dist.is_main:
+            log.info("MLE done; rank %d finishes, rank 0 trains the discriminator and adversarial stages", self.dist.rank)
+            return False
+        self.dist = self.dist.alone()
+        return True
 
     def _stage(self, stage: str, fn, total: int, stop: GracefulInterrupt) -> bool:
         st = self.state
@@ -297,7 +321,7 @@ class Run:
         bar = tqdm(total=total, initial=st.stage_step, desc=stage, unit="step", disable=not self.progress, dynamic_ncols=True)
         try:
             while st.stage_step < total:
-                if stop.requested:
+                if self.dist.any(stop.requested):  # every rank stops at the same step
                     return False
                 t0 = time.perf_counter()
                 row = fn(_reseed(st))
@@ -308,7 +332,7 @@ class Run:
                 bar.update(1)
                 bar.set_postfix({k: f"{row[k]:.3g}" for k in ("mle_loss", "reward", "validity", "d_acc") if isinstance(row.get(k), float)})
                 if st.stage_step % st.cfg.checkpoint_every == 0:
-                    _save(st, self.out, self.command)
+                    self._checkpoint()
                 if row.get("collapsed") and st.cfg.adversarial.stop_on_collapse:
                     log.error("mode collapse: stopping (adversarial.stop_on_collapse = true)")
                     return True
@@ -328,8 +352,11 @@ class Run:
             order = torch.Generator().manual_seed(derive_seed(st.cfg.seed, MLE_ORDER, epoch))
             self._perm = torch.randperm(n, generator=order)
             self._perm_epoch = epoch
-        perm = self._perm
-        seqs = self.data.batch(perm[k * c.batch_size : (k + 1) * c.batch_size]).to(self.device)
+        whole = self._perm[k * c.batch_size : (k + 1) * c.batch_size]
+        # under torchrun: this rank's rows, its loss weighted by its share of the batch's tokens
+        tokens = (self.data.train[whole] != self.data.pad).sum(1).numpy()
+        shard = self.dist.batch_shard(tokens, int(tokens.max()))
+        seqs = self.data.batch(self.dist.shard(whole)).to(self.device)
         lr = mle_lr(c, st.stage_step)
         for group in st.g_opt.param_groups:
             group["lr"] = lr
@@ -342,14 +369,16 @@ class Run:
                 if st.professor is not None:  # NLL + the gated adversarial term (its discriminator steps inside)
                     loss, extra = st.professor.loss(st.generator, seqs, mask, st.symbols.machine(len(seqs), self.device), gen)
                 else:
-                    loss, extra = st.generator.nll(seqs, mask), {}
+                    loss, extra = self._nll(seqs, mask), {}
                 row = {"mle_loss": loss.item(), **extra}
         st.g_opt.zero_grad()
-        loss.backward()
+        (loss if shard is None else loss * shard.weight).backward()
         torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
         st.g_opt.step()
+        if shard is not None:  # the global batch's mean: each rank's loss weighted by its share
+            row["mle_loss"] = self.dist.all_reduce_sum([loss.item() * shard.weight / self.dist.world])[0]
         row["lr"] = lr
-        if (st.stage_step + 1) % c.eval_every == 0 or st.stage_step + 1 == c.steps:
+        if ((st.stage_step + 1) % c.eval_every == 0 or st.stage_step + 1 == c.steps) and self.dist.is_main:
             row.update(self._evaluate_generator(gen))
             row["_force"] = True
         return row
@@ -364,13 +393,13 @@ class Run:
             return None
         if (epoch, k) not in self._masks:
             ahead = range(k, min(k + MASK_AHEAD, per_epoch))
-            batches = [self.data.batch(self._perm[j * c.batch_size : (j + 1) * c.batch_size]) for j in ahead]
+            batches = [self.data.batch(self.dist.shard(self._perm[j * c.batch_size : (j + 1) * c.batch_size])) for j in ahead]
             width = max(b.size(1) for b in batches)
             padded = torch.cat([torch.nn.functional.pad(b, (0, width - b.size(1)), value=symbols.pad) for b in batches])
             masks = symbols.train_mask(padded.to(self.device))
             self._masks = {}
             for i, (j, b) in enumerate(zip(ahead, batches)):
-                self._masks[(epoch, j)] = masks[i * c.batch_size : i * c.batch_size + b.size(0), : b.size(1)]
+                self._masks[(epoch, j)] = masks[i * b.size(0) : (i + 1) * b.size(0), : b.size(1)]
         return self._masks.pop((epoch, k))
 
     @torch.no_grad()
@@ -622,8 +651,8 @@ def train_from_options(opts: TrainOptions) -> int:
     """Run or resume ORGAN training for the command line; returns 0, or 130 when interrupted.
 
     The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
-    with RunDir(opts.out).session() as run_dir:
-        return _train(opts, run_dir)
+    with start(opts.device, opts.dist_backend) as dist, RunDir(opts.out).session(main=dist.is_main) as run_dir:
+        return _train(replace(opts, progress=opts.progress and dist.is_main), run_dir, dist)
 
 
 def _user_objectives(config_path: Path | None) -> set[str]:
@@ -634,8 +663,8 @@ def _user_objectives(config_path: Path | None) -> set[str]:
     return {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)} if isinstance(entries, list) else set()
 
 
-def _train(opts: TrainOptions, run_dir: RunDir) -> int:
-    device = pick_device(opts.device)
+def _train(opts: TrainOptions, run_dir: RunDir, dist: DistContext) -> int:
+    device = dist.device
     ckpt = run_dir.load_last("organ", map_location=device) if opts.resume else None
     if ckpt is None:
         run_dir.check_new()
@@ -650,6 +679,12 @@ def _train(opts: TrainOptions, run_dir: RunDir) -> int:
         stored=stored, precision=opts.precision,
     )
     _threads(cfg)
+    if cfg.mle.batch_size < dist.world:
+        raise UsageError(f"mle.batch_size {cfg.mle.batch_size} is the global batch: it must be at least the "
+                         f"{dist.world} processes torchrun started")
+    if dist.world > 1 and (cfg.generator.architecture == "leakgan" or cfg.professor.enabled):
+        raise UsageError("LeakGAN and professor forcing train in one process only (their extra networks are not "
+                         "under DistributedDataParallel): run without torchrun")
     state = None
     if ckpt is not None:
         with registry_only(allowed):
@@ -672,13 +707,14 @@ def _train(opts: TrainOptions, run_dir: RunDir) -> int:
     else:
         ids = _encode(state.symbols, smiles, cfg.generator.max_len)
     state.extra["data"] = record
-    run_dir.write_config(cfg)
+    if dist.is_main:
+        run_dir.write_config(cfg)
     data = TrainData(ids, cfg.mle.val_fraction, cfg.seed, state.symbols.pad)
     context = ObjectiveContext.from_training(smiles, cfg.reward.reference_size, cfg.seed)
-    logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None)
+    logger = CSVLogger(run_dir.log_csv, resume_step=state.step if opts.resume else None) if dist.is_main else None
     log.info("%d %s, %d training / %d validation sequences, device %s, precision %s",
              state.symbols.n_outputs, state.symbols.kind, len(data.train), len(data.val), device, state.precision)
-    return Run(state, data, context, run_dir.path, opts.command, opts.progress, logger).run()
+    return Run(state, data, context, run_dir.path, opts.command, opts.progress, logger, dist).run()
 
 
 def _encode(symbols: Symbols, smiles: list[str], max_len: int) -> np.ndarray:

@@ -6,6 +6,7 @@
   (``--config``/``--seed`` on a fresh run and on ``--resume``, one rule for every family)
 - :mod:`~molgen.training.rng`: ``set_seed``, ``derive_seed``, RNG capture/restore for exact resume
 - :mod:`~molgen.training.runlog`: the CSV step log, TensorBoard mirror, Ctrl-C/SIGTERM handling
+- :mod:`~molgen.training.distributed`: training under ``torchrun`` (DDP; rank 0 writes the run folder)
 
 Only the light options module is imported here, so the CLI can list commands without torch.
 """

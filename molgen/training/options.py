@@ -31,6 +31,7 @@ class TrainOptions:
     command: str = ""              # exact command line, stored in checkpoints
     progress: bool = True
     allow_data_change: bool = False  # --resume on data other than the run's (recorded size and hash)
+    dist_backend: str = "auto"     # under torchrun: gloo, nccl or auto (nccl on CUDA, gloo on CPU)
 
 
 def read_training_smiles(opts: TrainOptions, limit: int = 0) -> list[str]:

@@ -85,9 +85,14 @@ class RunDir:
             self._lock = None
 
     @contextlib.contextmanager
-    def session(self) -> Iterator["RunDir"]:
+    def session(self, main: bool = True) -> Iterator["RunDir"]:
         """Hold the folder's lock for a training; if it fails before its first checkpoint, remove what
-        this start wrote (the whole folder when it created it), so a failed start leaves no run behind."""
+        this start wrote (the whole folder when it created it), so a failed start leaves no run behind.
+
+        ``main=False`` (ranks other than 0 of a torchrun launch, which write nothing): no lock, no clean-up."""
+        if not main:
+            yield self
+            return
         before = {p.name for p in self.path.iterdir()} if self.path.is_dir() else set()
         created = self.acquire()
         try:

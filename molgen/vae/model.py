@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,9 @@ from torch import nn
 
 from molgen.precision import logits_fp32
 from molgen.vae.config import ModelConfig
+
+if TYPE_CHECKING:
+    from molgen.training.distributed import Shard
 
 
 _PACK_ROWS = 16
@@ -187,8 +190,10 @@ class Decoder(nn.Module):
             x = torch.cat([x, self.embed(prev)], dim=-1)
         return x
 
-    def forward(self, z: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Teacher-forced logits (B, T, n_symbols) for the target ids (B, T) (word dropout in training mode)."""
+    def forward(self, z: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None,
+                shard: Shard | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, T, n_symbols) for the target ids (B, T) (word dropout in training mode;
+        for a rank's ``shard`` of a global batch, drawn as for the global batch)."""
         zin, h = self._initial(z)
         steps = targets.shape[1]
         prev = None
@@ -196,7 +201,8 @@ class Decoder(nn.Module):
             start = torch.full_like(targets[:, :1], self.start_id)
             prev = torch.cat([start, targets[:, :-1]], dim=1)
             if self.training and self.word_dropout > 0:
-                hide = torch.rand(prev.shape, generator=generator, device=prev.device) < self.word_dropout
+                hide = _draw(torch.rand, prev.shape, shard, steps=True, generator=generator, device=prev.device) \
+                    < self.word_dropout
                 prev = prev.masked_fill(hide, self.blank_id)
         y, _ = self.gru(self._inputs(zin, prev, steps), h)
         return self.out(y)
@@ -251,22 +257,24 @@ class SequenceVAE(nn.Module):
             self.encoder = Encoder(cfg, n_symbols, max_len)
         self.decoder = Decoder(cfg, n_symbols)
 
-    def forward(self, x: torch.Tensor, steps: int | None = None, generator: torch.Generator | None = None):
+    def forward(self, x: torch.Tensor, steps: int | None = None, generator: torch.Generator | None = None,
+                shard: Shard | None = None):
         """Reconstruction logits for ``x`` (B, max_len) over its first ``steps`` positions, with mu and log var.
 
         The decoder is causal, so trimming to the batch's longest sequence changes nothing
-        but saves the padded tail.
+        but saves the padded tail. ``x`` may be one rank's ``shard`` of a global batch (torchrun):
+        its noise is then the global batch's, row for row.
         """
         mu, logvar = self.encoder(x)
         mu, logvar = mu.float(), logvar.float()  # bf16 under autocast; the noise and the KL stay fp32
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = _draw(torch.randn, mu.shape, shard, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
         steps = x.shape[1] if steps is None else steps
-        return self.decoder(z, x[:, :steps], generator=generator), mu, logvar
+        return self.decoder(z, x[:, :steps], generator=generator, shard=shard), mu, logvar
 
     def loss(
         self, x: torch.Tensor, train_mask: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
-        free_bits: float = 0.0, generator: torch.Generator | None = None,
+        free_bits: float = 0.0, generator: torch.Generator | None = None, shard: Shard | None = None,
     ) -> "VAELoss":
         """The ELBO terms of a batch ``x`` (B, max_len) of symbol ids padded with ``pad``.
 
@@ -277,20 +285,22 @@ class SequenceVAE(nn.Module):
         if self.pad is None:
             raise ValueError("the loss needs the padding symbol's id (build the model with pad=...)")
         steps = int((x != self.pad).sum(dim=1).max())
-        logits, mu, logvar = self(x, steps=steps, generator=generator)
+        logits, mu, logvar = self(x, steps=steps, generator=generator, shard=shard)
         targets = x[:, :steps]
         recon = reconstruction_nll(logits, targets, train_mask(targets) if train_mask else None, self.pad)
-        kl, kl_penalised = kl_divergence(mu, logvar, free_bits)
-        return VAELoss(recon, kl, kl_penalised)
+        per_dim = kl_per_dim(mu, logvar)
+        return VAELoss(recon, *floored_kl(per_dim, free_bits), per_dim)
 
 
 @dataclass
 class VAELoss:
-    """Reconstruction NLL and KL (nats per molecule); ``kl_penalised`` after free bits."""
+    """Reconstruction NLL and KL (nats per molecule); ``kl_penalised`` after free bits; ``per_dim``
+    the KL of each latent dimension, batch mean (what free bits floor)."""
 
     recon: torch.Tensor
     kl: torch.Tensor
     kl_penalised: torch.Tensor
+    per_dim: torch.Tensor | None = None
 
     def objective(self, beta: float) -> torch.Tensor:
         """What training minimises: reconstruction + beta * penalised KL."""
@@ -316,11 +326,27 @@ def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor, allowed: tor
     return (nll * real).sum() / targets.shape[0]
 
 
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL to N(0, I) of each latent dimension, mean over the batch (latent_size,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
+
+
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(KL to N(0, I) per molecule, the same with each dimension's batch mean floored at ``free_bits`` nats)."""
-    per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(dim=0)
+    return floored_kl(kl_per_dim(mu, logvar), free_bits)
+
+
+def floored_kl(per_dim: torch.Tensor, free_bits: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the KL summed over dimensions, the same with each dimension floored at ``free_bits`` nats)."""
     kl = per_dim.sum()
     if free_bits > 0:
         return kl, per_dim.clamp(min=free_bits).sum()
     return kl, kl
 
+
+def _draw(sample: Callable[..., torch.Tensor], shape: torch.Size, shard: Shard | None, steps: bool = False,
+          **kwargs) -> torch.Tensor:
+    """``sample(shape, **kwargs)``; for a rank's ``shard``, the rows of the global batch's draw."""
+    if shard is None:
+        return sample(shape, **kwargs)
+    return shard.draw(sample, shape, steps=steps, **kwargs)

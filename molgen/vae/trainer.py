@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,8 +25,9 @@ from molgen.checkpoint import load_checkpoint
 from molgen.config import to_dict
 from molgen.errors import InputError, MolgenError, UsageError
 from molgen.precision import autocast, resolve_precision
-from molgen.runtime import pick_device, versions
+from molgen.runtime import versions
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
+from molgen.training.distributed import DistContext, Shard, start
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
@@ -87,7 +89,7 @@ class VAETrainer:
     def __init__(
         self, config: VAEConfig, codec: Codec, ids: np.ndarray, smiles: Sequence[str], out: str | os.PathLike,
         *, device: str = "cpu", command: str = "", progress: bool = True, resume: dict | None = None,
-        callbacks: Sequence[Callback] = (), data_info: dict | None = None,
+        callbacks: Sequence[Callback] = (), data_info: dict | None = None, dist: DistContext | None = None,
     ) -> None:
         self.config = config
         self.codec = codec
@@ -98,6 +100,7 @@ class VAETrainer:
         self.progress = progress
         self.callbacks = list(callbacks)
         self.data_info = dict(data_info or {})
+        self.dist = dist or DistContext(device=device)
         t = config.train
         self.ids = ids
         self.smiles = list(smiles)
@@ -131,8 +134,10 @@ class VAETrainer:
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
         if resume is not None:
             self._restore(resume)
-        self.csv = CSVLogger(self.run_dir.log_csv, resume_step=self.step if resume is not None else None)
-        self.tb = TensorBoardLogger(self.out / "tensorboard", enabled=t.tensorboard)
+        self._loss = self.dist.wrap(self.net, "loss")  # after the restore: DDP starts every rank from rank 0's weights
+        main = self.dist.is_main  # the other ranks of a torchrun launch write nothing
+        self.csv = CSVLogger(self.run_dir.log_csv, resume_step=self.step if resume is not None else None) if main else None
+        self.tb = TensorBoardLogger(self.out / "tensorboard", enabled=t.tensorboard and main)
 
     # ----------------------------------------------------------------- state
     def payload(self) -> dict[str, Any]:
@@ -180,7 +185,10 @@ class VAETrainer:
         log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
 
     def save(self, name: str) -> Path:
-        """Write ``checkpoints/<name>.pt`` atomically."""
+        """Write ``checkpoints/<name>.pt`` atomically (rank 0, once every rank is seen to hold its weights)."""
+        self.dist.check_same(self.net, f"step {self.step}")
+        if not self.dist.is_main:
+            return self.run_dir.path / "checkpoints" / f"{name}.pt"
         return self.run_dir.save(name, self.payload())
 
     def request_stop(self) -> None:
@@ -191,14 +199,15 @@ class VAETrainer:
     def _batch_masks(self, batches: list[np.ndarray], k: int) -> torch.Tensor | None:
         """The training mask of batch ``k`` of the epoch, for codecs whose masks need the semantic
         machine: replayed for :data:`MASK_AHEAD` batches at once (one machine run over many rows
-        costs about what one over a single batch does), then handed out batch by batch."""
+        costs about what one over a single batch does), then handed out batch by batch. Under
+        torchrun only this rank's rows of each batch are replayed."""
         if getattr(self.codec, "constraints", "grammar") != "semantic":
             return None
         if k not in self._masks:
             self._masks = {}
             ahead = range(k, min(k + MASK_AHEAD, len(batches)))
-            rows = [self.ids[self.train_idx[batches[j]]] for j in ahead]
-            steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows)
+            rows = [self.ids[self.train_idx[self.dist.shard(batches[j])]] for j in ahead]
+            steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows if len(r))
             x = torch.from_numpy(np.concatenate([r[:, :steps] for r in rows])).to(self.device)
             masks = self.codec.train_mask(x)
             lo = 0
@@ -207,21 +216,48 @@ class VAETrainer:
                 lo += len(r)
         return self._masks.pop(k)
 
-    def train_step(self, batch: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, float]:
+    def train_step(self, batch: torch.Tensor, masks: torch.Tensor | None = None,
+                   shard: Shard | None = None) -> dict[str, float]:
         """One optimisation step on a batch of symbol ids (B, max_len); ``masks`` (B, >= steps, n_symbols)
-        when they were computed ahead (else the codec's ``train_mask`` gives them)."""
+        when they were computed ahead (else the codec's ``train_mask`` gives them). Under torchrun the
+        batch is this rank's ``shard`` of the global batch, and the reported terms are the global batch's."""
         t = self.config.train
         self.net.train()
         mask_fn = self.codec.train_mask if masks is None else (lambda targets: masks[:, : targets.shape[1]])
         with autocast(self.device, self.precision):
-            terms = self.net.loss(batch, mask_fn, t.free_bits, generator=self.generator)
+            terms = self._loss(batch, mask_fn, t.free_bits, generator=self.generator, shard=shard)
         beta = kl_weight(self.config, self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        terms.objective(beta).backward()
+        (terms.objective(beta) if shard is None else self._shard_objective(terms, beta, shard)).backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), t.grad_clip)
         self.optimizer.step()
-        return {"loss": float(terms.elbo_loss(beta).detach()), "recon": float(terms.recon.detach()),
-                "kl": float(terms.kl.detach()), "beta": beta}
+        values = [float(terms.elbo_loss(beta).detach()), float(terms.recon.detach()), float(terms.kl.detach())]
+        if shard is not None:  # each term is a mean over molecules: the global one is the weighted sum
+            values = self.dist.all_reduce_sum([v * shard.weight / self.dist.world for v in values])
+        return {"loss": values[0], "recon": values[1], "kl": values[2], "beta": beta}
+
+    def _shard_objective(self, terms: Any, beta: float, shard: Shard) -> torch.Tensor:
+        """This rank's part of the global batch's objective: DDP averages the ranks' gradients, so each
+        rank's term is scaled by its share of the batch. Free bits floor each dimension's *global*
+        batch mean, so the floor is decided on the all-reduced means."""
+        kl = terms.kl_penalised
+        floor = self.config.train.free_bits
+        if floor > 0:
+            share = shard.weight / self.dist.world
+            means = self.dist.all_reduce_sum((terms.per_dim.detach() * share).tolist())
+            above = torch.tensor(means, device=terms.per_dim.device) > floor
+            kl = torch.where(above, terms.per_dim, torch.zeros_like(terms.per_dim)).sum()
+        return (terms.recon + beta * kl) * shard.weight
+
+    def train_batch(self, batches: list[np.ndarray], k: int) -> dict[str, float]:
+        """:meth:`train_step` on batch ``k`` of an epoch's ``batches`` (:func:`epoch_batches`): the whole
+        batch, or under torchrun this rank's rows ``rank::world`` of it."""
+        whole = batches[k]
+        shard = self.dist.batch_shard(np.ones(len(whole)), int(self.train_lengths[whole].max()))
+        rows = whole if shard is None else whole[shard.rows]
+        stand_in = shard is not None and shard.weight == 0  # a batch with fewer rows than ranks
+        masks = None if stand_in else self._batch_masks(batches, k)
+        return self.train_step(torch.from_numpy(self.ids[self.train_idx[rows]]).to(self.device), masks, shard)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -278,7 +314,8 @@ class VAETrainer:
         }
         for key in LOG_COLUMNS[7:]:
             row[key] = val[key] if val else ""
-        self.csv.log(row)
+        if self.csv is not None:
+            self.csv.log(row)
         self.tb.log(row, self.step)
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
 
@@ -298,9 +335,7 @@ class VAETrainer:
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
-                        idx = self.train_idx[batches[self.batch_in_epoch]]
-                        masks = self._batch_masks(batches, self.batch_in_epoch)
-                        metrics = self.train_step(torch.from_numpy(self.ids[idx]).to(self.device), masks)
+                        metrics = self.train_batch(batches, self.batch_in_epoch)
                         if not math.isfinite(metrics["loss"]):
                             raise MolgenError(f"step {self.step + 1}: the loss is {metrics['loss']} (training diverged; "
                                               f"lower train.lr); {self.run_dir.last} keeps the last finite state")
@@ -315,7 +350,7 @@ class VAETrainer:
                             self.batch_in_epoch = 0
                         val = None
                         if self.step % t.val_every == 0 or end_of_epoch or self.step == self.total_steps:
-                            val = self.validate()
+                            val = self.dist.broadcast(self.validate() if self.dist.is_main else None)
                             self._after_validation(val)
                         if val is not None or self.step % self.config.log_every == 0:
                             self._log(val)
@@ -328,8 +363,9 @@ class VAETrainer:
                             cb(self)
                         if self.step % self.config.checkpoint_every == 0 or end_of_epoch or self.step == self.total_steps:
                             self.save("last")
-                        if self.interrupt.requested:
+                        if self.dist.any(self.interrupt.requested):  # every rank stops at the same step
                             self.save("last")
+                            self.dist.barrier()  # no rank leaves (and has torchrun end the others) before rank 0 saved
                             log.warning("stopped at step %d; continue with --resume", self.step)
                             return 130
                         if self.stop_reason is not None or end_of_epoch:
@@ -369,11 +405,11 @@ def train_from_options(opts: TrainOptions, callbacks: Sequence[Callback] = ()) -
     """``molgen train gvae|cvae``: validate the config, encode the data (cached), train, checkpoint.
 
     The run folder is locked for the whole run; a start that fails leaves no run folder behind."""
-    with RunDir(opts.out).session() as run_dir:
-        return _train(opts, run_dir, callbacks)
+    with start(opts.device, opts.dist_backend) as dist, RunDir(opts.out).session(main=dist.is_main) as run_dir:
+        return _train(replace(opts, progress=opts.progress and dist.is_main), run_dir, callbacks, dist)
 
 
-def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -> int:
+def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback], dist: DistContext) -> int:
     resume = run_dir.load_last(opts.kind) if opts.resume else None
     if resume is None:
         run_dir.check_new()
@@ -389,12 +425,13 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -
         if stored != config.grammar:
             raise UsageError(f"{opts.config}: grammar {config.grammar!r} differs from {config.train.init_checkpoint}'s "
                              f"{stored!r}; a warm start keeps the checkpoint's grammar")
-    device = pick_device(opts.device)
+    device = dist.device
     record = data_record(opts.data)
     if resume is not None:
         check_resumed_data(resume.get("extra", {}).get("data", {}), record, allow=opts.allow_data_change, run=run_dir.path)
     set_seed(config.seed)
-    run_dir.write_config(config)
+    if dist.is_main:
+        run_dir.write_config(config)
 
     smiles = read_training_smiles(opts, config.max_molecules)
     if resume is not None:
@@ -421,7 +458,7 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback]) -
         data_info = {**resume.get("extra", {}).get("data", {}), **data_info}
     trainer = VAETrainer(
         config, codec, enc.ids[enc.keep], kept, run_dir.path, device=device, command=opts.command,
-        progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info,
+        progress=opts.progress, resume=resume, callbacks=callbacks, data_info=data_info, dist=dist,
     )
     if init is not None:
         _warm_start(trainer, init, config.train.init_checkpoint, opts.config)
