@@ -48,6 +48,15 @@ FORMAT = "molgen-partitions/1"
 _LOCAL = re.compile(r"local:(.*)")
 
 
+def check_scheduler(scheduler: str | None) -> None:
+    """For a config's ``validate``: a bad ``local:N`` as a ``ValueError`` (the loader names the key)."""
+    if scheduler is not None:
+        try:
+            local_workers(scheduler)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+
+
 def resolve_scheduler(given: str | None) -> str | None:
     """The scheduler a command uses: ``given`` (``--scheduler``), else ``MOLGEN_SCHEDULER``, else
     ``None`` (the built-in process pool). ``local:N`` must name at least one worker."""
@@ -67,7 +76,7 @@ def local_workers(scheduler: str) -> int | None:
     except ValueError:
         n = 0
     if n < 1:
-        raise UsageError(f"--scheduler {scheduler}: local:N needs N >= 1 worker processes (e.g. local:2)")
+        raise UsageError(f"scheduler {scheduler!r}: local:N needs N >= 1 worker processes (e.g. local:2)")
     return n
 
 
