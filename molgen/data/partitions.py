@@ -132,6 +132,7 @@ def plan_partitions(spec: str | os.PathLike, target_bytes: int) -> list[Partitio
     for path in input_files(spec):
         detect_format(path)  # an unsupported extension fails here, naming the file
         if _splittable(path) and path.stat().st_size > target_bytes:
+            spans = split_text(path, target_bytes)
             first = len(parts)
             parts.extend([Partition(first + i, str(path), s) for i, s in enumerate(spans)])
         else:
