@@ -147,10 +147,19 @@ class PartStore:
     manifest, or other files, is refused rather than mixed with it.
     """
 
-    def __init__(self, folder: str | os.PathLike, job: dict, n_parts: int) -> None:
+    def __init__(self, folder: str | os.PathLike, job: dict, n_parts: int = 0) -> None:
         self.folder = Path(folder)
         self.job = json.loads(json.dumps(job))  # as it reads back from the manifest
+        self.set_parts(n_parts)
+
+    def set_parts(self, n_parts: int) -> None:
+        """The number of partitions (it sets the width of the part numbers)."""
         self.width = max(5, len(str(max(n_parts - 1, 0))))
+
+    def set_plan(self, partitions: Sequence[Partition]) -> None:
+        """Record the partitions in the job (the manifest keeps them for a re-run)."""
+        self.job = json.loads(json.dumps({**self.job, "partitions": [p.as_dict() for p in partitions]}))
+        self.set_parts(len(partitions))
 
     def open(self) -> None:
         """Create the folder, or check that what it holds is this job's (to resume it)."""
@@ -169,6 +178,20 @@ class PartStore:
             raise UsageError(f"{self.folder}: directory is not empty and holds no {MANIFEST}; "
                              "use a new output directory")
         self.folder.mkdir(parents=True, exist_ok=True)
+
+    def previous_plan(self) -> list[dict] | None:
+        """The partitions an earlier run of this job recorded (a re-run keeps them, whatever the
+        cluster's size now), or ``None``."""
+        manifest = self.folder / MANIFEST
+        if not manifest.exists():
+            return None
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            return None
+        job = old.get("job", {})
+        same = {k: v for k, v in job.items() if k != "partitions"} == self.job
+        return job.get("partitions") if same else None
 
     def part_file(self, index: int) -> Path:
         """Where partition ``index`` writes its rows."""
@@ -305,6 +328,11 @@ def concatenate(store: PartStore, summaries: Sequence[dict], output: str | os.Pa
             if len(df) or writer.rows == 0:
                 writer.write(df)
     return writer
+
+
+def n_workers(client: Any) -> int:
+    """Workers connected to the scheduler now."""
+    return max(1, len(client.scheduler_info().get("workers", {})))
 
 
 def is_directory_output(output: str | os.PathLike) -> bool:

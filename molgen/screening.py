@@ -355,7 +355,7 @@ def filter_partitioned(
     scheduler: str,
     column: str | None = None,
     chunk_size: int = 2000,
-    partition_bytes: int = 64 << 20,
+    partition_bytes: int | None = None,
     standardize: bool = False,
     alerts: bool = True,
     progress: bool = False,
@@ -365,26 +365,33 @@ def filter_partitioned(
     command: str = "filter",
 ) -> FilterResult:
     """:func:`filter_file` on a Dask cluster: ``input_path`` (a file, directory or glob) is cut
-    into partitions (files, byte ranges of about ``partition_bytes``), each filtered on a worker
-    into a Parquet part. ``output_path`` is a directory of parts with ``manifest.json`` and
+    into partitions (files, byte ranges of about ``partition_bytes``; ``None``: about four per
+    worker, 1 to 64 MiB each), each filtered on a worker into a Parquet part. ``output_path`` is a directory of parts with ``manifest.json`` and
     ``rejects.csv``, or one table file (the parts joined in order). The rows equal
     :func:`filter_file`'s; a re-run into the same output skips the partitions already written."""
-    from molgen.cluster import PartStore, dask_client, finish_output, is_directory_output, run_partitions, staging_folder
-    from molgen.data.partitions import plan_partitions
+    from molgen.cluster import (PartStore, dask_client, finish_output, is_directory_output, n_workers, run_partitions,
+                                staging_folder)
+    from molgen.data.partitions import Partition, auto_partition_bytes, input_files, plan_partitions
 
     if chunk_size < 1:
         raise UsageError(f"--chunk-size must be at least 1, got {chunk_size}")
     compile_spec(spec)  # a typo fails here, before a cluster is started
-    parts = plan_partitions(input_path, partition_bytes)
+    files = input_files(input_path)  # a missing input fails here too
     one_file = not is_directory_output(output_path)
     if one_file:
         TableWriter(output_path)  # an output that cannot be written fails before the work
     folder = staging_folder(output_path) if one_file else Path(output_path)
     job = {"command": command, "inputs": str(input_path), "spec": repr(spec), "column": column,
-           "standardize": standardize, "alerts": alerts, "limits": repr(limits), "reuse": reuse,
-           "partitions": [p.as_dict() for p in parts]}
-    store = PartStore(folder, job, len(parts))
+           "standardize": standardize, "alerts": alerts, "limits": repr(limits), "reuse": reuse}
+    store = PartStore(folder, job)
     with dask_client(scheduler) as client:
+        earlier = store.previous_plan()
+        if earlier is not None:  # a re-run finishes the plan it started with
+            parts = [Partition.from_dict(d) for d in earlier]
+        else:
+            size = partition_bytes or auto_partition_bytes(files, n_workers(client))
+            parts = plan_partitions(input_path, size)
+        store.set_plan(parts)
         result = run_partitions(client, filter_partition, parts, store,
                                 (spec, column, chunk_size, standardize, alerts, limits, reuse),
                                 report_path=str(input_path), progress=progress, desc=desc)

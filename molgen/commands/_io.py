@@ -43,7 +43,7 @@ def add_scheduler(parser: argparse.ArgumentParser, partitions: bool = True) -> N
                         help="run on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for "
                              "N local worker processes (default: $MOLGEN_SCHEDULER; none: this machine's pool)")
     if partitions:
-        parser.add_argument("--partition-size", type=byte_size, default=64 << 20, metavar="BYTES",
+        parser.add_argument("--partition-size", type=byte_size, default=None, metavar="BYTES",
                             help="with --scheduler: a large text input is cut into byte ranges of about "
-                                 "this size, one task each (default 64M); each file of a directory or "
-                                 "glob is a partition of its own")
+                                 "this size, one task each (default: about four per worker, 1M to 64M); "
+                                 "each file of a directory or glob is a partition of its own")

@@ -18,6 +18,8 @@ from molgen.data.readers import FORMATS, ByteSpan, _wide_encoding, detect_format
 from molgen.errors import InputError
 
 _BLOCK = 1 << 23  # bytes scanned at a time when counting lines
+MIN_AUTO_BYTES = 1 << 20  # automatic partitions are at least this large (per-task overhead) ...
+MAX_AUTO_BYTES = 64 << 20  # ... and at most this (memory of a worker, time lost with a dead one)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ class Partition:
         if self.span is None:
             return self.path
         return f"{self.path} (bytes {self.span.start}-{self.span.end}, from line {self.span.first_line})"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Partition":
+        """The partition :meth:`as_dict` recorded (a manifest's plan, reused by a re-run)."""
+        span = ByteSpan(d["start"], d["end"], d["first_line"]) if "start" in d else None
+        return cls(d["index"], d["path"], span)
 
     def as_dict(self) -> dict:
         """The manifest's record of this partition."""
@@ -138,3 +146,10 @@ def plan_partitions(spec: str | os.PathLike, target_bytes: int) -> list[Partitio
         else:
             parts.append(Partition(len(parts), str(path)))
     return parts
+
+
+def auto_partition_bytes(inputs: list[Path], n_workers: int) -> int:
+    """A byte-range size giving each worker about four partitions of the input (so the work
+    balances and a lost worker costs little), between :data:`MIN_AUTO_BYTES` and :data:`MAX_AUTO_BYTES`."""
+    total = sum(p.stat().st_size for p in inputs)
+    return int(min(MAX_AUTO_BYTES, max(MIN_AUTO_BYTES, total // max(1, 4 * n_workers))))

@@ -111,3 +111,34 @@ def test_an_output_folder_of_another_job_is_refused(tmp_path):
     (tmp_path / "other" / "keep.txt").write_text("mine")
     with pytest.raises(UsageError, match="not empty"):
         PartStore(tmp_path / "other", {"command": "props"}, 1).open()
+
+
+def test_automatic_partitions_give_each_worker_about_four(tmp_path):
+    from molgen.data.partitions import MAX_AUTO_BYTES, MIN_AUTO_BYTES, auto_partition_bytes
+
+    small = tmp_path / "small.smi"
+    small.write_text("CCO\n" * 1000)
+    assert auto_partition_bytes([small], 2) == MIN_AUTO_BYTES  # never tiny tasks
+    big = tmp_path / "big.smi"
+    with open(big, "wb") as fh:
+        fh.truncate(40 << 20)  # sparse: only its size matters here
+    assert auto_partition_bytes([big], 2) == (40 << 20) // 8
+    assert auto_partition_bytes([big], 1) == (40 << 20) // 4
+    with open(big, "wb") as fh:
+        fh.truncate(1 << 30)
+    assert auto_partition_bytes([big], 2) == MAX_AUTO_BYTES
+
+
+def test_a_rerun_keeps_the_plan_it_started_with(tmp_path):
+    from molgen.data.partitions import Partition
+    from molgen.data.readers import ByteSpan
+
+    job = {"command": "props", "inputs": "a.smi"}
+    plan = [Partition(0, "a.smi", ByteSpan(0, 10, 1)), Partition(1, "a.smi", ByteSpan(10, 20, 3))]
+    first = PartStore(tmp_path / "out", job)
+    first.set_plan(plan)
+    first.open()
+    first.write_manifest([None, None], {})
+    again = PartStore(tmp_path / "out", job)
+    assert [Partition.from_dict(d) for d in again.previous_plan()] == plan
+    assert PartStore(tmp_path / "out", {**job, "command": "filter"}).previous_plan() is None
