@@ -366,7 +366,7 @@ def filter_partitioned(
 ) -> FilterResult:
     """:func:`filter_file` on a Dask cluster: ``input_path`` (a file, directory or glob) is cut
     into partitions (files, byte ranges of about ``partition_bytes``; ``None``: about four per
-    worker, 1 to 64 MiB each), each filtered on a worker into a Parquet part. ``output_path`` is a directory of parts with ``manifest.json`` and
+    worker, 64 KiB to 64 MiB each), each filtered on a worker into a Parquet part. ``output_path`` is a directory of parts with ``manifest.json`` and
     ``rejects.csv``, or one table file (the parts joined in order). The rows equal
     :func:`filter_file`'s; a re-run into the same output skips the partitions already written."""
     from molgen.cluster import (PartStore, dask_client, finish_output, is_directory_output, n_workers, run_partitions,

@@ -45,5 +45,5 @@ def add_scheduler(parser: argparse.ArgumentParser, partitions: bool = True) -> N
     if partitions:
         parser.add_argument("--partition-size", type=byte_size, default=None, metavar="BYTES",
                             help="with --scheduler: a large text input is cut into byte ranges of about "
-                                 "this size, one task each (default: about four per worker, 1M to 64M); "
+                                 "this size, one task each (default: about four per worker, 64K to 64M); "
                                  "each file of a directory or glob is a partition of its own")

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from molgen.chem.mol import Mol, quiet_rdkit, to_mol
+from molgen.errors import ClusterError
 from molgen.parallel import ChunkPool
 from molgen.scoring.aggregate import AGGREGATORS
 from molgen.scoring.components import MolBatch, Objective, ObjectiveContext, check_objectives, resolve_objective
@@ -172,7 +173,13 @@ class ObjectiveScorer:
         chunks = [todo[i : i + self.cluster_batch] for i in range(0, len(todo), self.cluster_batch)]
         futures = [self._client.submit(cluster_values, specs, self._context_future, chunk, pure=False) for chunk in chunks]
         self.cluster_tasks += len(futures)
-        return np.concatenate(self._client.gather(futures)).reshape(len(todo), len(self.per_mol))
+        try:
+            values = self._client.gather(futures)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a lost worker or scheduler, of whatever kind Dask reports: one line naming it
+            raise ClusterError(f"scoring on the Dask cluster {self.scheduler} failed ({type(exc).__name__}: {exc})") from None
+        return np.concatenate(values).reshape(len(todo), len(self.per_mol))
 
     def _per_molecule(self, distinct: list[str]) -> np.ndarray:
         todo = [s for s in distinct if s not in self.cache]
