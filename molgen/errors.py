@@ -31,5 +31,9 @@ class OutputError(MolgenError):
     """An output that cannot be written (directory, permissions, disk full): names the path and reason."""
 
 
+class ClusterError(MolgenError):
+    """A Dask cluster that cannot be reached or lost a task for good: names the scheduler or the partition."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that ``finally`` blocks run (workers ended, temp files removed); exit 143."""

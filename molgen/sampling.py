@@ -129,3 +129,41 @@ def sample_table(
     if not parts:
         return annotate([], properties=False)
     return pd.concat(parts, ignore_index=True)
+
+
+_MODELS: dict[tuple[str, str], Any] = {}  # per worker process: (model, device) -> the loaded model
+
+
+def partition_sizes(n: int, chunk_size: int) -> list[int]:
+    """Rows of each partition of an ``n``-row sample: ``chunk_size`` each, the last one shorter.
+    Partition ``i`` is the chunk :func:`iter_sample_tables` draws ``i``-th (without ``valid_only``
+    and ``unique``), with the same seed ``derive_seed(seed, i)``."""
+    return [min(chunk_size, n - start) for start in range(0, n, chunk_size)]
+
+
+def sample_partition(index: int, part_file: str, model_ref: str, device: str, n: int, chunk_size: int, seed: int,
+                     temperature: float, batch_size: int, properties: bool, origin: dict[str, Any]) -> dict:
+    """Draw partition ``index`` of an ``n``-row sample on a Dask worker and write it as a Parquet
+    part with the columns and ids ``molgen sample`` writes. The model is loaded once per worker
+    process and kept for the next partitions."""
+    import time
+
+    from molgen.api import load_model
+    from molgen.cluster import write_part
+    from molgen.data import export_table
+
+    start = time.perf_counter()
+    key = (str(model_ref), device)
+    loaded = key not in _MODELS
+    if loaded:
+        _MODELS[key] = load_model(model_ref, device=device)
+    size = partition_sizes(n, chunk_size)[index]
+    raw = _MODELS[key].sample(size, temperature=temperature, seed=derive_seed(seed, index), batch_size=batch_size,
+                              progress=False)
+    df = annotate(list(raw), properties=properties, n_jobs=1)
+    table = export_table(df, origin, first_id=index * chunk_size + 1)
+    summary = {"index": index, "source": f"rows {index * chunk_size + 1}-{index * chunk_size + size}",
+               "records": size, "invalid": 0, "rejects": [], "model_loaded": loaded}
+    summary = write_part(part_file, [table], summary)
+    summary["seconds"] = time.perf_counter() - start
+    return summary

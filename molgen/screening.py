@@ -16,6 +16,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -33,6 +34,8 @@ from molgen.chem.properties import (
     frame_from_rows,
     warm_up,
 )
+from molgen.cluster import write_part
+from molgen.data.partitions import Partition
 from molgen.data.readers import ReadReport, RecordReader, parse_record
 from molgen.data.writers import TableWriter
 from molgen.errors import InputError, UsageError
@@ -112,12 +115,14 @@ def _reuse_input_values(props: list[MolProperties], values: list[dict | None], l
 
 
 def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, standardize: bool = False,
-              alerts: bool = True, limits: SizeLimits | None = None, reuse: bool = False) -> ChunkResult:
+              alerts: bool = True, limits: SizeLimits | None = None, reuse: bool = False,
+              max_examples: int | None = 10) -> ChunkResult:
     """Parse, test and describe one chunk of :class:`~molgen.data.Record` s (runs in a worker).
 
     Tests run cheapest first on the molecules still alive; a column is computed only when a
     test needs it, and every output column only for the kept molecules. With ``reuse``, property
     values the records carry (:attr:`~molgen.data.Record.values`) are used once checked.
+    ``examples`` keeps the first ``max_examples`` rejects (line, reason); ``None`` keeps them all.
     """
     result = ChunkResult(pd.DataFrame(), len(records), 0, [])
     preds, sim = compiled.predicates, compiled.similarity
@@ -132,7 +137,7 @@ def run_chunk(records: Sequence, compiled: CompiledFilter, with_names: bool, sta
             mol, reason = parse_record(rec, standardize, limits)
             if mol is None:
                 n_invalid += 1
-                if len(examples) < 10:
+                if max_examples is None or len(examples) < max_examples:
                     examples.append((rec.line, reason or "invalid"))
                 continue
             mols.append(mol)
@@ -307,3 +312,101 @@ def filter_file(
         not_reused = {c: "--standardize changes the molecules the input's values describe" for c in reader.found}
     return FilterResult(report.n_records, report.n_invalid, n_kept, time.perf_counter() - start, report,
                         writer.dropped, reused, not_reused)
+
+
+_COMPILED: dict[str, CompiledFilter] = {}  # per worker process: a spec is compiled once, not per partition
+
+
+def filter_partition(part: Partition, part_file: str, spec: FilterSpec, column: str | None, chunk_size: int,
+                     standardize: bool, alerts: bool, limits: SizeLimits | None, reuse: bool) -> dict:
+    """Filter one partition (a file or a byte range of one) and write its kept rows as a Parquet
+    part (runs on a Dask worker; :func:`filter_partitioned`). The rows are those
+    :func:`filter_file` writes for the same records; every reject is kept with file and line."""
+    key = repr(spec)
+    if key not in _COMPILED:
+        _COMPILED[key] = compile_spec(spec)
+    compiled = _COMPILED[key]
+    reader = RecordReader(part.path, column, columns=REUSABLE if reuse else (), span=part.span)
+    summary: dict = {"index": part.index, "source": part.describe(), "records": 0, "invalid": 0, "rejects": [],
+                     "reused": {}, "not_reused": {}}
+    start = time.perf_counter()
+
+    def frames():
+        for chunk in chunked(reader, chunk_size):
+            res = run_chunk(chunk, compiled, reader.has_names, standardize, alerts, limits, reuse, max_examples=None)
+            summary["records"] += res.n_records
+            summary["invalid"] += res.n_invalid
+            summary["rejects"].extend([part.path, line, reason] for line, reason in res.examples)
+            for c, n in res.reused.items():
+                summary["reused"][c] = summary["reused"].get(c, 0) + n
+            for c, why in res.mismatched.items():
+                summary["not_reused"].setdefault(c, f"{why} (computed in the chunks where it disagrees)")
+            yield res.kept
+
+    summary = write_part(part_file, frames(), summary)
+    summary["seconds"] = time.perf_counter() - start
+    return summary
+
+
+def filter_partitioned(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    spec: FilterSpec,
+    scheduler: str,
+    column: str | None = None,
+    chunk_size: int = 2000,
+    partition_bytes: int | None = None,
+    standardize: bool = False,
+    alerts: bool = True,
+    progress: bool = False,
+    desc: str = "filter",
+    limits: SizeLimits | None = None,
+    reuse: bool = False,
+    command: str = "filter",
+) -> FilterResult:
+    """:func:`filter_file` on a Dask cluster: ``input_path`` (a file, directory or glob) is cut
+    into partitions (files, byte ranges of about ``partition_bytes``; ``None``: about four per
+    worker, 64 KiB to 64 MiB each), each filtered on a worker into a Parquet part. ``output_path`` is a directory of parts with ``manifest.json`` and
+    ``rejects.csv``, or one table file (the parts joined in order). The rows equal
+    :func:`filter_file`'s; a re-run into the same output skips the partitions already written."""
+    from molgen.cluster import (PartStore, dask_client, finish_output, is_directory_output, n_workers, run_partitions,
+                                staging_folder)
+    from molgen.data.partitions import Partition, auto_partition_bytes, input_files, plan_partitions
+
+    if chunk_size < 1:
+        raise UsageError(f"--chunk-size must be at least 1, got {chunk_size}")
+    compile_spec(spec)  # a typo fails here, before a cluster is started
+    files = input_files(input_path)  # a missing input fails here too
+    one_file = not is_directory_output(output_path)
+    if one_file:
+        TableWriter(output_path)  # an output that cannot be written fails before the work
+    folder = staging_folder(output_path) if one_file else Path(output_path)
+    job = {"command": command, "inputs": str(input_path), "spec": repr(spec), "column": column,
+           "standardize": standardize, "alerts": alerts, "limits": repr(limits), "reuse": reuse}
+    store = PartStore(folder, job)
+    with dask_client(scheduler) as client:
+        earlier = store.previous_plan()
+        if earlier is not None:  # a re-run finishes the plan it started with
+            parts = [Partition.from_dict(d) for d in earlier]
+        else:
+            size = partition_bytes or auto_partition_bytes(files, n_workers(client))
+            parts = plan_partitions(input_path, size)
+        store.set_plan(parts)
+        result = run_partitions(client, filter_partition, parts, store,
+                                (spec, column, chunk_size, standardize, alerts, limits, reuse),
+                                report_path=str(input_path), progress=progress, desc=desc)
+    if result.report.n_records == 0:
+        raise InputError(f"{input_path}: no molecules found (only a header, blank lines or comments)")
+    reused: dict[str, int] = {}
+    not_reused: dict[str, str] = {}
+    for s in result.summaries:
+        for c, n in s.get("reused", {}).items():
+            reused[c] = reused.get(c, 0) + n
+        for c, why in s.get("not_reused", {}).items():
+            not_reused.setdefault(c, why)
+    store.write_manifest(result.summaries, {"seconds": result.seconds})
+    dropped = finish_output(store, result, output_path)
+    if result.skipped:
+        log.info("%d partitions were done by an earlier run and reused", result.skipped)
+    return FilterResult(result.report.n_records, result.report.n_invalid, result.rows, result.seconds,
+                        result.report, dropped, reused, not_reused)

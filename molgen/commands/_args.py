@@ -54,3 +54,19 @@ def jobs(text: str) -> int:
     if n > cores:
         log.warning("-j %d: this machine has %d cores; using %d worker processes", n, cores, cores)
     return min(n, cores)
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """A size in bytes, with an optional K/M/G suffix (binary: 64M = 64 MiB): at least 1 byte."""
+    body = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = body[-1:] if body[-1:] in ("k", "m", "g") else ""
+    try:
+        value = float(body[: len(body) - len(unit)]) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 65536, 512K or 64M, got {text!r}") from None
+    if not 1 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a size must be at least 1 byte, got {text!r}")
+    return int(value)

@@ -32,3 +32,18 @@ def add_reference_sets(parser: argparse.ArgumentParser) -> None:
                         help="test set for FCD/SNN/Frag/Scaf and properties ('none' to skip; default: MOSES test)")
     parser.add_argument("--test-scaffolds", default=str(DEFAULT_REFERENCES["test_scaffolds"]), metavar="PATH",
                         help="scaffold test set ('none' to skip; default: MOSES scaffold test)")
+
+
+def add_scheduler(parser: argparse.ArgumentParser, partitions: bool = True) -> None:
+    """``--scheduler`` (a Dask cluster: ADDRESS or local:N; default $MOLGEN_SCHEDULER) and, for
+    file inputs, ``--partition-size``."""
+    from molgen.commands._args import byte_size
+
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for "
+                             "N local worker processes (default: $MOLGEN_SCHEDULER; none: this machine's pool)")
+    if partitions:
+        parser.add_argument("--partition-size", type=byte_size, default=None, metavar="BYTES",
+                            help="with --scheduler: a large text input is cut into byte ranges of about "
+                                 "this size, one task each (default: about four per worker, 64K to 64M); "
+                                 "each file of a directory or glob is a partition of its own")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from molgen.commands import _args
-from molgen.commands._io import add_reference_sets
+from molgen.commands._io import add_reference_sets, add_scheduler
 from molgen.errors import UsageError
 from molgen.evaluation.goals import GOAL_SETS
 
@@ -31,7 +31,9 @@ RUN/report.md (the report schema of molgen.evaluation, that of every shipped mod
 Reference statistics (FCD mean/covariance, fingerprints, canonical training set) are built on
 the first run (minutes, with progress bars) and cached under ~/.cache/molgen/metrics (or
 $MOLGEN_CACHE_DIR), so repeated runs are fast; 'molgen cache build' warms the cache once.
-FCD uses fcd-torch 1.0.7 with its shipped ChemNet weights.
+FCD uses fcd-torch 1.0.7 with its shipped ChemNet weights. With --scheduler (a Dask scheduler
+address or local:N; or $MOLGEN_SCHEDULER) the RDKit features of the generated sets are
+computed on that cluster (the reference statistics stay local and cached).
 
 examples:
   molgen evaluate samples.smi
@@ -71,6 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="precision of the models' sampling: fp32 (default), bf16 or auto (recorded in the report)")
     p.add_argument("--no-cache", action="store_true", help="recompute reference statistics instead of using the cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_scheduler(p, partitions=False)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -105,6 +108,7 @@ def _unique_label(label: str, taken: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from molgen import evaluation
+    from molgen.cluster import resolve_scheduler
     from molgen.runtime import command_line, versions
 
     _check_args(args)
@@ -113,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     settings = evaluation.Settings(
         n_samples=args.n_samples, seed=args.seed, temperature=args.temperature, n_recon=args.n_recon,
         n_stochastic=args.n_stochastic, fcd=not args.no_fcd, n_jobs=args.jobs, device=args.device,
-        precision=args.precision, progress=not args.no_progress, cache=not args.no_cache)
+        precision=args.precision, progress=not args.no_progress, cache=not args.no_cache,
+        scheduler=resolve_scheduler(args.scheduler))
     # Read the generated files and load the models first: a missing file or an unknown model
     # name should fail before minutes of reference statistics.
     from molgen.api import load_model

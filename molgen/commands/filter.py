@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from molgen.commands._args import jobs, positive_int
-from molgen.commands._io import add_size_limits, size_limits
+from molgen.commands._io import add_scheduler, add_size_limits, size_limits
 
 NAME = "filter"
 HELP = "filter a molecule library by presets (Lipinski, PAINS…), property ranges and expressions"
@@ -35,6 +35,14 @@ examples:
   molgen filter data/moses/train.csv.gz -o leads.parquet --range qed=0.6: --where "sa <= 3.5 and not brenk"
   molgen filter library.sdf -o amides.sdf --smarts-include "C(=O)N" --smarts-exclude "[N+](=O)[O-]"
   molgen filter library.csv -o near.csv --similar-to "CC(=O)Oc1ccccc1C(=O)O" --min-sim 0.5
+  molgen filter library.smi -o leads/ --preset lead-like --scheduler local:2
+
+On a Dask cluster (--scheduler ADDRESS, local:N or $MOLGEN_SCHEDULER) INPUT may be a file, a
+directory or a glob ('shards/*.smi'); each file, and each --partition-size byte range of a
+large text file, is one task. OUTPUT is then a directory of Parquet parts (part-00000.parquet …)
+with manifest.json and rejects.csv (file, line, reason of every skipped record), or one table
+file when it has a table extension. The rows equal those of the run without a cluster; a re-run
+into the same OUTPUT skips the partitions already written.
 """
 
 
@@ -57,22 +65,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recompute", action="store_true",
                         help="compute every property even where the input table already has the column")
     add_size_limits(parser)
+    add_scheduler(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from molgen.chem.filters import FilterSpec
-    from molgen.screening import CHECKED_PER_CHUNK, filter_file
+    from molgen.cluster import resolve_scheduler
+    from molgen.screening import CHECKED_PER_CHUNK, filter_file, filter_partitioned
 
     spec = FilterSpec(
         presets=args.preset, ranges=args.ranges, expression=args.where,
         smarts_include=args.smarts_include, smarts_exclude=args.smarts_exclude,
         similar_to=args.similar_to, min_similarity=args.min_sim,
     )
-    result = filter_file(
-        args.input, args.output, spec, column=args.column, n_jobs=args.jobs, chunk_size=args.chunk_size,
-        standardize=args.standardize, alerts=not args.no_alerts, progress=not args.no_progress, limits=size_limits(args),
-        reuse=not args.recompute,
-    )
+    scheduler = resolve_scheduler(args.scheduler)
+    options = dict(column=args.column, chunk_size=args.chunk_size, standardize=args.standardize,
+                   alerts=not args.no_alerts, progress=not args.no_progress, limits=size_limits(args),
+                   reuse=not args.recompute)
+    if scheduler:
+        result = filter_partitioned(args.input, args.output, spec, scheduler,
+                                    partition_bytes=args.partition_size, **options)
+    else:
+        result = filter_file(args.input, args.output, spec, n_jobs=args.jobs, **options)
     if result.n_invalid:
         print(result.report.summary(), file=sys.stderr)
     if result.dropped:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from molgen.commands._args import jobs, positive_int
-from molgen.commands._io import add_size_limits, size_limits
+from molgen.commands._io import add_scheduler, add_size_limits, size_limits
 
 NAME = "props"
 HELP = "compute RDKit properties (MW, cLogP, QED, SA, TPSA, alerts, …) for a molecule file"
@@ -27,6 +27,11 @@ examples:
   molgen props data/moses/test.csv.gz -o test_props.parquet
   molgen props library.smi -o props.csv --no-alerts -j 4
   molgen props vendor.sdf -o clean.csv.gz --standardize
+  molgen props library.smi -o props/ --scheduler local:2 --no-alerts
+
+On a Dask cluster (--scheduler, or $MOLGEN_SCHEDULER) INPUT may be a file, a directory or a glob,
+and OUTPUT a directory of Parquet parts with manifest.json and rejects.csv (see 'molgen filter
+--help'); the rows equal those of the run without a cluster.
 """
 
 
@@ -41,29 +46,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=positive_int, default=2000, metavar="N", help="molecules per work unit (default 2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_size_limits(parser)
+    add_scheduler(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from molgen.atomic import check_output_path
     from molgen.chem.filters import FilterSpec
+    from molgen.cluster import is_directory_output, resolve_scheduler
     from molgen.data.readers import detect_format
     from molgen.errors import InputError, UsageError
-    from molgen.screening import filter_file
+    from molgen.screening import filter_file, filter_partitioned
 
-    check_output_path(args.output)
-    try:
-        fmt = detect_format(args.output)[0]
-    except InputError as exc:
-        raise UsageError(f"output {exc}") from None
-    if fmt == "smi":
-        raise UsageError(f"{args.output}: a SMILES file holds only SMILES and names, so every property column "
-                         "would be lost; write .csv, .tsv, .parquet or .sdf")
+    scheduler = resolve_scheduler(args.scheduler)
+    if not (scheduler and is_directory_output(args.output)):
+        check_output_path(args.output)
+        try:
+            fmt = detect_format(args.output)[0]
+        except InputError as exc:
+            raise UsageError(f"output {exc}") from None
+        if fmt == "smi":
+            raise UsageError(f"{args.output}: a SMILES file holds only SMILES and names, so every property column "
+                             "would be lost; write .csv, .tsv, .parquet or .sdf")
 
-    result = filter_file(
-        args.input, args.output, FilterSpec(), column=args.column, n_jobs=args.jobs,
-        chunk_size=args.chunk_size, standardize=args.standardize, alerts=not args.no_alerts,
-        progress=not args.no_progress, limits=size_limits(args), desc="props",
-    )
+    options = dict(column=args.column, chunk_size=args.chunk_size, standardize=args.standardize,
+                   alerts=not args.no_alerts, progress=not args.no_progress, limits=size_limits(args), desc="props")
+    if scheduler:
+        result = filter_partitioned(args.input, args.output, FilterSpec(), scheduler,
+                                    partition_bytes=args.partition_size, command="props", **options)
+    else:
+        result = filter_file(args.input, args.output, FilterSpec(), n_jobs=args.jobs, **options)
     if result.report.n_invalid:
         print(result.report.summary(), file=sys.stderr)
     print(f"wrote {result.n_kept:,} rows to {args.output}", file=sys.stderr)

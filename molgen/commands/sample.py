@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from molgen.commands._args import count, positive_float, positive_int, precision, seed
+from molgen.commands._io import add_scheduler
 
 NAME = "sample"
 HELP = "generate molecules from a model (gvae, cvae, organ, checkpoint or run directory)"
@@ -29,7 +30,15 @@ examples:
   molgen sample --model gvae -n 5 --seed 0 --no-progress | head -3
   molgen sample --model cvae -n 10000 --valid-only --unique --seed 1 --out lib.parquet
   molgen sample --model runs/gvae -n 1000000 --no-props --batch-size 2048 --out big.smi
-  molgen sample --model organ-qed -n 500 --temperature 0.8 --out organ.sdf"""
+  molgen sample --model organ-qed -n 500 --temperature 0.8 --out organ.sdf
+  molgen sample --model gvae -n 40000 --seed 7 --scheduler local:2 --out big/
+
+On a Dask cluster (--scheduler ADDRESS, local:N or $MOLGEN_SCHEDULER) each --chunk-size rows
+are one task, drawn with the seed the run without a cluster gives that chunk, so the same
+--seed gives the same rows (and the same rows as without a cluster); each worker loads the
+model once. --out is then a directory of Parquet parts with manifest.json (a re-run skips the
+parts written), or one table file. Not with --valid-only or --unique, whose chunks depend on
+each other."""
 
 log = logging.getLogger("molgen.sample")
 
@@ -52,9 +61,54 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-props", action="store_true", help="do not compute RDKit properties")
     p.add_argument("--chunk-size", type=positive_int, default=10_000, help="rows generated and written per chunk (default 10000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scheduler(p, partitions=False)
+
+
+def _run_on_cluster(args: argparse.Namespace, scheduler: str) -> int:
+    """``molgen sample`` as one Dask task per chunk (see the help)."""
+    from molgen.cluster import PartStore, dask_client, finish_output, is_directory_output, run_partitions, staging_folder
+    from molgen.data import TableWriter
+    from molgen.errors import UsageError
+    from molgen.runtime import pick_device
+    from molgen.sampling import partition_sizes, provenance, sample_partition
+
+    if args.valid_only or args.unique:
+        raise UsageError("--scheduler samples fixed-size chunks independently; --valid-only and --unique make "
+                         "each chunk depend on the ones before: filter the result instead (molgen filter)")
+    if str(args.out) == "-":
+        raise UsageError("--scheduler writes files: give --out DIRECTORY (Parquet parts) or --out FILE")
+    one_file = not is_directory_output(args.out)
+    if one_file:
+        TableWriter(Path(args.out))  # the format is checked before the cluster starts
+    device = pick_device(args.device)
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    model_ref = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    origin = provenance(args.model, seed, args.temperature)
+    sizes = partition_sizes(args.n, args.chunk_size)
+    job = {"command": "sample", "model": model_ref, "n": args.n, "seed": seed, "temperature": args.temperature,
+           "chunk_size": args.chunk_size, "batch_size": args.batch_size, "properties": not args.no_props,
+           "device": device}
+    folder = staging_folder(args.out) if one_file else Path(args.out)
+    store = PartStore(folder, job, len(sizes))
+    log.info("sampling %d molecules from %s with seed %d as %d tasks on %s", args.n, args.model, seed, len(sizes), scheduler)
+    with dask_client(scheduler) as client:
+        result = run_partitions(client, sample_partition, list(range(len(sizes))), store,
+                                (model_ref, device, args.n, args.chunk_size, seed, args.temperature, args.batch_size,
+                                 not args.no_props, origin),
+                                progress=not args.no_progress, desc="sample", manifest={"seed": seed})
+    store.write_manifest(result.summaries, {"seed": seed, "seconds": result.seconds})
+    finish_output(store, result, args.out)
+    loads = sum(bool(s.get("model_loaded")) for s in result.summaries)
+    log.info("wrote %d rows to %s (%d tasks, the model loaded %d times)", result.rows, args.out, len(sizes), loads)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    from molgen.cluster import resolve_scheduler
+
+    scheduler = resolve_scheduler(args.scheduler)
+    if scheduler:
+        return _run_on_cluster(args, scheduler)
     from molgen.api import load_model
     from molgen.data import TableWriter, export_table
     from molgen.runtime import pick_device

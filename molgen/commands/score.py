@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from molgen.commands import _args
+from molgen.commands._io import add_scheduler
 
 NAME = "score"
 HELP = "score a molecule file with scoring components, transforms and aggregation (TOML config)"
@@ -31,6 +32,12 @@ sigmoid / reverse_sigmoid (low, high, k), step (low, high), identity. Batch comp
 examples:
   molgen score samples.smi --config configs/scoring-qed.toml -o scored.csv
   molgen score library.csv --column smiles --config scoring.toml -o scored.parquet -j 4
+  molgen score samples.smi --config configs/scoring-qed.toml -o scored.csv --scheduler local:2
+
+With --scheduler (a Dask scheduler address or local:N; or the config's 'scheduler', or
+$MOLGEN_SCHEDULER) the per-molecule components run on that cluster in tasks of
+'cluster_batch' SMILES (config key, default 1000): an expensive component (a docking or
+physics call) scales past one machine. The table is the same as without a cluster.
 """
 
 
@@ -41,14 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--column", metavar="NAME", help="SMILES column of a CSV/TSV/Parquet input (default: found by name)")
     parser.add_argument("-j", "--jobs", type=_args.jobs, default=None, metavar="N",
                         help="worker processes (default: the config's n_jobs; 0 = all cores)")
+    add_scheduler(parser, partitions=False)
 
 
 def run(args: argparse.Namespace) -> int:
     from molgen.atomic import check_output_path
+    from molgen.cluster import resolve_scheduler
     from molgen.scoring.run import score_file
 
     check_output_path(args.output)
-    result = score_file(args.input, args.config, args.output, column=args.column, n_jobs=args.jobs)
+    result = score_file(args.input, args.config, args.output, column=args.column, n_jobs=args.jobs,
+                        scheduler=resolve_scheduler(args.scheduler))
     if result.report.n_invalid:
         print(result.report.summary(), file=sys.stderr)
     print(f"wrote {result.n_scored:,} scored molecules to {args.output}", file=sys.stderr)

@@ -56,6 +56,17 @@ class Record:
         return iter((self.line, self.smiles, self.name))
 
 
+@dataclass(frozen=True)
+class ByteSpan:
+    """A range of a plain text file that starts at a line start: bytes ``start`` to ``end``
+    (exclusive), whose first line is line ``first_line`` of the whole file, so that a partition
+    read on its own names its records by their true line numbers."""
+
+    start: int
+    end: int
+    first_line: int
+
+
 @dataclass
 class ReadReport:
     """What happened to every record of a file: counts and the first few rejects."""
@@ -125,6 +136,14 @@ def _open_binary(path: Path, data: bytes | None = None) -> IO[bytes]:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+def _open_plain(path: Path) -> IO[bytes]:
+    """Open a plain file for reading bytes (a byte range of it: see :class:`ByteSpan`)."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
 _NEWLINE = {bytes: re.compile(rb"\r\n|\r|\n"), str: re.compile(r"\r\n|\r|\n")}
 _CHUNK = 1 << 16
 
@@ -159,27 +178,41 @@ def _wide_encoding(head: bytes) -> str | None:
     return None
 
 
-def _lines(path: Path, data: bytes | None = None) -> Iterator[tuple[int, str]]:
+def _span_chunks(fh: IO[bytes], span: ByteSpan) -> Iterator[bytes]:
+    """The bytes of ``span`` from an open file, in blocks."""
+    fh.seek(span.start)
+    left = span.end - span.start
+    while left > 0:
+        block = fh.read(min(_CHUNK, left))
+        if not block:
+            return
+        left -= len(block)
+        yield block
+
+
+def _lines(path: Path, data: bytes | None = None, span: ByteSpan | None = None) -> Iterator[tuple[int, str]]:
     """Numbered text lines without line endings (LF, CRLF or CR). UTF-8 is decoded strictly line
     by line so that an encoding problem is reported with its line number; UTF-16 (spreadsheet
-    "Unicode text" exports) and UTF-32 are recognised and decoded."""
-    n = 0
-    with _open_binary(path, data) as fh:
+    "Unicode text" exports) and UTF-32 are recognised and decoded. With ``span``, only that byte
+    range of a plain (not gzipped) file is read, numbered from its ``first_line``."""
+    n = 0 if span is None else span.first_line - 1
+    with (_open_binary(path, data) if span is None else _open_plain(path)) as fh:
         try:
-            head = fh.read(_CHUNK)
-            chunks = itertools.chain([head], iter(lambda: fh.read(_CHUNK), b""))
+            head = fh.read(_CHUNK) if span is None else b""
+            rest = iter(lambda: fh.read(_CHUNK), b"") if span is None else _span_chunks(fh, span)
+            chunks = itertools.chain([head], rest)
             encoding = _wide_encoding(head[:64])
             if encoding is not None:
                 decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
                 try:
                     text = (decoder.decode(c) for c in itertools.chain(chunks, [b""]))
-                    for n, line in enumerate(_split_lines(text), 1):
+                    for n, line in enumerate(_split_lines(text), n + 1):
                         yield n, line.lstrip("\ufeff") if n == 1 else line
                 except UnicodeDecodeError as exc:
                     after = f" after line {n}" if n else ""
                     raise InputError(f"{path}: not {encoding.upper()} text{after} ({exc.reason}); re-save the file as UTF-8") from None
                 return
-            for n, raw in enumerate(_split_lines(chunks), 1):
+            for n, raw in enumerate(_split_lines(chunks), n + 1):
                 if b"\x00" in raw:
                     raise InputError(f"{path}: line {n}: binary data (NUL byte); expected a text file of molecules")
                 try:
@@ -216,13 +249,16 @@ class RecordReader:
 
     ``columns`` names further columns of a CSV/TSV/Parquet file to carry in :attr:`Record.values`
     (matched case-insensitively); once the header is read, :attr:`found` lists those present.
+    ``span`` reads one byte range of a plain SMILES/CSV/TSV file (a partition of a large file:
+    :func:`molgen.cluster.plan_partitions`); a CSV/TSV range after the first takes the file's header.
     """
 
     def __init__(
         self, path: str | os.PathLike, column: str | None = None, name_column: str | None = None,
-        data: bytes | None = None, columns: tuple[str, ...] = (),
+        data: bytes | None = None, columns: tuple[str, ...] = (), span: ByteSpan | None = None,
     ):
         self.path = Path(path)
+        self.span = span
         self.columns = columns
         self.found: list[str] = []
         self.data = data  # in-memory content (an upload); ``path`` then only names it
@@ -230,6 +266,8 @@ class RecordReader:
         self.name_column = name_column
         self.format, _ = detect_format(self.path)
         self.has_names = self.format in ("smi", "sdf") or name_column is not None
+        if span is not None and (data is not None or self.format not in ("smi", "csv", "tsv")):
+            raise ValueError(f"{self.path}: a byte range is read from a plain SMILES/CSV/TSV file only")
         if data is None and self.format != "parquet":
             _open_binary(self.path).close()  # missing, empty or unreadable: say so before any work
 
@@ -243,7 +281,7 @@ class RecordReader:
         return self._parquet()
 
     def _smi(self) -> Iterator[Record]:
-        for n, line in _lines(self.path, self.data):
+        for n, line in _lines(self.path, self.data, self.span):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
@@ -255,7 +293,14 @@ class RecordReader:
     def _delimited(self, delimiter: str) -> Iterator[Record]:
         # a huge field is one record to skip and report (size guard), not a reason to stop reading
         csv.field_size_limit(2**31 - 1)
-        lines = (line for _, line in _lines(self.path, self.data))
+        lines = (line for _, line in _lines(self.path, self.data, self.span))
+        # a later range of the file: its header comes from line 1, and csv's line count (which
+        # then counts the header too) is shifted to the range's first line
+        later = self.span is not None and self.span.start > 0
+        shift = self.span.first_line - 2 if later else 0
+        if later:
+            header_line = next((line for _, line in _lines(self.path)), None)
+            lines = itertools.chain([header_line], lines) if header_line is not None else lines
         first = next(lines, None)
         if first is None:
             raise InputError(f"{self.path}: file is empty")
@@ -283,7 +328,7 @@ class RecordReader:
         name_col = None if headerless else _find_column(header, self.name_column, NAME_COLUMNS, self.path, "name")
         self.has_names = name_col is not None
         extra = {} if headerless else self._extra_columns(header)
-        if headerless:
+        if headerless and not later:
             yield Record(1, header[0].strip(), None)
         try:
             for row in reader:
@@ -292,9 +337,9 @@ class RecordReader:
                 smi = row[col].strip() if col < len(row) else ""
                 name = row[name_col].strip() if name_col is not None and name_col < len(row) else None
                 values = {c: row[i] for c, i in extra.items() if i < len(row)} if extra else None
-                yield Record(reader.line_num, smi, name or None, values=values)
+                yield Record(reader.line_num + shift, smi, name or None, values=values)
         except csv.Error as exc:
-            raise InputError(f"{self.path}: line {reader.line_num}: {exc}") from None
+            raise InputError(f"{self.path}: line {reader.line_num + shift}: {exc}") from None
 
     def _extra_columns(self, header: list[str]) -> dict[str, int]:
         """Position of each asked-for column present in ``header``; sets :attr:`found`."""

@@ -35,6 +35,7 @@ class Settings:
     precision: str = "fp32"  # the models' sampling precision (fp32, bf16 or auto: molgen.precision)
     progress: bool = False
     cache: bool = True
+    scheduler: str | None = None  # a Dask cluster for the generated sets' RDKit features
 
 
 def read_raw_smiles(path: str | Path, column: str | None = None) -> list[str]:
@@ -124,7 +125,8 @@ def score_smiles(smiles: Sequence[str], refs: References, settings: Settings, la
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = evaluate(list(smiles), refs.stats.get("train"), refs.stats.get("test"), refs.stats.get("test_scaffolds"),
-                       n_jobs=settings.n_jobs, fcd=settings.fcd, device=settings.device, progress=settings.progress)
+                       n_jobs=settings.n_jobs, fcd=settings.fcd, device=settings.device, progress=settings.progress,
+                       scheduler=settings.scheduler)
     _log_warnings(caught, label)
     if out.get("n_valid"):
         out["unique_valid"] = out["n_unique"] / out["n_valid"]

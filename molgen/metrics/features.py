@@ -166,13 +166,15 @@ def compute_features(
     n_jobs: int | None = None,
     progress: bool = False,
     desc: str = "features",
+    scheduler: str | None = None,
 ) -> SetFeatures:
     """Features of ``smiles`` for the requested ``groups`` (see :data:`GROUPS`).
 
     Invalid or empty SMILES (and non-strings) count as invalid; nothing raises. Each
     distinct string is computed once and its results repeated for its duplicates (sampled
     sets are often far from unique). 2,000 or more distinct strings run over ``n_jobs``
-    processes (``None`` = all cores).
+    processes (``None`` = all cores), or, with ``scheduler`` (a Dask address or ``local:N``),
+    as one task per chunk on that cluster: the same function, so the same features.
     """
     from tqdm.auto import tqdm
 
@@ -192,9 +194,17 @@ def compute_features(
         # a large set works in children even with -j 1: Ctrl-C reaches this process (RDKit's
         # substructure search would swallow it here) and a crash in RDKit becomes WorkerCrashed
         large = len(distinct) >= _PARALLEL_MIN
-        for part in imap_chunks(_chunk_features, chunks, jobs if large else 1, isolate=large):
-            parts.append(part)
-            bar.update(len(part["canonical"]))
+        if scheduler and chunks:
+            from molgen.cluster import dask_client
+
+            with dask_client(scheduler) as client:
+                for fut in client.map(_chunk_features, chunks, pure=False):
+                    parts.append(fut.result())
+                    bar.update(len(parts[-1]["canonical"]))
+        else:
+            for part in imap_chunks(_chunk_features, chunks, jobs if large else 1, isolate=large):
+                parts.append(part)
+                bar.update(len(part["canonical"]))
     finally:
         bar.close()
     return _expand({k: [x for p in parts for x in p[k]] for k in parts[0]} if parts else None, inverse)

@@ -248,6 +248,7 @@ def evaluate(
     progress: bool = False,
     cache: bool | str = False,
     timings: dict[str, float] | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, float]:
     """All metrics of ``generated`` (raw strings, invalid ones included) in one call.
 
@@ -255,7 +256,8 @@ def evaluate(
     turned into statistics here (through the disk cache when ``cache`` is true or a
     folder). Metrics needing a missing reference are left out. ``timings``, if given, is
     filled with seconds per stage. Returns a flat ``{name: float}`` (see :data:`METRICS`);
-    KL is against ``train`` if given, else ``test``.
+    KL is against ``train`` if given, else ``test``. With ``scheduler`` (a Dask address or
+    ``local:N``) the RDKit features of ``generated`` are computed on that cluster.
     """
     generated = ["" if s is None else str(s) for s in generated]
 
@@ -272,7 +274,8 @@ def evaluate(
 
     groups = [g for g in GROUPS if g != "kl" or train_s is not None or test_s is not None]
     with _timed(timings, "features (RDKit)"):
-        feats = compute_features(generated, groups=groups, n_jobs=n_jobs, progress=progress, desc="generated")
+        feats = compute_features(generated, groups=groups, n_jobs=n_jobs, progress=progress, desc="generated",
+                                 scheduler=scheduler)
     n_valid = len(feats.valid_smiles)
     out: dict[str, float] = {"n_generated": float(len(generated)), "n_valid": float(n_valid),
                              "n_unique": float(len(set(feats.valid_smiles)))}

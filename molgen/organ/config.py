@@ -221,6 +221,8 @@ class RewardConfig:
     divide_by_count: bool = True  # ORGAN's rule: a molecule's reward / its count in the batch
     n_jobs: int = field(default=1, metadata={"ge": 1})  # processes for RDKit objectives on big batches
     parallel_min: int = field(default=2000, metadata={"ge": 1})  # fewer new molecules than this: in-process
+    #: a Dask cluster for the objectives (address or "local:N"): batches of >= parallel_min new SMILES go there
+    scheduler: str | None = None
     cache_size: int = field(default=500_000, metadata={"ge": 0})
     reference_size: int = field(default=1000, metadata={"ge": 1})  # training sample for diversity
     memory: MemoryConfig = field(default_factory=MemoryConfig)  # diversity filter across steps (O only)
@@ -228,6 +230,9 @@ class RewardConfig:
     aggregate: str = field(default="arithmetic", metadata={"choices": AGGREGATES})
 
     def validate(self) -> None:
+        from molgen.cluster import check_scheduler
+
+        check_scheduler(self.scheduler)  # "local:0" / "local:x" fail when the config is read
         if self.mode in MODE_LAMBDA and self.lam is not None and self.lam != MODE_LAMBDA[self.mode]:
             raise ValueError(f"mode {self.mode!r} fixes lam = {MODE_LAMBDA[self.mode]}; remove lam or use mode = 'organ'")
 

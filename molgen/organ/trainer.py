@@ -230,7 +230,8 @@ class Run:
         self._nll = self.dist.wrap(state.generator, "nll")
         cfg = state.cfg
         self.scorer = (ObjectiveScorer(cfg.objectives, context, cfg.reward.n_jobs, cfg.reward.parallel_min,
-                                       cfg.reward.cache_size, cfg.reward.aggregate) if cfg.reward.weight_d < 1 else None)
+                                       cfg.reward.cache_size, cfg.reward.aggregate, scheduler=cfg.reward.scheduler)
+                       if cfg.reward.weight_d < 1 else None)
         self.memory = None
         if cfg.reward.memory.kind != "none" and self.scorer is not None:
             # the counts live in state.extra (saved with every checkpoint), so a resumed run goes on exactly

@@ -51,14 +51,18 @@ def context_for(cfg: ScoringConfig, base: Path) -> ObjectiveContext:
 
 
 def score_file(input_path: str | os.PathLike, config_path: str | os.PathLike, output_path: str | os.PathLike,
-               column: str | None = None, n_jobs: int | None = None) -> ScoreResult:
+               column: str | None = None, n_jobs: int | None = None, scheduler: str | None = None) -> ScoreResult:
     """Score every valid molecule of ``input_path`` with the config at ``config_path`` and write
-    the table (:func:`score_table`) to ``output_path`` atomically; ``n_jobs`` overrides the config's."""
+    the table (:func:`score_table`) to ``output_path`` atomically; ``n_jobs`` and ``scheduler``
+    (a Dask cluster for the per-molecule components) override the config's."""
     cfg = load_config(ScoringConfig, config_path)  # validated before the input is read
     ctx = context_for(cfg, Path(config_path).resolve().parent)
     mols = read_smiles(input_path, column=column, canonical=False)
+    cluster = scheduler or cfg.scheduler
+    # on a cluster every batch goes there (parallel_min 1), in tasks of cluster_batch SMILES
     scorer = ObjectiveScorer(cfg.objectives, ctx, n_jobs=resolve_jobs(cfg.n_jobs if n_jobs is None else n_jobs),
-                             cache_size=0, aggregate=cfg.aggregate)
+                             parallel_min=1 if cluster else 2000, cache_size=0, aggregate=cfg.aggregate,
+                             scheduler=cluster, cluster_batch=cfg.cluster_batch)
     try:
         scores = scorer.evaluate(mols.smiles)
     finally:

@@ -2,13 +2,16 @@
 
 :class:`ObjectiveScorer` computes each component's raw value once per distinct SMILES (an
 LRU cache: RL samples and rollouts meet the same molecules again), sends big batches of new
-SMILES to worker processes (:class:`molgen.parallel.ChunkPool`), applies each term's transform
+SMILES to worker processes (:class:`molgen.parallel.ChunkPool`) or to a Dask cluster
+(``scheduler``: an expensive user component, a docking or physics call, scales past one machine;
+the cache still answers repeats first), applies each term's transform
 and aggregates the transformed values with the normalised weights. ORGAN's reward and
 ``molgen score`` both use it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -18,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from molgen.chem.mol import Mol, quiet_rdkit, to_mol
+from molgen.errors import ClusterError
 from molgen.parallel import ChunkPool
 from molgen.scoring.aggregate import AGGREGATORS
 from molgen.scoring.components import MolBatch, Objective, ObjectiveContext, check_objectives, resolve_objective
@@ -82,6 +86,11 @@ def _worker_values(smiles: list[str]) -> np.ndarray:
     return per_molecule_values(_WORKER["terms"], smiles, _WORKER["ctx"])
 
 
+def cluster_values(specs: list[tuple[str, dict]], ctx: ObjectiveContext, smiles: list[str]) -> np.ndarray:
+    """Raw per-molecule values of a batch on a Dask worker (components resolved there by name)."""
+    return per_molecule_values([(resolve_objective(name), params) for name, params in specs], smiles, ctx)
+
+
 @dataclass
 class Scores:
     """A batch's scores: per term the ``raw`` value (NaN = none) and the transformed ``values``
@@ -105,10 +114,14 @@ class ObjectiveScorer:
 
     Per-molecule components are cached per distinct SMILES; the uncached ones go to a process
     pool when there are at least ``parallel_min`` of them and ``n_jobs > 1``, else are computed here.
+    With ``scheduler`` (a Dask address or ``local:N``, :func:`molgen.cluster.dask_client`) batches
+    of at least ``parallel_min`` uncached SMILES go to that cluster instead, in pieces of at most
+    ``cluster_batch``; :meth:`close` disconnects (and ends a ``local:N`` cluster).
     """
 
     def __init__(self, specs: Sequence[ObjectiveSpec], context: ObjectiveContext, n_jobs: int = 1,
-                 parallel_min: int = 2000, cache_size: int = 500_000, aggregate: str = "arithmetic") -> None:
+                 parallel_min: int = 2000, cache_size: int = 500_000, aggregate: str = "arithmetic",
+                 scheduler: str | None = None, cluster_batch: int = 1000) -> None:
         if aggregate not in AGGREGATORS:
             raise ValueError(f"unknown aggregate {aggregate!r}; choose from {', '.join(AGGREGATORS)}")
         objs = check_objectives(specs)
@@ -124,6 +137,10 @@ class ObjectiveScorer:
         self.n_jobs, self.parallel_min, self.cache_size = n_jobs, parallel_min, cache_size
         self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pool: ChunkPool | None = None
+        self.scheduler, self.cluster_batch = scheduler, max(1, cluster_batch)
+        self._cluster: contextlib.ExitStack | None = None
+        self._client = self._context_future = None
+        self.cluster_tasks = 0  # batches sent to the cluster so far
         self._warned_negative = False
         self.seconds = 0.0
 
@@ -144,11 +161,33 @@ class ObjectiveScorer:
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
         return np.concatenate(list(self._pool.imap(_worker_values, chunks)))
 
+    def _cluster_map(self, todo: list[str]) -> np.ndarray:
+        if self._client is None:
+            from molgen.cluster import dask_client
+
+            self._cluster = contextlib.ExitStack()
+            self._client = self._cluster.enter_context(dask_client(self.scheduler))
+            # the reference set travels once to every worker, not with each batch
+            self._context_future = self._client.scatter(self.context, broadcast=True)
+        specs = [(self.specs[j].name, self.specs[j].params) for j in self.per_mol]
+        chunks = [todo[i : i + self.cluster_batch] for i in range(0, len(todo), self.cluster_batch)]
+        futures = [self._client.submit(cluster_values, specs, self._context_future, chunk, pure=False) for chunk in chunks]
+        self.cluster_tasks += len(futures)
+        try:
+            values = self._client.gather(futures)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a lost worker or scheduler, of whatever kind Dask reports: one line naming it
+            raise ClusterError(f"scoring on the Dask cluster {self.scheduler} failed ({type(exc).__name__}: {exc})") from None
+        return np.concatenate(values).reshape(len(todo), len(self.per_mol))
+
     def _per_molecule(self, distinct: list[str]) -> np.ndarray:
         todo = [s for s in distinct if s not in self.cache]
         fresh: dict[str, np.ndarray] = {}
         if todo:
-            if self.n_jobs > 1 and len(todo) >= self.parallel_min:
+            if self.scheduler and len(todo) >= self.parallel_min:
+                values = self._cluster_map(todo)
+            elif self.n_jobs > 1 and len(todo) >= self.parallel_min:
                 values = self._pool_map(todo)
             else:
                 values = per_molecule_values([(self.objs[j], self.specs[j].params) for j in self.per_mol], todo, self.context)
@@ -206,7 +245,10 @@ class ObjectiveScorer:
         return self.evaluate(smiles, groups).as_dict()
 
     def close(self) -> None:
-        """Shut the worker pool down (if one was started)."""
+        """Shut the worker pool down and leave the cluster (if either was started)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = self._client = self._context_future = None

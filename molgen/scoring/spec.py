@@ -78,8 +78,14 @@ class ScoringConfig:
     reference: str | None = None
     reference_size: int = field(default=1000, metadata={"ge": 1})
     seed: int = 0
+    #: a Dask cluster for the per-molecule components (address or "local:N"; --scheduler overrides)
+    scheduler: str | None = None
+    cluster_batch: int = field(default=1000, metadata={"ge": 1})  # SMILES per task sent to the cluster
 
     def validate(self) -> None:
+        from molgen.cluster import check_scheduler
+
+        check_scheduler(self.scheduler)
         if not self.objectives:
             raise ValueError("objectives is empty; give at least one, e.g. objectives = [{name = \"qed\"}]")
         from molgen.scoring.components import check_objectives  # late: components import RDKit
