@@ -223,14 +223,15 @@ def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path,
         assert len(list(csv.DictReader(fh))) == 10
 
 
-def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, interrupt_at):
+@pytest.mark.parametrize("stop_at, stage", [(3, "mle"), (8, "adversarial")])
+def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, interrupt_at, stop_at, stage):
     cfg = write(tmp_path, tiny_config(adv_steps=3))
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
     with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(8))  # inside the adversarial stage
+        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(stop_at))
         assert trainer.train_from_options(opts(data_file, cfg, parts)) == 130
-    assert load_checkpoint(parts / "checkpoints" / "last.pt")["stage"] == "adversarial"
+    assert load_checkpoint(parts / "checkpoints" / "last.pt")["stage"] == stage
     assert trainer.train_from_options(opts(data_file, cfg, parts, resume=True)) == 0
     a = load_checkpoint(whole / "checkpoints" / "last.pt")
     b = load_checkpoint(parts / "checkpoints" / "last.pt")
