@@ -150,10 +150,6 @@ class DistContext:
         dist.all_reduce(t)
         return t.tolist()
 
-    def all_reduce_mean(self, values: Sequence[float]) -> list[float]:
-        """The mean over the ranks of each value."""
-        return [v / self.world for v in self.all_reduce_sum(values)]
-
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any (a stop request seen by one rank stops all)."""
         return self.all_reduce_sum([1.0 if flag else 0.0])[0] > 0
