@@ -5,6 +5,8 @@ the first ``--molecules`` molecules of the MOSES sample for ``--warmup`` + ``--s
 global batch of ``--batch`` rows, through the trainer's own step (:meth:`VAETrainer.train_batch`:
 the rank's rows of each batch, DDP's gradient all-reduce, the global loss all-reduced), and reports
 the median step time and the largest difference of the loss curve from the single-process run.
+With ``--repeat R`` the modes run R times in turn (on a shared machine the load drifts) and each
+mode's time is the median over all its timed steps.
 
 - ``--device cpu`` (default): 1 process (1 thread), 1 process (2 threads), torchrun 1 process
   (DDP, world 1: the wrapper's cost alone), torchrun 2 processes (gloo, 1 thread each). This
@@ -13,7 +15,7 @@ the median step time and the largest difference of the loss curve from the singl
 - ``--device cuda``: plain single-device training on cuda:0 against DDP on 1 GPU (torchrun
   1 process, NCCL), the same config; and torchrun with one process per GPU when there are several.
 
-Usage: OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_ddp.py [--device cpu|cuda] [--steps 20] [--batch 128]
+Usage: OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_ddp.py [--device cpu|cuda] [--steps 20] [--batch 128] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--molecules", type=int, default=4000)
+    p.add_argument("--repeat", type=int, default=1, help="run the modes this many times in turn")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -128,8 +131,15 @@ def main() -> None:
             modes.append((f"torchrun {n} processes (DDP, NCCL)", n, 1, True))
     print(f"GVAE {Path(args.config).name}, global batch {args.batch}, {args.steps} timed steps after {args.warmup}; "
           f"device {args.device}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+    times: dict[str, list[float]] = {name: [] for name, *_ in modes}
+    losses: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ddp-cache-") as cache:
-        results = [(name, run_mode(args, procs, threads, ddp, cache)) for name, procs, threads, ddp in modes]
+        for _ in range(args.repeat):
+            for name, procs, threads, ddp in modes:
+                r = run_mode(args, procs, threads, ddp, cache)
+                times[name] += r["times"]
+                losses[name] = r["losses"]
+    results = [(name, {"times": times[name], "losses": losses[name]}) for name, *_ in modes]
     base_time = statistics.median(results[0][1]["times"])
     base_losses = results[0][1]["losses"]
     print(f"{'mode':36s} {'ms/step':>9s} {'mol/s':>8s} {'vs first':>9s} {'max |loss - first|':>19s}")

@@ -3,8 +3,9 @@
 ``molgen train`` started by ``torchrun --nproc-per-node N`` (or ``python -m torch.distributed.run``)
 finds ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` in its environment; :func:`start` joins the process
 group (gloo on CPU, NCCL on CUDA, each rank on ``cuda:LOCAL_RANK``) and hands the trainer a
-:class:`DistContext`. Without those variables the context is the single process it always was,
-and every method below is a no-op that returns its input, so a trainer has one code path.
+:class:`DistContext`. Without those variables the context is the single process it always was:
+no sharding, no wrapper, and every collective below returns its input or does nothing, so a
+trainer has one code path.
 
 How a step stays equal to the single-process step with the same global batch:
 
@@ -17,6 +18,10 @@ How a step stays equal to the single-process step with the same global batch:
   the world size, so DDP's gradient *average* is the gradient of the global batch's mean loss;
 - what is logged is the all-reduced global value; decisions (stop on Ctrl-C/SIGTERM, validation
   results) are agreed or broadcast, so every rank takes the same branch.
+
+Dropout inside a network (``dropout`` between stacked GRU/LSTM layers, off by default) draws its
+masks per rank from the same seeded stream, so with it N processes agree with one process in
+distribution, not to float rounding.
 
 Rank 0 writes the config, the log, the checkpoints and the progress bar; the other ranks write
 nothing. Before each checkpoint the ranks check that they hold the same weights
@@ -145,10 +150,6 @@ class DistContext:
         dist.all_reduce(t)
         return t.tolist()
 
-    def all_reduce_mean(self, values: Sequence[float]) -> list[float]:
-        """The mean over the ranks of each value."""
-        return [v / self.world for v in self.all_reduce_sum(values)]
-
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any (a stop request seen by one rank stops all)."""
         return self.all_reduce_sum([1.0 if flag else 0.0])[0] > 0
@@ -179,7 +180,7 @@ class DistContext:
         import torch.distributed as dist
 
         with torch.no_grad():
-            mine = torch.cat([p.detach().reshape(-1).double() for p in net.state_dict().values()
+            mine = torch.cat([p.detach().reshape(-1).float() for p in net.state_dict().values()
                               if torch.is_floating_point(p)])
             ref = mine.clone()
             dist.broadcast(ref, src=0)
@@ -271,7 +272,14 @@ def start(device: str = "auto", backend: str = "auto") -> Iterator[DistContext]:
 
     if ctx.device.startswith("cuda"):
         torch.cuda.set_device(ctx.device)
-    dist.init_process_group(ctx.backend, rank=ctx.rank, world_size=ctx.world, timeout=TIMEOUT)
+    try:
+        dist.init_process_group(ctx.backend, rank=ctx.rank, world_size=ctx.world, timeout=TIMEOUT)
+    except (ValueError, RuntimeError) as exc:  # env:// rendezvous: a variable missing, the store unreachable
+        from molgen.errors import MolgenError
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MolgenError(f"rank {ctx.rank} of {ctx.world} could not join the other ranks ({first}); "
+                          "start molgen train with torchrun") from None
     quiet = logging.getLogger("molgen")
     level = quiet.level
     if not ctx.is_main:

@@ -185,10 +185,12 @@ def gvae_inputs(train_smiles, tiny_semantic_toml):
     """``gvae_inputs(folder) -> (data, config)``: the tiny semantic Grammar VAE (GRU encoder, Kekulé
     grammar, masks replayed by the semantic machine) trained 24 steps, two epochs of 360 molecules:
     353 for training, 11 batches of 32 an epoch and one of a single row, so that rank 1 runs that
-    step on a stand-in row that counts for nothing."""
+    step on a stand-in row that counts for nothing. Free bits (0.03 nats a dimension, floored on the
+    global batch's mean, at full KL weight from the first step) bind for some dimensions, not others."""
     text = (tiny_semantic_toml.replace("max_steps = 6", f"max_steps = {STEPS}").replace("epochs = 1", "epochs = 2")
-            .replace("max_molecules = 300", "max_molecules = 0").replace("val_every = 3", "val_every = 8"))
-    assert all(f in text for f in (f"max_steps = {STEPS}", "epochs = 2", "max_molecules = 0", "val_every = 8"))
+            .replace("max_molecules = 300", "max_molecules = 0").replace("val_every = 3", "val_every = 8")
+            .replace("batch_size = 32", "batch_size = 32\nkl_weight = 1.0\nkl_anneal_steps = 0\nfree_bits = 0.03"))
+    assert all(f in text for f in (f"max_steps = {STEPS}", "epochs = 2", "max_molecules = 0", "val_every = 8", "free_bits"))
 
     def write(folder: Path) -> tuple[Path, Path]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -379,3 +381,17 @@ def test_a_backend_without_torchrun_is_a_usage_error(monkeypatch):
     with pytest.raises(UsageError, match="needs a torchrun launch"):
         context_from_env("cpu", "gloo")
     assert context_from_env("cpu") == DistContext(device="cpu")
+
+
+def test_a_rank_that_cannot_join_the_others_is_one_line(tmp_path, monkeypatch, capsys, tiny_vae_inputs, train_smiles):
+    data, config = tiny_vae_inputs(tmp_path, train_smiles[:50])
+    for key, value in RANK_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MASTER_ADDR")  # torchrun always sets it: this process was not started by torchrun
+    code = main(["train", "gvae", "--data", str(data), "--config", str(config), "--out", str(tmp_path / "run"),
+                 "--no-progress", "--device", "cpu"])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and "Traceback" not in err
+    assert last.startswith("molgen train: error: rank 0 of 2 could not join the other ranks (") and "MASTER_ADDR" in last
+    assert not (tmp_path / "run").exists()
