@@ -64,8 +64,7 @@ class GeneratorConfig:
     hidden_size: int = field(default=256, metadata={"ge": 1, "le": MAX_WIDTH})
     num_layers: int = field(default=2, metadata={"ge": 1, "le": MAX_LAYERS})
     dropout: float = field(default=0.0, metadata={"ge": 0, "lt": 1})
-    max_len: int = field(default=100, metadata={"ge": 2, "le": MAX_LEN})  # tokens including EOS
-    max_len: int = field(default=100, metadata={"ge": 2})  # symbols including the end (EOS, or the padding rule)
+    max_len: int = field(default=100, metadata={"ge": 2, "le": MAX_LEN})  # symbols including the end (EOS, or the padding rule)
     symbols: str = field(default="tokens", metadata={"choices": ("tokens", "rules")})
     grammar: str = "kekule"  # with symbols = "rules"
     constraints: str = field(default="semantic", metadata={"choices": CONSTRAINTS})  # with symbols = "rules"

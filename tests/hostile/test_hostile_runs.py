@@ -253,6 +253,20 @@ def test_checkpoint_sizes_are_bounded_before_allocation(tiny_checkpoint, capsys)
     assert code == 1 and str(tiny_checkpoint) in line and "latent_size: 10000000 must be <= 8192" in line
 
 
+def test_an_organ_checkpoint_cannot_ask_for_a_huge_generator_length(tmp_path, capsys, train_smiles):
+    """``[generator] max_len`` is bounded like every size (a duplicated field once dropped the bound,
+    so a checkpoint could ask the sampler for a (n, 10**9) buffer)."""
+    data = smi_file(tmp_path / "train.smi", train_smiles[:80])
+    config = organ_config(tmp_path)
+    assert cli(capsys, "train", "organ", "--data", str(data), "--config", str(config), "--out", "run", "--no-progress")[0] == 0
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(last)
+    ckpt["config"]["generator"]["max_len"] = 10**9
+    save_checkpoint(last, ckpt)
+    code, err = cli(capsys, "sample", "--model", str(last), "-n", "2", "--out", "x.smi", "--device", "cpu")
+    assert code == 1 and "max_len: 1000000000 must be <=" in error_line(err)
+
+
 def test_resumed_checkpoint_cannot_import_an_objective_the_user_did_not_name(tmp_path, capsys, train_smiles, monkeypatch):
     marker = tmp_path / "imported"
     (tmp_path / "evil_objective.py").write_text(textwrap.dedent(f"""
