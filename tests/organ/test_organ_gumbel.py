@@ -191,7 +191,8 @@ def test_the_recipe_is_organ_qed_with_the_gumbel_estimator(tmp_path):
     gum, qed = load_config(OrganConfig, root / "organ-gumbel.toml"), load_config(OrganConfig, root / "organ-qed.toml")
     a, b = to_dict(gum), to_dict(qed)
     assert {k for k in a if a[k] != b[k]} == {"adversarial", "gumbel"}
-    assert {k for k in a["adversarial"] if a["adversarial"][k] != b["adversarial"][k]} == {"estimator", "steps"}
+    assert {k for k in a["adversarial"] if a["adversarial"][k] != b["adversarial"][k]} == {"estimator", "steps", "g_lr"}
     assert gum.adversarial.estimator == "gumbel" and gum.gumbel.anneal_steps == gum.adversarial.steps
+    assert gum.adversarial.g_lr == qed.adversarial.g_lr / 10
     (tmp_path / "c.toml").write_text(to_toml(a))
     assert load_config(OrganConfig, tmp_path / "c.toml") == gum
