@@ -149,6 +149,11 @@ def test_gumbel_run_logs_and_samples(tmp_path, tiny_organ):
     for key in ("gumbel_d_loss", "pg_loss", "reward", "d_reward", "obj_qed", "obj_validity", "d_loss", "entropy"):
         assert all(math.isfinite(float(r[key])) for r in rows), key
     assert {r["n_rollouts"] for r in rows} == {"0"}
+    from molgen.dashboard.runs import curve_groups
+    from molgen.dashboard.runs import read_log as dashboard_log
+
+    groups = curve_groups(dashboard_log(out))  # the dashboard draws tau with the schedules, the loss with the losses
+    assert "tau" in groups["Schedule"] and "gumbel_d_loss" in groups["Losses"]
     model = load_model(out)
     a = model.sample(20, seed=5, batch_size=7)
     assert a == model.sample(20, seed=5, batch_size=7) and a != model.sample(20, seed=6, batch_size=7)
