@@ -178,11 +178,15 @@ def test_gumbel_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, i
     assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
 
 
-def test_gumbel_over_rules_trains_and_samples_only_molecules(tmp_path, tiny_organ):
+def test_both_methods_over_rules_train_and_sample_only_molecules(tmp_path, tiny_organ):
+    """Professor forcing in MLE and the Gumbel estimator in the adversarial stage, over rules."""
     out = tmp_path / "rules"
     opts = tiny_organ("rules", **{**GUMBEL, "generator__symbols": "rules", "generator__max_len": 100, "mle__steps": 3,
-                                  "dpretrain__steps": 1, "adversarial__steps": 2, "adversarial__batch_size": 8})
+                                  "dpretrain__steps": 1, "adversarial__steps": 2, "adversarial__batch_size": 8,
+                                  "professor__enabled": True, "professor__g_threshold": 0.0})
     assert trainer.train_from_options(opts) == 0
+    mle = [r for r in read_log(out / "log.csv") if r["stage"] == "mle"]
+    assert all(math.isfinite(float(r[k])) for r in mle for k in ("pf_d_loss", "pf_g_loss", "pf_d_accuracy"))
     rows = [r for r in read_log(out / "log.csv") if r["stage"] == "adversarial"]
     assert [float(r["validity"]) for r in rows] == [1.0, 1.0]
     assert all(math.isfinite(float(r["gumbel_d_loss"])) for r in rows)
