@@ -149,6 +149,11 @@ def test_gumbel_run_logs_and_samples(tmp_path, tiny_organ):
     for key in ("gumbel_d_loss", "pg_loss", "reward", "d_reward", "obj_qed", "obj_validity", "d_loss", "entropy"):
         assert all(math.isfinite(float(r[key])) for r in rows), key
     assert {r["n_rollouts"] for r in rows} == {"0"}
+    from molgen.dashboard.runs import curve_groups
+    from molgen.dashboard.runs import read_log as dashboard_log
+
+    groups = curve_groups(dashboard_log(out))  # the dashboard draws tau with the schedules, the loss with the losses
+    assert "tau" in groups["Schedule"] and "gumbel_d_loss" in groups["Losses"]
     model = load_model(out)
     a = model.sample(20, seed=5, batch_size=7)
     assert a == model.sample(20, seed=5, batch_size=7) and a != model.sample(20, seed=6, batch_size=7)
@@ -173,11 +178,15 @@ def test_gumbel_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, i
     assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
 
 
-def test_gumbel_over_rules_trains_and_samples_only_molecules(tmp_path, tiny_organ):
+def test_both_methods_over_rules_train_and_sample_only_molecules(tmp_path, tiny_organ):
+    """Professor forcing in MLE and the Gumbel estimator in the adversarial stage, over rules."""
     out = tmp_path / "rules"
     opts = tiny_organ("rules", **{**GUMBEL, "generator__symbols": "rules", "generator__max_len": 100, "mle__steps": 3,
-                                  "dpretrain__steps": 1, "adversarial__steps": 2, "adversarial__batch_size": 8})
+                                  "dpretrain__steps": 1, "adversarial__steps": 2, "adversarial__batch_size": 8,
+                                  "professor__enabled": True, "professor__g_threshold": 0.0})
     assert trainer.train_from_options(opts) == 0
+    mle = [r for r in read_log(out / "log.csv") if r["stage"] == "mle"]
+    assert all(math.isfinite(float(r[k])) for r in mle for k in ("pf_d_loss", "pf_g_loss", "pf_d_accuracy"))
     rows = [r for r in read_log(out / "log.csv") if r["stage"] == "adversarial"]
     assert [float(r["validity"]) for r in rows] == [1.0, 1.0]
     assert all(math.isfinite(float(r["gumbel_d_loss"])) for r in rows)
@@ -191,7 +200,8 @@ def test_the_recipe_is_organ_qed_with_the_gumbel_estimator(tmp_path):
     gum, qed = load_config(OrganConfig, root / "organ-gumbel.toml"), load_config(OrganConfig, root / "organ-qed.toml")
     a, b = to_dict(gum), to_dict(qed)
     assert {k for k in a if a[k] != b[k]} == {"adversarial", "gumbel"}
-    assert {k for k in a["adversarial"] if a["adversarial"][k] != b["adversarial"][k]} == {"estimator", "steps"}
+    assert {k for k in a["adversarial"] if a["adversarial"][k] != b["adversarial"][k]} == {"estimator", "steps", "g_lr"}
     assert gum.adversarial.estimator == "gumbel" and gum.gumbel.anneal_steps == gum.adversarial.steps
+    assert gum.adversarial.g_lr == qed.adversarial.g_lr / 10
     (tmp_path / "c.toml").write_text(to_toml(a))
     assert load_config(OrganConfig, tmp_path / "c.toml") == gum

@@ -177,3 +177,18 @@ def test_while_the_gate_is_shut_the_generator_trains_as_plain_mle(tmp_path, tiny
     a = load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "pf" / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("line, says", [("g_threshold = 1.5", "professor.g_threshold: 1.5 must be <= 1"),
+                                        ("hidden_size = 0", "professor.hidden_size: 0 must be >= 1"),
+                                        ("wieght = 2.0", "unknown key 'wieght' (did you mean 'weight'?)")])
+def test_bad_professor_settings_are_one_line_config_errors(tmp_path, line, says):
+    from molgen.config import load_config
+    from molgen.errors import ConfigError
+    from molgen.organ.config import OrganConfig
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[professor]\nenabled = true\n{line}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(OrganConfig, path)
+    assert says in str(err.value) and "bad.toml" in str(err.value) and "\n" not in str(err.value)
