@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -48,8 +49,10 @@ def clock(device: torch.device) -> float:
 
 
 def bench(kind: str, cfg: VAEConfig, smiles: list[str], steps: int, precision: str = "fp32",
-          device: torch.device = torch.device("cpu")) -> tuple[float, float]:
-    """Molecules per second and steps per second over ``steps`` training steps (after one warm-up step)."""
+          device: torch.device = torch.device("cpu")) -> tuple[float, float, float]:
+    """Molecules per second, steps per second and steps per CPU second (this process's CPU time: on
+    a shared machine the wall clock depends on the other processes) over ``steps`` training steps
+    (after one warm-up step)."""
     codec = GrammarCodec.from_data(cfg.grammar) if kind == "gvae" else TokenCodec.from_data(smiles)
     enc = codec.encode(smiles, n_jobs=1, cache_dir=Path(tempfile.mkdtemp(prefix="bench-vae-")))
     ids = enc.ids[enc.keep]
@@ -59,10 +62,10 @@ def bench(kind: str, cfg: VAEConfig, smiles: list[str], steps: int, precision: s
     net = build_net(cfg.model, codec).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.train.lr)
     done = 0
-    t0 = 0.0
+    t0 = c0 = 0.0
     for i, b in enumerate(batches[: steps + 1]):
         if i == 1:
-            t0 = clock(device)
+            t0, c0 = clock(device), time.process_time()
         x = torch.from_numpy(ids[b]).to(device)
         t = int((x != codec.pad).sum(dim=1).max())
         target = x[:, :t]
@@ -76,7 +79,7 @@ def bench(kind: str, cfg: VAEConfig, smiles: list[str], steps: int, precision: s
         if i >= 1:
             done += len(b)
     seconds = clock(device) - t0
-    return done / seconds, steps / seconds
+    return done / seconds, steps / seconds, steps / (time.process_time() - c0)
 
 
 def main() -> None:
@@ -91,16 +94,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     smiles = read(args.molecules)
-    print(f"torch threads {torch.get_num_threads()}, device {device}, {args.steps} timed steps per model")
+    print(f"torch threads {torch.get_num_threads()}, device {device}, {args.steps} timed steps per model; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for kind in ("gvae", "cvae"):
         cfg = load_config(VAEConfig, ROOT / "configs" / f"{kind}-small.toml")
         rates = {}
         for precision in (["fp32", "bf16"] if args.precision == "both" else [args.precision]):
-            rate, steps_s = rates[precision] = bench(kind, cfg, smiles, args.steps, precision, device)
+            rate, steps_s, steps_cpu = rates[precision] = bench(kind, cfg, smiles, args.steps, precision, device)
             print(f"{kind} (configs/{kind}-small.toml, batch {cfg.train.batch_size}), {precision}: {rate:7.1f} mol/s, "
-                  f"{steps_s:6.2f} steps/s, {N_EPOCH / rate / 60:6.1f} min per epoch of the 250k MOSES sample")
+                  f"{steps_s:6.2f} steps/s ({steps_cpu:6.2f} per CPU second), "
+                  f"{N_EPOCH / rate / 60:6.1f} min per epoch of the 250k MOSES sample")
         if len(rates) == 2:
-            print(f"  -> {kind}: bf16 mixed precision {rates['bf16'][1] / rates['fp32'][1]:.2f}x the steps/s of fp32 (same run)")
+            print(f"  -> {kind}: bf16 mixed precision {rates['bf16'][1] / rates['fp32'][1]:.2f}x the steps/s of fp32, "
+                  f"{rates['bf16'][2] / rates['fp32'][2]:.2f}x per CPU second (same run)")
 
 
 if __name__ == "__main__":

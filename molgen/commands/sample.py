@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     model = load_model(args.model, device=device, precision=args.precision)
-    log.info("sampling %d molecules from %s (%s) with seed %d in %s", args.n, args.model, model.kind, seed, model.precision)
+    log.info("sampling %d molecules from %s (%s) with seed %d%s", args.n, args.model, model.kind, seed,
+             "" if model.precision == "fp32" else f" in {model.precision}")
     origin = provenance(args.model, seed, args.temperature)
     with writer:
         for df in iter_sample_tables(

@@ -41,7 +41,8 @@ def window_sums(ids: Tensor, table: Tensor) -> Tensor:
     read from its lookup table ``(w, V, C)`` (:meth:`Discriminator.lookup_tables`) by one fused
     ``embedding_bag`` (sum): window s is the bag of ``table[k, ids[s + k]]``, k < w, offset k
     reading block k of the stacked tables. One pass over the output instead of w lookups and w
-    adds (2.8x faster, the same sums in the same order; ``bench_organ_discriminator.py --cost``)."""
+    adds: the same sums in the same order, 1.5x faster on one step's rollout completions
+    (``benchmarks/bench_organ_discriminator.py --cost``)."""
     width, vocab, channels = table.shape
     bags = ids.unfold(1, width, 1) + torch.arange(width, device=ids.device) * vocab
     sums = nn.functional.embedding_bag(bags.reshape(-1, width), table.reshape(-1, channels), mode="sum")
@@ -132,9 +133,9 @@ class Discriminator(nn.Module):
         A width-w filter over embeddings is a sum over its w offsets of ``embed.weight @ W[:, :, k].T``
         looked up at the token there: w table lookups and adds per window instead of w x E
         multiply-adds, read as one fused ``embedding_bag`` per width (:func:`window_sums`). ReLU
-        commutes with max, so it is applied after pooling. Sequences are cropped to the longest one plus the widest filter:
-        windows lying wholly in padding all have the same value, so one of them stands for the rest
-        and the result equals the full-length one.
+        commutes with max, so it is applied after pooling. Sequences are cropped to the longest one
+        plus the widest filter: windows lying wholly in padding all have the same value, so one of
+        them stands for the rest and the result equals the full-length one.
         """
         tables = self.lookup_tables() if tables is None else tables
         longest = int((seqs != self.embed.padding_idx).sum(1).max()) if seqs.numel() else 0
