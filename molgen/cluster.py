@@ -92,7 +92,10 @@ def dask_client(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[An
 
     n = local_workers(scheduler)
     _quiet_dask()
-    with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+    # workers of a local cluster get this config: no statistical profiler sampling every thread
+    # stack each 10 ms (CPU the work needs; nobody reads the profile without a dashboard)
+    settings = {"distributed.comm.timeouts.connect": f"{timeout}s", "distributed.worker.profile.enabled": False}
+    with dask.config.set(settings):
         if n is not None:
             # one thread per worker process: RDKit and torch work holds the GIL
             # dashboard off; the scheduler's plain HTTP routes (health) on a free port, not 8787
