@@ -169,3 +169,15 @@ def test_config_scheduler_keys_refuse_a_bad_local_cluster(bad):
     with pytest.raises(ConfigError, match="local:N needs N >= 1"):
         from_dict(ScoringConfig, {"objectives": [{"name": "qed"}], "scheduler": bad})
     assert from_dict(OrganConfig, {"reward": {"scheduler": "tcp://10.1.2.3:8786"}}).reward.scheduler == "tcp://10.1.2.3:8786"
+
+
+def test_the_scorer_names_an_unreachable_scheduler(free_port):
+    from molgen.errors import ClusterError
+    from molgen.scoring import ObjectiveContext, ObjectiveScorer, ObjectiveSpec
+
+    scorer = ObjectiveScorer([ObjectiveSpec("qed")], ObjectiveContext(), scheduler=f"127.0.0.1:{free_port}", parallel_min=1)
+    try:
+        with pytest.raises(ClusterError, match=f"127.0.0.1:{free_port}"):
+            scorer.evaluate(["CCO", "c1ccccc1O"])
+    finally:
+        scorer.close()
