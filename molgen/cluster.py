@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import logging
 import os
+import platform
 import re
 import shutil
 import time
@@ -143,6 +145,24 @@ def write_part(part_file: str | os.PathLike, frames: Iterable[pd.DataFrame], sum
     return summary
 
 
+_VERSIONED = ("molgen", "rdkit", "numpy", "pandas", "pyarrow", "torch", "dask", "distributed")
+
+
+@functools.lru_cache(maxsize=1)
+def installed_versions() -> dict[str, str]:
+    """Python's and the installed packages' versions for a manifest, read from package metadata:
+    a filter job does not import torch (seconds) to stamp its output."""
+    from importlib import metadata
+
+    from molgen import __version__
+
+    found = {"python": platform.python_version(), "molgen": __version__}
+    for name in _VERSIONED[1:]:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
 class PartStore:
     """An output directory of Parquet parts with their summaries and the job's manifest.
 
@@ -212,15 +232,13 @@ class PartStore:
 
     def write_manifest(self, summaries: Sequence[dict | None], extra: dict) -> None:
         """``manifest.json``: the job, every partition's counts (``null`` = not done) and the totals."""
-        from molgen.runtime import versions
-
         done = [s for s in summaries if s is not None]
         parts = [None if s is None else {k: v for k, v in s.items() if k != "rejects"} for s in summaries]
         manifest = {
             "format": FORMAT, "job": self.job, "complete": len(done) == len(summaries),
             "partitions": parts, "records": sum(s["records"] for s in done),
             "invalid": sum(s["invalid"] for s in done), "rows": sum(s["rows"] for s in done),
-            "rejects": REJECTS, "versions": versions(), **extra,
+            "rejects": REJECTS, "versions": installed_versions(), **extra,
         }
         with atomic_open(self.folder / MANIFEST) as fh:
             json.dump(manifest, fh, indent=1)
