@@ -38,7 +38,7 @@ from molgen.atomic import atomic_open
 from molgen.data.partitions import Partition
 from molgen.data.readers import ReadReport
 from molgen.data.writers import TableWriter
-from molgen.errors import ClusterError, InputError, UsageError
+from molgen.errors import ClusterError, InputError, OutputError, UsageError
 
 log = logging.getLogger("molgen.cluster")
 
@@ -200,7 +200,10 @@ class PartStore:
         elif self.folder.is_dir() and any(self.folder.iterdir()):
             raise UsageError(f"{self.folder}: directory is not empty and holds no {MANIFEST}; "
                              "use a new output directory")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.folder}: cannot create the output directory: {exc.strerror or exc}") from None
 
     def previous_plan(self) -> list[dict] | None:
         """The partitions an earlier run of this job recorded (a re-run keeps them, whatever the
