@@ -149,11 +149,14 @@ def part_dask(args: argparse.Namespace) -> int:
         t2, t100, per_part, empty = partition_overhead(tmp)
         print(f"  2,000 molecules as 2 partitions: {t2:.2f} s, as 100 partitions: {t100:.2f} s -> "
               f"{per_part * 1000:.0f} ms per extra partition (an empty Dask task: {empty * 1000:.1f} ms round trip)")
-        per_mol = cpu_dask / args.n  # CPU seconds per molecule (start-up included), whatever the load
+        # CPU seconds per molecule once the cluster runs (its start-up set aside), whatever the load
+        per_mol = (cpu_dask - fixed["dask"][1]) / (args.n - SMALL)
         billion_core_h = per_mol * 1e9 / 3600
+        per_partition = (64 << 20) / (inp.stat().st_size / args.n)  # SMILES in a 64 MiB partition
+        n_parts = 1e9 / per_partition
         print(f"  per molecule: {per_mol * 1e3:.2f} CPU-ms; 1e9 SMILES = {billion_core_h:,.0f} core-hours "
-              f"= {billion_core_h / 1000:,.1f} h on 1,000 cores; at 64 MiB (~1.4 M SMILES) per partition, "
-              f"~{1e9 / 1.4e6:,.0f} partitions x {per_part:.2f} s overhead = {1e9 / 1.4e6 * per_part / 3600:.2f} core-hours")
+              f"= {billion_core_h / 1000:,.2f} h on 1,000 cores; at 64 MiB (~{per_partition / 1e6:.1f} M SMILES) per "
+              f"partition, ~{n_parts:,.0f} partitions x {per_part * 1000:.0f} ms = {n_parts * per_part:.0f} s of scheduling")
         if not same:
             return 1
     print(f"load average after: {_load()}")
