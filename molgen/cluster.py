@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import logging
 import os
+import platform
 import re
 import shutil
 import time
@@ -36,7 +38,7 @@ from molgen.atomic import atomic_open
 from molgen.data.partitions import Partition
 from molgen.data.readers import ReadReport
 from molgen.data.writers import TableWriter
-from molgen.errors import ClusterError, InputError, UsageError
+from molgen.errors import ClusterError, InputError, OutputError, UsageError
 
 log = logging.getLogger("molgen.cluster")
 
@@ -92,7 +94,10 @@ def dask_client(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Iterator[An
 
     n = local_workers(scheduler)
     _quiet_dask()
-    with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+    # workers of a local cluster get this config: no statistical profiler sampling every thread
+    # stack each 10 ms (CPU the work needs; nobody reads the profile without a dashboard)
+    settings = {"distributed.comm.timeouts.connect": f"{timeout}s", "distributed.worker.profile.enabled": False}
+    with dask.config.set(settings):
         if n is not None:
             # one thread per worker process: RDKit and torch work holds the GIL
             # dashboard off; the scheduler's plain HTTP routes (health) on a free port, not 8787
@@ -140,6 +145,24 @@ def write_part(part_file: str | os.PathLike, frames: Iterable[pd.DataFrame], sum
     return summary
 
 
+_VERSIONED = ("molgen", "rdkit", "numpy", "pandas", "pyarrow", "torch", "dask", "distributed")
+
+
+@functools.lru_cache(maxsize=1)
+def installed_versions() -> dict[str, str]:
+    """Python's and the installed packages' versions for a manifest, read from package metadata:
+    a filter job does not import torch (seconds) to stamp its output."""
+    from importlib import metadata
+
+    from molgen import __version__
+
+    found = {"python": platform.python_version(), "molgen": __version__}
+    for name in _VERSIONED[1:]:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
 class PartStore:
     """An output directory of Parquet parts with their summaries and the job's manifest.
 
@@ -177,7 +200,10 @@ class PartStore:
         elif self.folder.is_dir() and any(self.folder.iterdir()):
             raise UsageError(f"{self.folder}: directory is not empty and holds no {MANIFEST}; "
                              "use a new output directory")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.folder}: cannot create the output directory: {exc.strerror or exc}") from None
 
     def previous_plan(self) -> list[dict] | None:
         """The partitions an earlier run of this job recorded (a re-run keeps them, whatever the
@@ -209,15 +235,13 @@ class PartStore:
 
     def write_manifest(self, summaries: Sequence[dict | None], extra: dict) -> None:
         """``manifest.json``: the job, every partition's counts (``null`` = not done) and the totals."""
-        from molgen.runtime import versions
-
         done = [s for s in summaries if s is not None]
         parts = [None if s is None else {k: v for k, v in s.items() if k != "rejects"} for s in summaries]
         manifest = {
             "format": FORMAT, "job": self.job, "complete": len(done) == len(summaries),
             "partitions": parts, "records": sum(s["records"] for s in done),
             "invalid": sum(s["invalid"] for s in done), "rows": sum(s["rows"] for s in done),
-            "rejects": REJECTS, "versions": versions(), **extra,
+            "rejects": REJECTS, "versions": installed_versions(), **extra,
         }
         with atomic_open(self.folder / MANIFEST) as fh:
             json.dump(manifest, fh, indent=1)

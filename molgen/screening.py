@@ -406,7 +406,7 @@ def filter_partitioned(
             not_reused.setdefault(c, why)
     store.write_manifest(result.summaries, {"seconds": result.seconds})
     dropped = finish_output(store, result, output_path)
-    if result.skipped:
-        log.info("%d partitions were done by an earlier run and reused", result.skipped)
+    log.info("%d partitions on %s, %d of them done by an earlier run%s", len(parts), scheduler, result.skipped,
+             "" if one_file else f"; {folder}/manifest.json and rejects.csv list them and every skipped record")
     return FilterResult(result.report.n_records, result.report.n_invalid, result.rows, result.seconds,
                         result.report, dropped, reused, not_reused)

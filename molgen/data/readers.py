@@ -250,7 +250,7 @@ class RecordReader:
     ``columns`` names further columns of a CSV/TSV/Parquet file to carry in :attr:`Record.values`
     (matched case-insensitively); once the header is read, :attr:`found` lists those present.
     ``span`` reads one byte range of a plain SMILES/CSV/TSV file (a partition of a large file:
-    :func:`molgen.cluster.plan_partitions`); a CSV/TSV range after the first takes the file's header.
+    :func:`molgen.data.partitions.plan_partitions`); a CSV/TSV range after the first takes the file's header.
     """
 
     def __init__(

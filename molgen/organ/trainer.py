@@ -232,6 +232,8 @@ class Run:
         self.scorer = (ObjectiveScorer(cfg.objectives, context, cfg.reward.n_jobs, cfg.reward.parallel_min,
                                        cfg.reward.cache_size, cfg.reward.aggregate, scheduler=cfg.reward.scheduler)
                        if cfg.reward.weight_d < 1 else None)
+        if self.scorer is not None:
+            self.scorer.connect()  # a [reward] scheduler that cannot be reached fails here, before any training
         self.memory = None
         if cfg.reward.memory.kind != "none" and self.scorer is not None:
             # the counts live in state.extra (saved with every checkpoint), so a resumed run goes on exactly

@@ -161,14 +161,20 @@ class ObjectiveScorer:
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
         return np.concatenate(list(self._pool.imap(_worker_values, chunks)))
 
-    def _cluster_map(self, todo: list[str]) -> np.ndarray:
-        if self._client is None:
+    def connect(self) -> None:
+        """Reach the ``scheduler`` now (a run calls this at start, so an unreachable cluster fails
+        before hours of pretraining, not at the first reward); later calls do nothing."""
+        if self._client is None and self.scheduler:
             from molgen.cluster import dask_client
 
-            self._cluster = contextlib.ExitStack()
-            self._client = self._cluster.enter_context(dask_client(self.scheduler))
+            stack = contextlib.ExitStack()
+            self._client = stack.enter_context(dask_client(self.scheduler))
+            self._cluster = stack
             # the reference set travels once to every worker, not with each batch
             self._context_future = self._client.scatter(self.context, broadcast=True)
+
+    def _cluster_map(self, todo: list[str]) -> np.ndarray:
+        self.connect()
         specs = [(self.specs[j].name, self.specs[j].params) for j in self.per_mol]
         chunks = [todo[i : i + self.cluster_batch] for i in range(0, len(todo), self.cluster_batch)]
         futures = [self._client.submit(cluster_values, specs, self._context_future, chunk, pure=False) for chunk in chunks]

@@ -25,6 +25,19 @@ def _run(capsys, *argv) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def _computed(address: str, function: str) -> int:
+    """Tasks of ``function`` the scheduler has seen computed (its cumulative state counts; a task
+    prefix is the function's name without leading underscores)."""
+    from distributed import Client
+
+    def count(dask_scheduler) -> int:
+        prefix = dask_scheduler.task_prefixes.get(function.lstrip("_"))
+        return 0 if prefix is None else prefix.state_counts["memory"]
+
+    with Client(address, timeout=30) as client:
+        return client.run_on_scheduler(count)
+
+
 def _parts(folder: Path) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("part-*.parquet"))], ignore_index=True)
 
@@ -93,7 +106,9 @@ def test_features_and_scores_on_the_cluster_equal_local_ones(deployment, train_s
 
     smiles = list(train_smiles[:300]) + ["C1CC(bad", ""] + list(train_smiles[:20])
     local = compute_features(smiles, n_jobs=1)
+    before = _computed(deployment.address, "_chunk_features")
     remote = compute_features(smiles, scheduler=deployment.address)
+    assert _computed(deployment.address, "_chunk_features") > before
     assert remote.canonical == local.canonical
     assert (remote.fps == local.fps).all() and (remote.descriptors == local.descriptors).all()
     assert remote.scaffolds == local.scaffolds and remote.fragments == local.fragments
@@ -102,9 +117,11 @@ def test_features_and_scores_on_the_cluster_equal_local_ones(deployment, train_s
     samples.write_text("\n".join(smiles[:150] + ["C1CC(bad"]) + "\n")
     config = Path(__file__).resolve().parents[2] / "configs" / "scoring-qed.toml"
     assert _run(capsys, "score", str(samples), "--config", str(config), "-o", str(tmp_path / "a.csv"), "-j", "1")[0] == 0
+    before = _computed(deployment.address, "cluster_values")
     code, err = _run(capsys, "score", str(samples), "--config", str(config), "-o", str(tmp_path / "b.csv"),
                      "--scheduler", deployment.address)
     assert code == 0, err
+    assert _computed(deployment.address, "cluster_values") > before
     assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
     assert "1 invalid" in err
 
@@ -154,3 +171,39 @@ def test_an_unreachable_scheduler_fails_fast_with_one_line(library, tmp_path, ca
 def test_local_needs_a_worker_count(library, tmp_path, capsys, bad):
     code, err = _run(capsys, "filter", str(library), "-o", str(tmp_path / "out"), "--scheduler", bad)
     assert code == 2 and "local:N needs N >= 1" in err
+
+
+def test_evaluate_computes_the_generated_features_on_the_cluster(deployment, train_smiles, test_smiles, tmp_path,
+                                                                 monkeypatch, capsys):
+    from molgen.evaluation import flat_metrics
+
+    monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
+    refs = []
+    for name, smiles in (("train", train_smiles[:150]), ("test", test_smiles[:80])):
+        path = tmp_path / f"{name}.smi"
+        path.write_text("\n".join(smiles) + "\n")
+        refs += [f"--{name}", str(path)]
+    generated = tmp_path / "gen.smi"
+    generated.write_text("\n".join(list(train_smiles[140:260]) + ["C1CC(bad"]) + "\n")
+    base = ["evaluate", str(generated), *refs, "--test-scaffolds", "none", "--no-fcd", "--no-progress"]
+    assert main([*base, "-o", str(tmp_path / "local.json")]) == 0
+    monkeypatch.setenv("MOLGEN_SCHEDULER", deployment.address)  # the environment variable alone
+    before = _computed(deployment.address, "_chunk_features")
+    assert main([*base, "-o", str(tmp_path / "cluster.json")]) == 0
+    assert _computed(deployment.address, "_chunk_features") > before
+    capsys.readouterr()
+    local, cluster = (flat_metrics(pd.read_json(tmp_path / f"{n}.json", typ="series").to_dict())["gen.smi"]
+                      for n in ("local", "cluster"))
+    assert cluster == local and local["n_generated"] == 121 and local["novelty"] < 1
+
+
+def test_an_unreadable_line_in_a_later_partition_is_named_by_its_file_line(deployment, library, tmp_path, capsys):
+    data = library.read_bytes().splitlines(keepends=True)
+    data[1500] = b"CC\xff\xfeO\n"  # not UTF-8, far past the first partition
+    bad = tmp_path / "bad.smi"
+    bad.write_bytes(b"".join(data))
+    code, err = _run(capsys, "props", str(bad), "-o", str(tmp_path / "out"), "--no-alerts",
+                     "--scheduler", deployment.address, "--partition-size", "16K")
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{bad}: line 1501: not UTF-8 text" in lines[0]

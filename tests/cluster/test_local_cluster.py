@@ -169,3 +169,30 @@ def test_config_scheduler_keys_refuse_a_bad_local_cluster(bad):
     with pytest.raises(ConfigError, match="local:N needs N >= 1"):
         from_dict(ScoringConfig, {"objectives": [{"name": "qed"}], "scheduler": bad})
     assert from_dict(OrganConfig, {"reward": {"scheduler": "tcp://10.1.2.3:8786"}}).reward.scheduler == "tcp://10.1.2.3:8786"
+
+
+def test_the_scorer_names_an_unreachable_scheduler(free_port):
+    from molgen.errors import ClusterError
+    from molgen.scoring import ObjectiveContext, ObjectiveScorer, ObjectiveSpec
+
+    scorer = ObjectiveScorer([ObjectiveSpec("qed")], ObjectiveContext(), scheduler=f"127.0.0.1:{free_port}", parallel_min=1)
+    try:
+        with pytest.raises(ClusterError, match=f"127.0.0.1:{free_port}"):
+            scorer.evaluate(["CCO", "c1ccccc1O"])
+    finally:
+        scorer.close()
+
+
+def test_an_organ_run_with_an_unreachable_scheduler_fails_before_training(tmp_path, train_smiles, free_port, one_thread):
+    from molgen.errors import ClusterError
+    from molgen.organ import trainer
+    from molgen.training import TrainOptions
+
+    data = tmp_path / "train.smi"
+    data.write_text("\n".join(train_smiles[:100]) + "\n")
+    cfg = tmp_path / "organ.toml"
+    cfg.write_text(ORGAN.format(scheduler=f'scheduler = "127.0.0.1:{free_port}"', log=tmp_path / "seen.txt"))
+    opts = TrainOptions(kind="organ", data=data, out=tmp_path / "run", config=cfg, command="test", progress=False)
+    with pytest.raises(ClusterError, match=f"127.0.0.1:{free_port}"):
+        trainer.train_from_options(opts)
+    assert not list((tmp_path / "run").glob("checkpoints/*.pt"))
