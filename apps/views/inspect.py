@@ -76,7 +76,7 @@ elif n_bad:
 
 with st.expander("Property distributions against the training set", expanded=len(table) >= 50):
     compare = st.checkbox(f"Overlay the MOSES training set ({charts.REFERENCE_SIZE:,}-molecule sample)",
-                          value=len(table) >= 50, key="insp_ref")
+                          value=len(table) >= 50, key=f"insp_ref_{source}")  # each source its own default
     area = st.empty()  # the histograms, or the training set's progress while it is computed
     reference = None
     if compare:

@@ -177,7 +177,7 @@ def test_inspect_upload_and_histograms(app):
     assert not _errors(at), _errors(at)
     assert any("could not be read" in w.value for w in at.warning)
     assert _caption(at, "shown").startswith("2 of 2")
-    at.checkbox(key="insp_ref").check().run()
+    at.checkbox(key="insp_ref_Upload a file").check().run()
     assert not at.exception and not _errors(at)
     assert len(at.get("vega_lite_chart")) == len(charts.HISTOGRAM_COLUMNS)
 
@@ -197,17 +197,31 @@ def test_inspect_overlay_draws_the_training_set_on_the_first_tick(app):
     """Issue 18 #3: one tick of "overlay the training set" and every histogram carries the training
     set's series, its legend below the plot with labels never truncated; unticked, the set alone."""
     at = _page(app, "views/inspect.py")
-    assert not at.checkbox(key="insp_ref").value  # six molecules: off by default
+    assert not at.checkbox(key="insp_ref_Paste SMILES").value  # six molecules: off by default
     assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
-    at.checkbox(key="insp_ref").check().run()
+    at.checkbox(key="insp_ref_Paste SMILES").check().run()
     drawn = [_chart_sets(c) for c in at.get("vega_lite_chart")]
     assert len(drawn) == len(charts.HISTOGRAM_COLUMNS)
     for sets, legend in drawn:
         assert sets == {"this set", "training set"}
         assert legend["orient"] == "bottom" and legend["labelLimit"] == 0
     assert not at.get("progress"), "the training set's progress bar gives way to the histograms"
-    at.checkbox(key="insp_ref").uncheck().run()
+    at.checkbox(key="insp_ref_Paste SMILES").uncheck().run()
     assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
+
+
+def test_a_large_set_opens_with_the_training_set_overlaid(app):
+    """Fresh eyes: after the six pasted examples (overlay off), the first 100 molecules of a shipped
+    file opened the distributions with the overlay still off (the box kept the paste's state), so
+    the expanded histograms showed no training set; each source now has its own default."""
+    at = _page(app, "views/inspect.py")
+    assert not at.checkbox(key="insp_ref_Paste SMILES").value
+    at.session_state["insp_limit"] = 100
+    at.radio(key="insp_source").set_value("Shipped data set").run()
+    assert not at.exception and not _errors(at), _errors(at)
+    assert _caption(at, "shown").startswith("100 of 100")
+    assert at.checkbox(key="insp_ref_Shipped data set").value
+    assert all(_chart_sets(c)[0] == {"this set", "training set"} for c in at.get("vega_lite_chart"))
 
 
 def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
