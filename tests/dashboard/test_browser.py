@@ -372,6 +372,20 @@ def test_table_header_click_sorts_the_grid(driver, dashboard_url):
           f"the grid to put {FIRST_BY[column]} first when sorted by {column}")
 
 
+def _card_button(drv, number: int, label: str):
+    """The button labelled ``label`` on card ``#number`` once drawn (None while the page is still drawing it)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        for b in drv.find_elements(By.CSS_SELECTOR, f".st-key-inspect_card_{number} button"):
+            if label in b.text and b.is_displayed():
+                return b
+    except StaleElementReferenceException:
+        return None
+    return None
+
+
 def test_card_details_and_selection_in_chromium(driver, dashboard_url, tmp_path):
     """Issue 18, clickable cards: a card's Details opens the molecule's detail over the grid, and the
     cards' Select boxes make the selection that "Download selection CSV" exports, in grid order."""
@@ -383,9 +397,8 @@ def test_card_details_and_selection_in_chromium(driver, dashboard_url, tmp_path)
     driver.set_window_size(1600, 1400)
     driver.get(dashboard_url.rstrip("/") + "/inspect")
     _wait(driver, lambda d: _decoded(d) == 6, 180, "drawings of the example molecules on the Inspect page")
-    card = driver.find_element(By.CSS_SELECTOR, ".st-key-inspect_card_4")
-    assert "paracetamol" in card.text
-    details = next(b for b in card.find_elements(By.TAG_NAME, "button") if "Details" in b.text)
+    details = _wait(driver, lambda d: _card_button(d, 4, "Details"), 60, "the Details button of card #4")
+    assert "paracetamol" in driver.find_element(By.CSS_SELECTOR, ".st-key-inspect_card_4").text
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", details)
     details.click()
     dialog = _wait(driver, lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "[role='dialog']")
