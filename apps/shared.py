@@ -397,10 +397,12 @@ def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: se
 
 
 def _basket(key: str) -> list:
+    """The selection's ids in the order they were added."""
     return list(st.session_state.get(f"{key}_basket", []))
 
 
 def _set_basket(key: str, ids: list, redraw_list: bool = True) -> None:
+    """Replace the selection; ``redraw_list`` gives the selection list a new key (see above)."""
     st.session_state[f"{key}_basket"] = list(ids)
     if redraw_list:
         st.session_state[f"{key}_basket_version"] = st.session_state.get(f"{key}_basket_version", 0) + 1
