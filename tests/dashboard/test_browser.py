@@ -170,7 +170,8 @@ def test_generate_and_inspect_in_chromium(driver, dashboard_url):
     (ARTIFACTS / "dashboard-failure.png").unlink(missing_ok=True)
     driver.get(dashboard_url)
     generate = _wait(driver, lambda d: _button(d, "Generate"), 120, "the Generate button")
-    n_field = driver.find_element(By.CSS_SELECTOR, "input[aria-label='Number of molecules']")
+    n_field = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input[aria-label='Number of molecules']"),
+                    60, "the number field")[0]  # a loaded machine may draw the form's parts apart
     n_field.send_keys(Keys.CONTROL, "a")  # React inputs ignore clear(): select all and type over it
     n_field.send_keys("24", Keys.TAB)
     _wait(driver, lambda d: n_field.get_attribute("value") == "24", 30, "the number field to read 24")
