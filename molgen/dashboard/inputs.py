@@ -97,6 +97,8 @@ def other_columns(filename: str, data: bytes, column: str | None = None) -> list
         return []
     lowered = [str(h).strip().lower() for h in header]
     smiles = column.lower() if column else next((c for c in SMILES_COLUMNS if c in lowered), None)
+    if smiles not in lowered:  # a headerless file: its first row is a molecule, not column names
+        return []
     name = next((c for c in NAME_COLUMNS if c in lowered), None)
     return [str(h).strip() for h, low in zip(header, lowered) if low not in (smiles, name) and str(h).strip()]
 

@@ -101,3 +101,5 @@ def test_an_upload_says_which_of_its_columns_are_not_shown():
     tab = inputs.read_upload("m.tsv", b"SMILES\tpIC50\nCCO\t5\n")
     assert any("not shown: pIC50" in p for p in tab.problems)
     assert inputs.other_columns("m.smi", b"CCO ethanol\n") == []
+    assert inputs.other_columns("m.csv", b"CCO\nc1ccccc1\n") == []  # headerless: no column names at all
+    assert inputs.other_columns("m.csv", b"structure,act\nCCO,1\n", column="structure") == ["act"]
