@@ -290,13 +290,15 @@ def _show_not_applied(messages: list[str]) -> None:
 def molecule_browser(
     table: pd.DataFrame, key: str, title: str = "molecules", *, valid_default: bool = False,
     provenance: dict[str, Any] | None = None, export_stem: str | None = None, training: Any | None = None,
+    own_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Filters, substructure and similarity, sort, paginated grid of clickable cards, sortable table,
     scaffolds and diversity picking, selection, detail view and downloads for a molecule table.
 
     ``table`` is indexed by molecule number (``id``, shown as ``#n``). Downloads go through the
     CLI's writer with ``provenance`` columns. ``training`` (a :class:`molgen.dashboard.novelty.TrainingIndex`)
-    adds the nearest training molecule to the detail view. Returns the filtered, sorted table.
+    adds the nearest training molecule to the detail view; ``own_columns`` (an upload's activity…)
+    are shown in the table after the computed ones. Returns the filtered, sorted table.
     """
     choice, reference = _filter_widgets(table, key, valid_default)
     if reference:
@@ -337,7 +339,7 @@ def molecule_browser(
         # Clicking a column header selects the column (which turns the grid's own, view-only header
         # sort off) and sorts by it through the "Sort by" control: grid, table and downloads agree.
         st.dataframe(
-            shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
+            shown[tables.display_columns(shown, own_columns)], height=420, key=f"{key}_table",
             on_select=functools.partial(_table_clicked, key, sortable, list(shown.index)),
             selection_mode=["multi-row", "single-column"],
             column_config={

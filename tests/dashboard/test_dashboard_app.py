@@ -554,3 +554,24 @@ def test_detail_shows_the_nearest_training_molecule(app, tmp_path, monkeypatch):
     at.run()
     at.button(key="inspect_open_1").click().run()  # aspirin is in the training set
     assert any("this molecule is not novel" in i.value for i in at.info)
+
+
+def test_an_uploaded_activity_column_is_shown_sorted_and_exported(app):
+    """Fresh eyes: a CSV's activity column was dropped without a word; it is now in the table, sorts
+    (Sort by), filters (Range filters on) and goes into the download with its molecule."""
+    from molgen.dashboard import tables
+
+    at = _page(app, "views/inspect.py")
+    at.radio(key="insp_source").set_value("Upload a file").run()
+    data = b"compound_id,smiles,activity\nCPD-1,CCO,5.1\nCPD-2,c1ccccc1O,7.5\nCPD-3,CC(=O)Nc1ccc(O)cc1,6.0\n"
+    at.file_uploader(key="insp_upload").set_value(("mine.csv", data, "text/csv")).run()
+    assert not _errors(at), _errors(at)
+    shown = _table(at)
+    assert shown["activity"].tolist() == [5.1, 7.5, 6.0] and shown["name"].tolist() == ["CPD-1", "CPD-2", "CPD-3"]
+    assert "activity" in at.selectbox(key="inspect_sort").options
+    assert "activity" in at.multiselect(key="inspect_ranged").options
+    at.selectbox(key="inspect_sort").select("activity").run()
+    at.toggle(key="inspect_desc_activity").set_value(True).run()
+    assert _table(at)["activity"].tolist() == [7.5, 6.0, 5.1] and _card_ids(at) == [2, 3, 1]
+    exported = tables.export_bytes(_table(at), "csv").decode().splitlines()
+    assert "activity" in exported[0].split(",") and exported[1].startswith("2,")
