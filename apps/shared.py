@@ -380,7 +380,7 @@ def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: se
             with column.container(border=True, key=f"{key}_card_{number}"):
                 st.html(depict.card_html(number, rows[number], highlight=highlight, framed=False))
                 box = f"{key}_pick_{number}"
-                st.session_state[box] = number in selected  # the selection is the truth, kept across pages
+                _show_state(box, number in selected)
                 with st.container(horizontal=True, gap="small", vertical_alignment="center"):
                     st.checkbox("Select", key=box, on_change=_card_picked, args=(key, number, box))
                     if st.button("Details", key=f"{key}_open_{number}", type="tertiary",
@@ -396,6 +396,14 @@ def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: se
 # it, so two quick clicks would let that stale value undo the first one. The list widget is keyed by
 # the basket's version instead: each change from elsewhere draws a new list, whose stale twin the
 # server ignores.
+
+
+def _show_state(box: str, on: bool) -> None:
+    """Make the Select box ``box`` show ``on`` (the selection is the truth, kept across pages), writing
+    its state only where it differs: a written state is pushed to the browser, over whatever the
+    user is clicking at that moment."""
+    if st.session_state.get(box) != on:
+        st.session_state[box] = on
 
 
 def _basket(key: str) -> list:
@@ -419,7 +427,11 @@ def _card_picked(key: str, number: Any, box: str) -> None:
 
 
 def _list_edited(key: str, widget: str) -> None:
-    """Selection list callback: the list as the user left it is the selection."""
+    """Selection list callback: the list as the user left it is the selection. A list of an older
+    version is ignored: the browser still sends its stale value (and Streamlit calls this for it)
+    when cards are ticked faster than the page redraws."""
+    if widget != f"{key}_selected_{st.session_state.get(f'{key}_basket_version', 0)}":
+        return
     _set_basket(key, st.session_state.get(widget, []), redraw_list=False)
     kept = set(st.session_state.get(widget, []))
     st.session_state[f"{key}_picked"] = [i for i in st.session_state.get(f"{key}_picked", []) if i in kept]
@@ -438,7 +450,7 @@ def _detail_dialog(row: pd.Series, number: Any, key: str, highlight: str | None,
     @st.dialog(title, width="large", on_dismiss="rerun")  # closing reruns the page: the cards show the selection
     def show() -> None:
         box = f"{key}_dialog_pick_{number}"
-        st.session_state[box] = number in set(_basket(key)) | set(st.session_state.get(f"{key}_picked", []))
+        _show_state(box, number in set(_basket(key)) | set(st.session_state.get(f"{key}_picked", [])))
         st.toggle("In the selection (exported by the 'Download selection' buttons)", key=box,
                   on_change=_card_picked, args=(key, number, box))
         _molecule_panel(row, number, highlight, training)
