@@ -290,13 +290,15 @@ def _show_not_applied(messages: list[str]) -> None:
 def molecule_browser(
     table: pd.DataFrame, key: str, title: str = "molecules", *, valid_default: bool = False,
     provenance: dict[str, Any] | None = None, export_stem: str | None = None, training: Any | None = None,
+    own_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Filters, substructure and similarity, sort, paginated grid of clickable cards, sortable table,
     scaffolds and diversity picking, selection, detail view and downloads for a molecule table.
 
     ``table`` is indexed by molecule number (``id``, shown as ``#n``). Downloads go through the
     CLI's writer with ``provenance`` columns. ``training`` (a :class:`molgen.dashboard.novelty.TrainingIndex`)
-    adds the nearest training molecule to the detail view. Returns the filtered, sorted table.
+    adds the nearest training molecule to the detail view; ``own_columns`` (an upload's activity…)
+    are shown in the table after the computed ones. Returns the filtered, sorted table.
     """
     choice, reference = _filter_widgets(table, key, valid_default)
     if reference:
@@ -337,7 +339,7 @@ def molecule_browser(
         # Clicking a column header selects the column (which turns the grid's own, view-only header
         # sort off) and sorts by it through the "Sort by" control: grid, table and downloads agree.
         st.dataframe(
-            shown[tables.display_columns(shown)], height=420, key=f"{key}_table",
+            shown[tables.display_columns(shown, own_columns)], height=420, key=f"{key}_table",
             on_select=functools.partial(_table_clicked, key, sortable, list(shown.index)),
             selection_mode=["multi-row", "single-column"],
             column_config={
@@ -378,7 +380,7 @@ def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: se
             with column.container(border=True, key=f"{key}_card_{number}"):
                 st.html(depict.card_html(number, rows[number], highlight=highlight, framed=False))
                 box = f"{key}_pick_{number}"
-                st.session_state[box] = number in selected  # the selection is the truth, kept across pages
+                _show_state(box, number in selected)
                 with st.container(horizontal=True, gap="small", vertical_alignment="center"):
                     st.checkbox("Select", key=box, on_change=_card_picked, args=(key, number, box))
                     if st.button("Details", key=f"{key}_open_{number}", type="tertiary",
@@ -396,11 +398,21 @@ def _card_grid(page: pd.DataFrame, key: str, highlight: str | None, selected: se
 # server ignores.
 
 
+def _show_state(box: str, on: bool) -> None:
+    """Make the Select box ``box`` show ``on`` (the selection is the truth, kept across pages), writing
+    its state only where it differs: a written state is pushed to the browser, over whatever the
+    user is clicking at that moment."""
+    if st.session_state.get(box) != on:
+        st.session_state[box] = on
+
+
 def _basket(key: str) -> list:
+    """The selection's ids in the order they were added."""
     return list(st.session_state.get(f"{key}_basket", []))
 
 
 def _set_basket(key: str, ids: list, redraw_list: bool = True) -> None:
+    """Replace the selection; ``redraw_list`` gives the selection list a new key (see above)."""
     st.session_state[f"{key}_basket"] = list(ids)
     if redraw_list:
         st.session_state[f"{key}_basket_version"] = st.session_state.get(f"{key}_basket_version", 0) + 1
@@ -415,7 +427,11 @@ def _card_picked(key: str, number: Any, box: str) -> None:
 
 
 def _list_edited(key: str, widget: str) -> None:
-    """Selection list callback: the list as the user left it is the selection."""
+    """Selection list callback: the list as the user left it is the selection. A list of an older
+    version is ignored: the browser still sends its stale value (and Streamlit calls this for it)
+    when cards are ticked faster than the page redraws."""
+    if widget != f"{key}_selected_{st.session_state.get(f'{key}_basket_version', 0)}":
+        return
     _set_basket(key, st.session_state.get(widget, []), redraw_list=False)
     kept = set(st.session_state.get(widget, []))
     st.session_state[f"{key}_picked"] = [i for i in st.session_state.get(f"{key}_picked", []) if i in kept]
@@ -434,7 +450,7 @@ def _detail_dialog(row: pd.Series, number: Any, key: str, highlight: str | None,
     @st.dialog(title, width="large", on_dismiss="rerun")  # closing reruns the page: the cards show the selection
     def show() -> None:
         box = f"{key}_dialog_pick_{number}"
-        st.session_state[box] = number in set(_basket(key)) | set(st.session_state.get(f"{key}_picked", []))
+        _show_state(box, number in set(_basket(key)) | set(st.session_state.get(f"{key}_picked", [])))
         st.toggle("In the selection (exported by the 'Download selection' buttons)", key=box,
                   on_change=_card_picked, args=(key, number, box))
         _molecule_panel(row, number, highlight, training)

@@ -62,6 +62,9 @@ table = tables.molecule_table(props, data.names)
 table = table.join(tables.numbered(prepared)[["flags", "fragments", "inorganic"]])
 if standardize:
     table["input_smiles"] = tables.numbered(prepared)["input_smiles"]
+own = tables.file_columns(data.columns, list(table.columns)) if data.columns else None
+if own is not None:  # an upload's activity, assay…: shown, sortable, filterable and exported
+    table = table.join(own)
 n_flagged = int((table["flags"] != "").sum())
 if n_flagged:
     st.info(f"{n_flagged:,} of {len(table):,} inputs are flagged (salt or mixture, inorganic, charged"
@@ -76,7 +79,7 @@ elif n_bad:
 
 with st.expander("Property distributions against the training set", expanded=len(table) >= 50):
     compare = st.checkbox(f"Overlay the MOSES training set ({charts.REFERENCE_SIZE:,}-molecule sample)",
-                          value=len(table) >= 50, key="insp_ref")
+                          value=len(table) >= 50, key=f"insp_ref_{source}")  # each source its own default
     area = st.empty()  # the histograms, or the training set's progress while it is computed
     reference = None
     if compare:
@@ -92,4 +95,4 @@ with st.expander("Property distributions against the training set", expanded=len
                 cols[i % 4].altair_chart(chart, width="stretch", height=300, key=f"insp_hist_{column}")
 
 table, training = compare_with_training(table, "insp", st.session_state.setdefault("insp_memo", {}))
-molecule_browser(table, "inspect", training=training)
+molecule_browser(table, "inspect", training=training, own_columns=tuple(own.columns) if own is not None else ())

@@ -76,9 +76,12 @@ def histogram_chart(frame: pd.DataFrame, title: str) -> Any:
     """Altair chart of :func:`histogram_frame`: overlaid translucent bars, one colour per set."""
     import altair as alt
 
-    known = set(frame["set"]) <= set(HISTOGRAM_COLOURS)
-    scale = (alt.Scale(domain=list(HISTOGRAM_COLOURS), range=list(HISTOGRAM_COLOURS.values()))
-             if known else alt.Undefined)
+    present = set(frame["set"])
+    # Fixed colours, but only the sets drawn in the legend: a "training set" entry beside the set
+    # alone read as if the training set were drawn (and hidden behind it).
+    scale = (alt.Scale(domain=[s for s in HISTOGRAM_COLOURS if s in present],
+                       range=[c for s, c in HISTOGRAM_COLOURS.items() if s in present])
+             if present <= set(HISTOGRAM_COLOURS) else alt.Undefined)
     return (
         alt.Chart(frame, title=title)
         .mark_bar(opacity=0.55, binSpacing=0)

@@ -29,6 +29,8 @@ class SmilesInput:
     names: list[str] | None = None
     source: str = ""
     problems: list[str] = field(default_factory=list)
+    #: The file's other columns (an activity, an assay), one raw value per molecule kept.
+    columns: dict[str, list] = field(default_factory=dict)
 
 
 def parse_pasted(text: str) -> SmilesInput:
@@ -68,11 +70,23 @@ def read_upload(filename: str, data: bytes, column: str | None = None) -> Smiles
         raise InputError(f"{filename}: {len(data):,} bytes is larger than the {MAX_UPLOAD_BYTES:,} accepted")
     out = _from_molecule_set(read_smiles(filename, column=column, data=data), filename)
     left = other_columns(filename, data, column)
-    if left:  # said, not silently dropped: an activity column a chemist uploads is not in the table
-        out.problems.append(f"{len(left)} column{'s' if len(left) > 1 else ''} of {filename} not shown: "
-                            f"{', '.join(left[:8])}{', …' if len(left) > 8 else ''} (the dashboard reads the "
-                            "SMILES and the name; molecules keep their order, #n is the n-th valid one)")
+    if left:
+        values = _column_values(filename, data, column, left)
+        if len(values) == len(out.smiles):
+            out.columns = {c: [(v or {}).get(c) for v in values] for c in left}
+        else:  # cannot happen while both passes keep the same records; said, never dropped in silence
+            out.problems.append(f"{len(left)} column{'s' if len(left) > 1 else ''} of {filename} not shown: "
+                                f"{', '.join(left[:8])}{', …' if len(left) > 8 else ''}")
     return out
+
+
+def _column_values(filename: str, data: bytes, column: str | None, names: list[str]) -> list[dict | None]:
+    """The ``names`` columns of every record :func:`molgen.data.read_smiles` keeps, in its order: the
+    same reader, the same test of each record (:func:`molgen.data.readers.parse_record`)."""
+    from molgen.data.readers import RecordReader, parse_record
+
+    reader = RecordReader(filename, column, data=data, columns=tuple(names))
+    return [rec.values for rec in reader if parse_record(rec)[0] is not None]
 
 
 def other_columns(filename: str, data: bytes, column: str | None = None) -> list[str]:
@@ -97,6 +111,8 @@ def other_columns(filename: str, data: bytes, column: str | None = None) -> list
         return []
     lowered = [str(h).strip().lower() for h in header]
     smiles = column.lower() if column else next((c for c in SMILES_COLUMNS if c in lowered), None)
+    if smiles not in lowered:  # a headerless file: its first row is a molecule, not column names
+        return []
     name = next((c for c in NAME_COLUMNS if c in lowered), None)
     return [str(h).strip() for h, low in zip(header, lowered) if low not in (smiles, name) and str(h).strip()]
 

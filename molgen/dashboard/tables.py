@@ -64,13 +64,29 @@ def molecule_table(props: pd.DataFrame, names: Sequence[str] | None = None) -> p
     return table
 
 
-def display_columns(table: pd.DataFrame) -> list[str]:
+def display_columns(table: pd.DataFrame, own: Sequence[str] = ()) -> list[str]:
     """Columns of :data:`TABLE_COLUMNS` present in ``table``, after the computed ones it has
-    (similarities, novelty, step…) and before the input flags."""
+    (similarities, novelty, step…) and the user's ``own`` columns (an uploaded file's activity),
+    and before the input flags."""
     extra = [c for c in ("step", "t", "similarity", "similarity_a", "similarity_b", "reference_similarity",
                          "distance", "count", "in_training", "nn_similarity") if c in table.columns]
+    mine = [c for c in own if c in table.columns and c not in extra]
     tail = [c for c in ("flags", "input_smiles") if c in table.columns]
-    return extra + [c for c in TABLE_COLUMNS if c in table.columns] + tail
+    return extra + mine + [c for c in TABLE_COLUMNS if c in table.columns and c not in mine] + tail
+
+
+def file_columns(columns: dict[str, list], taken: Sequence[str]) -> pd.DataFrame:
+    """An upload's other columns numbered like its molecules: numbers as numbers (so they sort and
+    filter), text as text; a name the table already has (a file's own ``qed``) gets `` (file)``."""
+    out = {}
+    for name, values in columns.items():
+        raw = pd.Series([None if v is None or (isinstance(v, str) and not v.strip()) else v for v in values],
+                        dtype=object)
+        numbers = pd.to_numeric(raw, errors="coerce")
+        present = int(raw.notna().sum())
+        column = numbers.astype(float) if present and int(numbers.notna().sum()) == present else raw.astype("string")
+        out[f"{name} (file)" if name in taken or name in out else name] = column
+    return numbered(pd.DataFrame(out, index=range(len(next(iter(columns.values()), [])))))
 
 
 def similarity_column(table: pd.DataFrame, reference: str) -> pd.Series:

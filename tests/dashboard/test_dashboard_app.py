@@ -177,7 +177,7 @@ def test_inspect_upload_and_histograms(app):
     assert not _errors(at), _errors(at)
     assert any("could not be read" in w.value for w in at.warning)
     assert _caption(at, "shown").startswith("2 of 2")
-    at.checkbox(key="insp_ref").check().run()
+    at.checkbox(key="insp_ref_Upload a file").check().run()
     assert not at.exception and not _errors(at)
     assert len(at.get("vega_lite_chart")) == len(charts.HISTOGRAM_COLUMNS)
 
@@ -197,17 +197,31 @@ def test_inspect_overlay_draws_the_training_set_on_the_first_tick(app):
     """Issue 18 #3: one tick of "overlay the training set" and every histogram carries the training
     set's series, its legend below the plot with labels never truncated; unticked, the set alone."""
     at = _page(app, "views/inspect.py")
-    assert not at.checkbox(key="insp_ref").value  # six molecules: off by default
+    assert not at.checkbox(key="insp_ref_Paste SMILES").value  # six molecules: off by default
     assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
-    at.checkbox(key="insp_ref").check().run()
+    at.checkbox(key="insp_ref_Paste SMILES").check().run()
     drawn = [_chart_sets(c) for c in at.get("vega_lite_chart")]
     assert len(drawn) == len(charts.HISTOGRAM_COLUMNS)
     for sets, legend in drawn:
         assert sets == {"this set", "training set"}
         assert legend["orient"] == "bottom" and legend["labelLimit"] == 0
     assert not at.get("progress"), "the training set's progress bar gives way to the histograms"
-    at.checkbox(key="insp_ref").uncheck().run()
+    at.checkbox(key="insp_ref_Paste SMILES").uncheck().run()
     assert all(_chart_sets(c)[0] == {"this set"} for c in at.get("vega_lite_chart"))
+
+
+def test_a_large_set_opens_with_the_training_set_overlaid(app):
+    """Fresh eyes: after the six pasted examples (overlay off), the first 100 molecules of a shipped
+    file opened the distributions with the overlay still off (the box kept the paste's state), so
+    the expanded histograms showed no training set; each source now has its own default."""
+    at = _page(app, "views/inspect.py")
+    assert not at.checkbox(key="insp_ref_Paste SMILES").value
+    at.session_state["insp_limit"] = 100
+    at.radio(key="insp_source").set_value("Shipped data set").run()
+    assert not at.exception and not _errors(at), _errors(at)
+    assert _caption(at, "shown").startswith("100 of 100")
+    assert at.checkbox(key="insp_ref_Shipped data set").value
+    assert all(_chart_sets(c)[0] == {"this set", "training set"} for c in at.get("vega_lite_chart"))
 
 
 def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
@@ -540,3 +554,24 @@ def test_detail_shows_the_nearest_training_molecule(app, tmp_path, monkeypatch):
     at.run()
     at.button(key="inspect_open_1").click().run()  # aspirin is in the training set
     assert any("this molecule is not novel" in i.value for i in at.info)
+
+
+def test_an_uploaded_activity_column_is_shown_sorted_and_exported(app):
+    """Fresh eyes: a CSV's activity column was dropped without a word; it is now in the table, sorts
+    (Sort by), filters (Range filters on) and goes into the download with its molecule."""
+    from molgen.dashboard import tables
+
+    at = _page(app, "views/inspect.py")
+    at.radio(key="insp_source").set_value("Upload a file").run()
+    data = b"compound_id,smiles,activity\nCPD-1,CCO,5.1\nCPD-2,c1ccccc1O,7.5\nCPD-3,CC(=O)Nc1ccc(O)cc1,6.0\n"
+    at.file_uploader(key="insp_upload").set_value(("mine.csv", data, "text/csv")).run()
+    assert not _errors(at), _errors(at)
+    shown = _table(at)
+    assert shown["activity"].tolist() == [5.1, 7.5, 6.0] and shown["name"].tolist() == ["CPD-1", "CPD-2", "CPD-3"]
+    assert "activity" in at.selectbox(key="inspect_sort").options
+    assert "activity" in at.multiselect(key="inspect_ranged").options
+    at.selectbox(key="inspect_sort").select("activity").run()
+    at.toggle(key="inspect_desc_activity").set_value(True).run()
+    assert _table(at)["activity"].tolist() == [7.5, 6.0, 5.1] and _card_ids(at) == [2, 3, 1]
+    exported = tables.export_bytes(_table(at), "csv").decode().splitlines()
+    assert "activity" in exported[0].split(",") and exported[1].startswith("2,")

@@ -51,3 +51,13 @@ def test_a_small_set_outside_the_training_range_is_not_piled_into_the_edge_bin()
     assert frame["bin_start"].min() <= 151.2 and len(mine) > 1
     trained = frame[frame["set"] == "training set"]
     assert trained["density"].sum() == pytest.approx(1.0)
+
+
+def test_the_legend_names_only_the_sets_drawn(table):
+    """Without the overlay the legend said "this set" and "training set" though only the set was drawn."""
+    alone = charts.histogram_chart(charts.histogram_frame(table, None, "mw"), "MW").to_dict()
+    scale = alone["encoding"]["color"]["scale"]
+    assert scale["domain"] == ["this set"] and scale["range"] == [charts.HISTOGRAM_COLOURS["this set"]]
+    ref = tables.chunk_properties(["CCO", "CCCCO", "c1ccccc1"], alerts=False)
+    both = charts.histogram_chart(charts.histogram_frame(table, ref, "mw"), "MW").to_dict()
+    assert both["encoding"]["color"]["scale"]["domain"] == ["this set", "training set"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import pandas as pd
 import pytest
 from rdkit import Chem
 
@@ -91,13 +92,21 @@ def test_salts_and_inorganics_are_standardised_and_flagged():
     assert lipinski.tolist() == [False, True, True, False, True]  # the inorganic salt is not a drug
 
 
-def test_an_upload_says_which_of_its_columns_are_not_shown():
-    """A chemist's CSV with an activity column: the column is named as not shown, never dropped in silence."""
-    data = b"compound_id,smiles,activity,assay\nCPD-1,CCO,5.1,A\nCPD-2,c1ccccc1,6.2,B\n"
+def test_an_upload_carries_its_other_columns():
+    """A chemist's CSV with activity and assay columns: both come with the molecules they belong to
+    (the invalid row's values with it), numbers as numbers, a clashing name marked as the file's."""
+    from molgen.dashboard import tables
+
+    data = b"compound_id,smiles,activity,assay,qed\nCPD-1,CCO,5.1,A,0.1\nCPD-2,C1CC(,9.9,X,0\nCPD-3,c1ccccc1,,B,0.2\n"
     got = inputs.read_upload("mine.csv", data)
-    assert got.names == ["CPD-1", "CPD-2"]
-    assert any("2 columns of mine.csv not shown: activity, assay" in p for p in got.problems), got.problems
-    assert not any("not shown" in p for p in inputs.read_upload("m.csv", b"smiles,name\nCCO,e\n").problems)
+    assert got.names == ["CPD-1", "CPD-3"] and not any("not shown" in p for p in got.problems)
+    assert got.columns == {"activity": ["5.1", ""], "assay": ["A", "B"], "qed": ["0.1", "0.2"]}
+    frame = tables.file_columns(got.columns, ["smiles", "qed"])
+    assert list(frame.index) == [1, 2] and list(frame.columns) == ["activity", "assay", "qed (file)"]
+    assert frame["activity"].iloc[0] == 5.1 and pd.isna(frame["activity"].iloc[1])
+    assert frame["assay"].tolist() == ["A", "B"]
     tab = inputs.read_upload("m.tsv", b"SMILES\tpIC50\nCCO\t5\n")
-    assert any("not shown: pIC50" in p for p in tab.problems)
+    assert tab.columns == {"pIC50": ["5"]}
     assert inputs.other_columns("m.smi", b"CCO ethanol\n") == []
+    assert inputs.other_columns("m.csv", b"CCO\nc1ccccc1\n") == []  # headerless: no column names at all
+    assert inputs.other_columns("m.csv", b"structure,act\nCCO,1\n", column="structure") == ["act"]
