@@ -515,6 +515,11 @@ class Run:
         })
         if "d" in comps:
             row["d_reward"] = float(comps["d"].mean())
+        return self._finish_row(row, comps, stats)
+
+    def _finish_row(self, row: dict[str, Any], comps: dict[str, torch.Tensor], stats: dict[str, Any]) -> dict[str, Any]:
+        """The columns every adversarial step's log row ends with: the objectives, the diversity memory,
+        and the collapse guard's verdict on the batch."""
         if self.scorer is not None:
             row["objective"] = float(comps["objective"].mean())
             row.update({f"obj_{n}": float(comps[n].mean()) for n in self.scorer.names})
@@ -583,14 +588,7 @@ class Run:
             "entropy": float((s.entropy.detach() * m).sum() / m.sum()), "mean_length": float(m.sum(1).mean()),
             "n_rollouts": 0, "t_policy": t1 - t0, "t_reward": t_reward, **stats,
         })
-        if self.scorer is not None:
-            row["objective"] = float(comps["objective"].mean())
-            row.update({f"obj_{n}": float(comps[n].mean()) for n in self.scorer.names})
-        if self.memory is not None:
-            row["memory_penalised"] = float((comps["memory"] < 1).float().mean())
-            row["memory_full"] = self.memory.full_buckets
-        row["collapsed"] = self._collapse_guard(stats["uniqueness"]) if stats["validity"] else False
-        return row
+        return self._finish_row(row, comps, stats)
 
     def _new_machine(self):
         """What rollouts use to start machines (``None`` for free tokens)."""
