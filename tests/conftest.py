@@ -235,3 +235,66 @@ def semantic_run(tmp_path_factory, train_tiny_cli):
 def tiny_semantic_toml() -> str:
     """The tiny semantic Grammar VAE's config text."""
     return TINY_SEMANTIC
+
+
+#: a tiny ORGAN run (seconds on one thread): test_organ_train's sizes, lambda 0.5 with QED
+TINY_ORGAN = {
+    "seed": 3, "torch_threads": 1, "checkpoint_every": 4,
+    "generator": {"embedding_size": 16, "hidden_size": 48, "num_layers": 1, "max_len": 60},
+    "discriminator": {"preset": "custom", "filter_widths": [1, 3, 5], "filter_counts": [8, 8, 8], "embedding_size": 8},
+    "mle": {"steps": 6, "batch_size": 32, "lr": 0.01, "eval_every": 100},
+    "dpretrain": {"steps": 2, "n_samples": 64},
+    "adversarial": {"steps": 3, "batch_size": 16, "rollouts": 2, "d_samples": 32},
+    "reward": {"lam": 0.5},
+    "objectives": [{"name": "qed"}],
+}
+
+
+def organ_dict(base: dict, **overrides) -> dict:
+    """A deep copy of ``base`` with ``overrides`` applied in order: a dotted key with ``__`` for the
+    dot (``mle__lr=0.5``, ``reward={"mode": "seqgan"}`` replaces the whole table); ``None`` removes
+    the key or table (TOML has no null: absent means the config's default)."""
+    import copy
+
+    cfg = copy.deepcopy(base)
+    for key, value in overrides.items():
+        *tables, name = key.split("__")
+        table = cfg
+        for t in tables:
+            table = table.setdefault(t, {})
+        if value is None:
+            table.pop(name, None)
+        else:
+            table[name] = copy.deepcopy(value)
+    return cfg
+
+
+#: the smallest ORGAN run (8-wide embeddings, two 4-filter convolutions, one rollout, the SeqGAN
+#: reward, no objectives, 3 MLE steps and 1 of each other stage), for tests that need any run at all
+MINI_ORGAN = organ_dict(
+    TINY_ORGAN, checkpoint_every=None, objectives=None,
+    generator__embedding_size=8, generator__hidden_size=16,
+    discriminator__filter_widths=[1, 3], discriminator__filter_counts=[4, 4], discriminator__embedding_size=4,
+    mle__steps=3, mle__batch_size=16,
+    dpretrain__steps=1, dpretrain__n_samples=16,
+    adversarial__steps=1, adversarial__batch_size=8, adversarial__rollouts=1, adversarial__d_samples=16,
+    reward={"mode": "seqgan"})
+
+ORGAN_BASES = {"tiny": TINY_ORGAN, "mini": MINI_ORGAN}
+
+
+def _organ_toml(path: Path, base: str = "tiny", **overrides) -> Path:
+    from molgen.config import to_toml
+
+    if base not in ORGAN_BASES:
+        raise KeyError(f"organ_toml: base {base!r} is not one of {sorted(ORGAN_BASES)}")
+    path.write_text(to_toml(organ_dict(ORGAN_BASES[base], **overrides)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def organ_toml():
+    """``organ_toml(path, base="tiny", **overrides) -> path``: the one tiny ORGAN config of the suite,
+    written to ``path`` as TOML: :data:`TINY_ORGAN` (``"tiny"``) or :data:`MINI_ORGAN` (``"mini"``)
+    with ``__``-dotted overrides, ``None`` dropping a key or table (see :func:`organ_dict`)."""
+    return _organ_toml

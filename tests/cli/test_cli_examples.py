@@ -46,34 +46,11 @@ val_max = 16
 val_decode = 8
 tensorboard = false
 """,
-    "organ": """seed = 0
-torch_threads = 1
-max_molecules = 200
-[generator]
-embedding_size = 8
-hidden_size = 16
-num_layers = 1
-[discriminator]
-preset = "custom"
-filter_widths = [1, 3]
-filter_counts = [4, 4]
-embedding_size = 4
-[mle]
-steps = 2
-batch_size = 16
-[dpretrain]
-steps = 1
-n_samples = 16
-[adversarial]
-steps = 1
-batch_size = 4
-rollouts = 1
-d_samples = 8
-[reward]
-mode = "seqgan"
-""",
 }
 TINY["cvae"] = TINY["gvae"].replace('encoder = "gru"\n', "")
+#: ``organ_toml`` overrides of the smallest ORGAN run for the examples' ``molgen train organ``
+TINY_ORGAN_OVERRIDES = {"seed": 0, "max_molecules": 200, "generator__max_len": None, "mle__steps": 2, "mle__lr": None,
+                        "mle__eval_every": None, "adversarial__batch_size": 4, "adversarial__d_samples": 8}
 REDUCED = {"-n": "8", "--n-samples": "8", "--n-stochastic": "1", "--budget": "4", "--n-init": "8"}
 
 
@@ -176,8 +153,9 @@ def _make_input(path: Path) -> None:
         path.write_text("\n".join(smiles) + "\n")
 
 
-def _reduced(line: str, workdir: Path) -> list[str]:
-    """The command line with its sizes cut down (see the module docstring)."""
+def _reduced(line: str, workdir: Path, organ_toml) -> list[str]:
+    """The command line with its sizes cut down (see the module docstring); ``organ_toml`` is the root
+    conftest's fixture, which writes the tiny ORGAN config."""
     words = [f"refs/{w.split('/')[-1]}" if w.startswith("data/moses/") else w for w in argv(line)]
     out = []
     it = iter(range(len(words)))
@@ -192,7 +170,10 @@ def _reduced(line: str, workdir: Path) -> list[str]:
             out.append(w)
     if words[0] == "train":
         cfg = workdir / f"tiny-{words[1]}.toml"
-        cfg.write_text(TINY[words[1]])
+        if words[1] == "organ":
+            organ_toml(cfg, "mini", **TINY_ORGAN_OVERRIDES)
+        else:
+            cfg.write_text(TINY[words[1]])
         out += ["--config", str(cfg), "--no-progress"]
     if words[0] == "optimize":
         out += ["--batch-size", "2", "--no-progress"]
@@ -230,7 +211,7 @@ def scratch(tmp_path, monkeypatch, one_thread) -> Path:
 
 
 @pytest.mark.slow
-def test_help_examples_run(scratch, capsys):
+def test_help_examples_run(scratch, capsys, organ_toml):
     for command, line in help_examples():
         args = build_parser().parse_args(argv(line))
         if command == "dashboard":
@@ -238,16 +219,16 @@ def test_help_examples_run(scratch, capsys):
         for path in paths_of(args, INPUT_KEYS):
             if not Path(path).exists():
                 _make_input(Path(path))
-        code = main(_reduced(line, scratch))
+        code = main(_reduced(line, scratch, organ_toml))
         err = capsys.readouterr().err
         assert code == 0, f"{line!r} exited {code}: {err[-2000:]}"
         assert "Traceback" not in err
 
 
 @pytest.mark.slow
-def test_readme_commands_run(scratch, capsys):
+def test_readme_commands_run(scratch, capsys, organ_toml):
     for line, fails in readme_commands():
-        code = main(_reduced(line, scratch))
+        code = main(_reduced(line, scratch, organ_toml))
         err = capsys.readouterr().err
         assert (code != 0) == fails, f"README: {line!r} exited {code}: {err[-2000:]}"
         assert "Traceback" not in err

@@ -91,40 +91,19 @@ def test_the_scorer_sends_only_uncached_smiles_to_the_cluster(train_smiles, tmp_
     assert scorer._client is None
 
 
-ORGAN = """
-seed = 3
-torch_threads = 1
-[generator]
-embedding_size = 8
-hidden_size = 16
-num_layers = 1
-max_len = 50
-[discriminator]
-preset = "custom"
-filter_widths = [1, 3]
-filter_counts = [4, 4]
-embedding_size = 4
-[mle]
-steps = 3
-batch_size = 16
-[dpretrain]
-steps = 1
-n_samples = 16
-[adversarial]
-steps = 2
-batch_size = 8
-rollouts = 2
-d_samples = 16
-[reward]
-lam = 0.5
-parallel_min = 1
-{scheduler}
-[[objectives]]
-name = "qed"
-[[objectives]]
-name = "test_local_cluster:seen_by"
-params = {{ log = "{log}" }}
-"""
+@pytest.fixture
+def organ_cfg(organ_toml):
+    """``organ_cfg(path, scheduler, log) -> path``: the smallest ORGAN run (max_len 50, 2 adversarial
+    steps of 2 rollouts) rewarded by QED and :func:`seen_by` noting its processes in ``log``, with
+    ``[reward] scheduler`` set to ``scheduler`` (``None``: no key)."""
+
+    def write(path: Path, scheduler: str | None, log: Path) -> Path:
+        return organ_toml(path, "mini", generator__max_len=50, mle__lr=None, mle__eval_every=None,
+                          adversarial__steps=2, adversarial__rollouts=2,
+                          reward={"lam": 0.5, "parallel_min": 1}, reward__scheduler=scheduler,
+                          objectives=[{"name": "qed"}, {"name": "test_local_cluster:seen_by", "params": {"log": str(log)}}])
+
+    return write
 
 
 def _read_log(path: Path) -> list[dict]:
@@ -134,7 +113,8 @@ def _read_log(path: Path) -> list[dict]:
 
 
 @pytest.mark.distributed
-def test_organ_rewards_on_a_local_cluster_train_as_without_one(tmp_path, train_smiles, worker_path, one_thread):
+def test_organ_rewards_on_a_local_cluster_train_as_without_one(tmp_path, train_smiles, worker_path, one_thread,
+                                                                  organ_cfg):
     from molgen.checkpoint import load_checkpoint
     from molgen.organ import trainer
     from molgen.training import TrainOptions
@@ -142,10 +122,9 @@ def test_organ_rewards_on_a_local_cluster_train_as_without_one(tmp_path, train_s
     data = tmp_path / "train.smi"
     data.write_text("\n".join(train_smiles[:200]) + "\n")
     runs = {}
-    for name, scheduler in (("local", ""), ("cluster", 'scheduler = "local:1"')):
+    for name, scheduler in (("local", None), ("cluster", "local:1")):
         log = tmp_path / f"{name}-seen.txt"
-        cfg = tmp_path / f"{name}.toml"
-        cfg.write_text(ORGAN.format(scheduler=scheduler, log=log))
+        cfg = organ_cfg(tmp_path / f"{name}.toml", scheduler, log)
         out = tmp_path / name
         opts = TrainOptions(kind="organ", data=data, out=out, config=cfg, command="test", progress=False)
         assert trainer.train_from_options(opts) == 0
@@ -183,15 +162,15 @@ def test_the_scorer_names_an_unreachable_scheduler(free_port):
         scorer.close()
 
 
-def test_an_organ_run_with_an_unreachable_scheduler_fails_before_training(tmp_path, train_smiles, free_port, one_thread):
+def test_an_organ_run_with_an_unreachable_scheduler_fails_before_training(tmp_path, train_smiles, free_port, one_thread,
+                                                                         organ_cfg):
     from molgen.errors import ClusterError
     from molgen.organ import trainer
     from molgen.training import TrainOptions
 
     data = tmp_path / "train.smi"
     data.write_text("\n".join(train_smiles[:100]) + "\n")
-    cfg = tmp_path / "organ.toml"
-    cfg.write_text(ORGAN.format(scheduler=f'scheduler = "127.0.0.1:{free_port}"', log=tmp_path / "seen.txt"))
+    cfg = organ_cfg(tmp_path / "organ.toml", f"127.0.0.1:{free_port}", tmp_path / "seen.txt")
     opts = TrainOptions(kind="organ", data=data, out=tmp_path / "run", config=cfg, command="test", progress=False)
     with pytest.raises(ClusterError, match=f"127.0.0.1:{free_port}"):
         trainer.train_from_options(opts)

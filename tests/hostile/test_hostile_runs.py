@@ -21,33 +21,6 @@ from molgen.errors import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TINY_ORGAN = """
-seed = 0
-torch_threads = 1
-checkpoint_every = 2
-[generator]
-embedding_size = 8
-hidden_size = 16
-num_layers = 1
-max_len = {max_len}
-[discriminator]
-preset = "custom"
-filter_widths = [1, 3]
-filter_counts = [4, 4]
-embedding_size = 4
-[mle]
-steps = 2
-batch_size = 16
-eval_every = 100
-[dpretrain]
-steps = 0
-[adversarial]
-steps = 0
-[reward]
-{reward}
-"""
-
-
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch, one_thread):
     """Each case in its own folder with its own cache (encoded sets never reach the user's home)."""
@@ -80,10 +53,16 @@ def train_vae(capsys, data: Path, config: Path, out: Path, *extra: str) -> tuple
                "--device", "cpu", "--no-progress", *extra)
 
 
-def organ_config(tmp_path: Path, max_len: int = 60, reward: str = 'mode = "seqgan"', objectives: str = "") -> Path:
-    path = tmp_path / "organ.toml"
-    path.write_text(TINY_ORGAN.format(max_len=max_len, reward=reward) + objectives)
-    return path
+@pytest.fixture
+def organ_config(tmp_path, organ_toml):
+    """``organ_config(**overrides) -> tmp_path / "organ.toml"``: the smallest ORGAN run cut to 2 MLE
+    steps (no discriminator or adversarial steps, a checkpoint every 2), with ``organ_toml`` overrides."""
+
+    def write(**overrides) -> Path:
+        return organ_toml(tmp_path / "organ.toml", "mini", seed=0, checkpoint_every=2, mle__steps=2, mle__lr=None,
+                          dpretrain={"steps": 0}, adversarial={"steps": 0}, **overrides)
+
+    return write
 
 
 # --------------------------------------------------------------- 3: unencodable training molecules
@@ -221,10 +200,9 @@ def test_failed_start_in_an_existing_folder_removes_only_what_it_wrote(tmp_path,
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
-def test_organ_max_len_shorter_than_every_molecule(tmp_path, capsys, train_smiles):
+def test_organ_max_len_shorter_than_every_molecule(tmp_path, capsys, train_smiles, organ_config):
     data = smi_file(tmp_path / "train.smi", train_smiles[:60])
-    config = organ_config(tmp_path, max_len=5)
-    config.write_text(config.read_text().replace("filter_widths = [1, 3]", "filter_widths = [1, 2]"))
+    config = organ_config(generator__max_len=5, discriminator__filter_widths=[1, 2])
     code, err = cli(capsys, "train", "organ", "--data", str(data), "--config", str(config), "--out", "run", "--no-progress")
     assert code == 1 and "0 of 60 training molecules fit generator.max_len = 5" in error_line(err)
     assert not Path("run").exists()
@@ -253,11 +231,11 @@ def test_checkpoint_sizes_are_bounded_before_allocation(tiny_checkpoint, capsys)
     assert code == 1 and str(tiny_checkpoint) in line and "latent_size: 10000000 must be <= 8192" in line
 
 
-def test_an_organ_checkpoint_cannot_ask_for_a_huge_generator_length(tmp_path, capsys, train_smiles):
+def test_an_organ_checkpoint_cannot_ask_for_a_huge_generator_length(tmp_path, capsys, train_smiles, organ_config):
     """``[generator] max_len`` is bounded like every size (a duplicated field once dropped the bound,
     so a checkpoint could ask the sampler for a (n, 10**9) buffer)."""
     data = smi_file(tmp_path / "train.smi", train_smiles[:80])
-    config = organ_config(tmp_path)
+    config = organ_config()
     assert cli(capsys, "train", "organ", "--data", str(data), "--config", str(config), "--out", "run", "--no-progress")[0] == 0
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(last)
@@ -267,7 +245,8 @@ def test_an_organ_checkpoint_cannot_ask_for_a_huge_generator_length(tmp_path, ca
     assert code == 1 and "max_len: 1000000000 must be <=" in error_line(err)
 
 
-def test_resumed_checkpoint_cannot_import_an_objective_the_user_did_not_name(tmp_path, capsys, train_smiles, monkeypatch):
+def test_resumed_checkpoint_cannot_import_an_objective_the_user_did_not_name(tmp_path, capsys, train_smiles, monkeypatch,
+                                                                           organ_config):
     marker = tmp_path / "imported"
     (tmp_path / "evil_objective.py").write_text(textwrap.dedent(f"""
         from pathlib import Path
@@ -278,7 +257,7 @@ def test_resumed_checkpoint_cannot_import_an_objective_the_user_did_not_name(tmp
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     data = smi_file(tmp_path / "train.smi", train_smiles[:80])
-    config = organ_config(tmp_path, reward="lam = 0.5", objectives='\n[[objectives]]\nname = "validity"\n')
+    config = organ_config(reward={"lam": 0.5}, objectives=[{"name": "validity"}])
     assert cli(capsys, "train", "organ", "--data", str(data), "--config", str(config), "--out", "run", "--no-progress")[0] == 0
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(last)

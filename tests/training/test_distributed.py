@@ -264,47 +264,16 @@ def test_a_single_process_run_resumes_under_torchrun_to_the_uninterrupted_result
     _assert_same_weights(gvae_reference / "checkpoints" / "last.pt", out / "checkpoints" / "last.pt")
 
 
-ORGAN = """
-seed = 3
-torch_threads = 1
-[generator]
-embedding_size = 16
-hidden_size = 32
-num_layers = 1
-max_len = 170
-symbols = "rules"
-grammar = "kekule"
-constraints = "semantic"
-[discriminator]
-preset = "custom"
-filter_widths = [1, 3]
-filter_counts = [4, 4]
-embedding_size = 4
-[mle]
-steps = 8
-batch_size = 33
-lr = 0.01
-eval_every = 100
-[dpretrain]
-steps = 1
-n_samples = 16
-[adversarial]
-steps = 1
-batch_size = 8
-rollouts = 1
-d_samples = 16
-[reward]
-mode = "seqgan"
-"""
-
-
 @pytest.mark.distributed
 def test_organ_mle_on_two_ranks_equals_one_process_and_rank_0_finishes_the_run(tmp_path, train_smiles, torchrun,
-                                                                               monkeypatch):
+                                                                               monkeypatch, organ_toml):
     data = tmp_path / "train.smi"
     data.write_text("\n".join(train_smiles[:400]) + "\n")
-    config = tmp_path / "organ.toml"
-    config.write_text(ORGAN)  # an odd global batch: the ranks hold 17 and 16 rows, weighted by their rules
+    # the smallest ORGAN run over semantic rules; an odd global batch: the ranks hold 17 and 16 rows,
+    # weighted by their rules
+    config = organ_toml(tmp_path / "organ.toml", "mini", generator__embedding_size=16, generator__hidden_size=32,
+                        generator__max_len=170, generator__symbols="rules", generator__grammar="kekule",
+                        generator__constraints="semantic", mle__steps=8, mle__batch_size=33)
     monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
     assert main(_train_args("organ", data, config, tmp_path / "one")) == 0
     code, output = torchrun(_train_args("organ", data, config, tmp_path / "two")).wait()

@@ -24,49 +24,24 @@ from molgen.vae.config import VAEConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ORGAN = """
-seed = 3
-torch_threads = 1
-[generator]
-embedding_size = 8
-hidden_size = 16
-num_layers = 1
-max_len = 60
-[discriminator]
-preset = "custom"
-filter_widths = [1, 3]
-filter_counts = [4, 4]
-embedding_size = 4
-[mle]
-steps = 3
-batch_size = 16
-lr = {lr}
-eval_every = 100
-[dpretrain]
-steps = 1
-n_samples = 16
-[adversarial]
-steps = {adv}
-batch_size = 8
-rollouts = 1
-d_samples = 16
-[reward]
-mode = "seqgan"
-"""
 
+@pytest.fixture
+def organ_cfg(organ_toml):
+    """``organ_cfg(path, lr=0.01, adv=1) -> path``: the smallest ORGAN run with this MLE rate and
+    this many adversarial steps."""
 
-def _organ(tmp_path: Path, name: str, lr: float = 0.01, adv: int = 1) -> Path:
-    path = tmp_path / name
-    path.write_text(ORGAN.format(lr=lr, adv=adv))
-    return path
+    def write(path: Path, lr: float = 0.01, adv: int = 1) -> Path:
+        return organ_toml(path, "mini", mle__lr=lr, adversarial__steps=adv)
+
+    return write
 
 
 @pytest.fixture
-def organ_run(tmp_path, train_smiles):
+def organ_run(tmp_path, train_smiles, organ_cfg):
     torch.set_num_threads(1)
     data = tmp_path / "train.smi"
     data.write_text("\n".join(train_smiles[:120]) + "\n")
-    cfg = _organ(tmp_path, "c.toml", adv=2)
+    cfg = organ_cfg(tmp_path / "c.toml", adv=2)
     out = tmp_path / "run"
 
     def opts(config=cfg, resume=False, seed=None):
@@ -77,21 +52,21 @@ def organ_run(tmp_path, train_smiles):
     return tmp_path, out, opts
 
 
-def test_organ_resume_refuses_a_changed_config_or_seed(organ_run):
+def test_organ_resume_refuses_a_changed_config_or_seed(organ_run, organ_cfg):
     """ORGAN's --resume used to ignore --config and --seed silently; now it follows the VAE's rule."""
     tmp, out, opts = organ_run
     with pytest.raises(UsageError, match=r"mle\.lr"):
-        organ_trainer.train_from_options(opts(config=_organ(tmp, "lr.toml", lr=0.5, adv=2), resume=True))
+        organ_trainer.train_from_options(opts(config=organ_cfg(tmp / "lr.toml", lr=0.5, adv=2), resume=True))
     with pytest.raises(UsageError, match="--seed 9 differs"):
         organ_trainer.train_from_options(opts(config=None, resume=True, seed=9))
     with pytest.raises(UsageError, match="only grow"):
-        organ_trainer.train_from_options(opts(config=_organ(tmp, "less.toml", adv=1), resume=True))
+        organ_trainer.train_from_options(opts(config=organ_cfg(tmp / "less.toml", adv=1), resume=True))
 
 
-def test_organ_resume_may_train_longer(organ_run):
+def test_organ_resume_may_train_longer(organ_run, organ_cfg):
     tmp, out, opts = organ_run
     before = load_checkpoint(out / "checkpoints" / "last.pt")["step"]
-    assert organ_trainer.train_from_options(opts(config=_organ(tmp, "more.toml", adv=4), resume=True)) == 0
+    assert organ_trainer.train_from_options(opts(config=organ_cfg(tmp / "more.toml", adv=4), resume=True)) == 0
     after = load_checkpoint(out / "checkpoints" / "last.pt")
     assert after["step"] == before + 2 and after["config"]["adversarial"]["steps"] == 4
     assert load_config(OrganConfig, out / "config.toml").adversarial.steps == 4
