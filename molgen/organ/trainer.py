@@ -488,19 +488,7 @@ class Run:
                 with self._autocast():
                     logp, entropy = st.generator.token_log_probs(seqs, mask)
                 loss = reinforce_loss(logp, entropy, res.q, res.mask, baseline, c.entropy_coef)
-            if c.mle_mix > 0:
-                real = self.data.random(c.batch_size, gen).to(self.device)
-                mask = st.symbols.train_mask(real)
-                with self._autocast():
-                    loss = loss + c.mle_mix * st.generator.nll(real, mask)
-            st.g_opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
-            st.g_opt.step()
-            st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * float(valid_q.mean())
-            self._update_rollout()
-            if self.memory is not None:  # after the step: this batch was scored against the memory before it
-                self.memory.record(smiles, comps["objective_raw"].tolist())
+            loss = self._update_generator(loss, gen, baseline, float(valid_q.mean()), smiles, comps)
         for _ in range(c.d_steps):
             row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
         if self.leakgan is not None:
@@ -516,6 +504,26 @@ class Run:
         if "d" in comps:
             row["d_reward"] = float(comps["d"].mean())
         return self._finish_row(row, comps, stats)
+
+    def _update_generator(self, loss: torch.Tensor, gen: torch.Generator, baseline: float, reward: float,
+                          smiles: list[str], comps: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The end of a generator step (REINFORCE or Gumbel): the optional MLE mix, the update, the
+        reward baseline, the rollout policy, the diversity memory. Returns the loss with the MLE term."""
+        st, c = self.state, self.state.cfg.adversarial
+        if c.mle_mix > 0:
+            real = self.data.random(c.batch_size, gen).to(self.device)
+            mask = st.symbols.train_mask(real)
+            with self._autocast():
+                loss = loss + c.mle_mix * st.generator.nll(real, mask)
+        st.g_opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
+        st.g_opt.step()
+        st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * reward
+        self._update_rollout()
+        if self.memory is not None:  # after the step: this batch was scored against the memory before it
+            self.memory.record(smiles, comps["objective_raw"].tolist())
+        return loss
 
     def _finish_row(self, row: dict[str, Any], comps: dict[str, torch.Tensor], stats: dict[str, Any]) -> dict[str, Any]:
         """The columns every adversarial step's log row ends with: the objectives, the diversity memory,
@@ -566,17 +574,7 @@ class Run:
             pg = reinforce_loss(s.logp, s.entropy, (1 - lam) * o.unsqueeze(1).expand_as(s.logp), s.mask,
                                 (1 - lam) * baseline, c.entropy_coef)
             loss = lam * d_loss + pg
-            if c.mle_mix > 0:
-                real = self.data.random(c.batch_size, gen).to(self.device)
-                loss = loss + c.mle_mix * st.generator.nll(real, st.symbols.train_mask(real))
-            st.g_opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(st.generator.parameters(), c.grad_clip)
-            st.g_opt.step()
-            st.baseline = c.baseline_decay * baseline + (1 - c.baseline_decay) * float(o.mean())
-            self._update_rollout()
-            if self.memory is not None:
-                self.memory.record(smiles, comps["objective_raw"].tolist())
+            loss = self._update_generator(loss, gen, baseline, float(o.mean()), smiles, comps)
         row: dict[str, Any] = {}
         for _ in range(c.d_steps):
             row["d_loss"], row["d_acc"] = self._train_discriminator(gen, c.d_samples, c.d_epochs, 2 * c.batch_size)
