@@ -127,7 +127,7 @@ def _save_cache(path: Path, ds: EncodedDataset) -> None:
                 fail_reasons=np.array([r for _, r in ds.failures], dtype=str),
             )
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # Ctrl-C and full disks included: remove the half-written temp file, then re-raise
         Path(tmp).unlink(missing_ok=True)
         raise
 
