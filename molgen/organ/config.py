@@ -128,7 +128,10 @@ class MLEConfig:
     #: step alone, so a resumed run follows the same schedule)
     lr_schedule: str = field(default="constant", metadata={"choices": ("constant", "cosine")})
     lr_min: float = field(default=1e-5, metadata={"ge": 0})
-    #: start from the generator of another ORGAN checkpoint (its vocabulary too) instead of training
+    #: start from the generator of another ORGAN checkpoint (its vocabulary too); ``steps`` more MLE
+    #: steps then train on from it (0: fine-tune adversarially only; > 0: transfer learning, or
+    #: teacher forcing / professor forcing continued). A LeakGAN run takes only the embedding and
+    #: LSTM of a plain generator's checkpoint; its head and manager start fresh and learn in these steps.
     init_checkpoint: str | None = None
 
 
@@ -274,6 +277,10 @@ class OrganConfig:
     log_every: int = field(default=1, metadata={"ge": 1})
     checkpoint_every: int = field(default=200, metadata={"ge": 1})
     max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
+    #: a wall-clock budget for the whole run (0: none): the sum of its steps' seconds, kept across
+    #: resumes; when spent, the run checkpoints and ends (exit 0) where it is, and ``--resume`` with a
+    #: larger budget goes on. For comparisons at equal time; the step reached is in the checkpoint.
+    max_minutes: float = field(default=0.0, metadata={"ge": 0})
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     mle: MLEConfig = field(default_factory=MLEConfig)

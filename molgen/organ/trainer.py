@@ -260,6 +260,8 @@ class Run:
         self.device = state.generator.head.weight.device
         self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
         self._masks: dict[tuple[int, int], torch.Tensor] = {}
+        #: the run's max_minutes is spent (set by the stage loop; the run then ends where it is)
+        self.out_of_time = False
 
     def _log(self, row: dict[str, Any]) -> None:
         st = self.state
@@ -283,13 +285,18 @@ class Run:
                         continue
                     if stage != "mle" and self.dist.launched and not self._go_on_alone():
                         return 0
-                    if stage == "mle" and self.state.cfg.mle.init_checkpoint:
-                        total = 0
                     if not self._stage(stage, fn, total, stop):
                         self._checkpoint()
                         self.dist.barrier()  # no rank leaves (and has torchrun end the others) before rank 0 saved
                         log.warning("stopped by %s at step %d; resume with --resume", stop.signal_name, self.state.step)
                         return 130
+                    if self.out_of_time:
+                        self._checkpoint()
+                        self.dist.barrier()
+                        log.warning("max_minutes = %g spent (%.1f min of steps) at %s step %d (step %d in all); the run "
+                                    "ends here: --resume with a larger max_minutes goes on", self.state.cfg.max_minutes,
+                                    self.state.extra["train_seconds"] / 60, stage, self.state.stage_step, self.state.step)
+                        return 0
                 self.state.stage, self.state.stage_step = "done", 0
                 self._checkpoint()
             finally:
@@ -326,11 +333,15 @@ class Run:
             while st.stage_step < total:
                 if self.dist.any(stop.requested):  # every rank stops at the same step
                     return False
+                if self._time_spent():  # no step starts once max_minutes is spent
+                    self.out_of_time = True
+                    break
                 t0 = time.perf_counter()
                 row = fn(_reseed(st))
                 st.stage_step += 1
                 st.step += 1
                 row["seconds"] = time.perf_counter() - t0
+                st.extra["train_seconds"] = st.extra.get("train_seconds", 0.0) + row["seconds"]
                 self._log(row)
                 bar.update(1)
                 bar.set_postfix({k: f"{row[k]:.3g}" for k in ("mle_loss", "reward", "validity", "d_acc") if isinstance(row.get(k), float)})
@@ -344,6 +355,11 @@ class Run:
         if stage == "mle":
             st.rollout.load_state_dict(st.generator.state_dict())
         return True
+
+    def _time_spent(self) -> bool:
+        """True (on every rank alike) once the steps' seconds reach ``max_minutes``."""
+        limit = self.state.cfg.max_minutes * 60
+        return bool(limit) and self.dist.any(self.state.extra.get("train_seconds", 0.0) >= limit)
 
     def mle_step(self, gen: torch.Generator) -> dict[str, Any]:
         """One teacher-forced maximum-likelihood step on a shuffled minibatch (epoch order seeded)."""
@@ -624,26 +640,40 @@ def mle_lr(c: MLEConfig, step: int) -> float:
 
 
 def _init_generator(state: OrganState, path: str) -> None:
-    """Take generator weights and symbols from another ORGAN checkpoint (skips MLE)."""
+    """Take generator weights and symbols from another ORGAN checkpoint (``mle.init_checkpoint``).
+
+    The generators must match; a LeakGAN run may start from a plain LSTM generator of the same sizes,
+    taking its embedding and LSTM (the worker's trunk) while its head and manager start fresh."""
     ckpt = load_checkpoint(path, kind="organ")
     with quiet_renames():
         src_cfg = from_dict(GeneratorConfig, ckpt["config"]["generator"], where=f"{path} config.generator")
-    src = to_dict(src_cfg)
-    if src != to_dict(state.cfg.generator):
-        raise UsageError(f"{path}: generator config {src} differs from the run's [generator] table")
+    src, own = to_dict(src_cfg), to_dict(state.cfg.generator)
+    trunk = own["architecture"] == "leakgan" and src["architecture"] != "leakgan"
+    if trunk:
+        src, own = {**src, "architecture": ""}, {**own, "architecture": ""}
+    if src != own:
+        raise UsageError(f"{path}: generator config {to_dict(src_cfg)} differs from the run's [generator] table")
     if symbols_from_checkpoint(ckpt, src_cfg).to_checkpoint() != state.symbols.to_checkpoint():
         raise UsageError(f"{path}: {state.symbols.kind} (vocabulary or grammar) differ from the run's")
+    weights = {k: v for k, v in ckpt["model"].items() if k.startswith(("embed.", "rnn."))} if trunk else ckpt["model"]
     shapes = {k: tuple(v.shape) for k, v in state.generator.state_dict().items()}
-    if {k: tuple(v.shape) for k, v in ckpt["model"].items()} != shapes:  # LeakGAN: [leakgan] sizes, D's filters
+    if any(shapes.get(k) != tuple(v.shape) for k, v in weights.items()) or (not trunk and len(weights) != len(shapes)):
         raise UsageError(f"{path}: its generator's weights do not fit the run's generator "
                          "(with architecture = 'leakgan': [leakgan] sizes or the discriminator's filters differ)")
-    state.generator.load_state_dict(ckpt["model"])
-    state.rollout.load_state_dict(ckpt["model"])
+    state.generator.load_state_dict(weights, strict=not trunk)
+    state.rollout.load_state_dict(state.generator.state_dict())
+    state.extra["init_checkpoint"] = {"path": str(path), "step": int(ckpt.get("step", 0)),
+                                      "taken": "embedding and LSTM" if trunk else "generator"}
+    if trunk:
+        log.info("LeakGAN starts from %s's embedding and LSTM; its head and manager start fresh (mle.steps = %d train "
+                 "them)", path, state.cfg.mle.steps)
+    if trunk and state.cfg.mle.steps == 0:
+        log.warning("mle.steps = 0 with a LeakGAN initialised from a plain generator: its fresh head is untrained")
 
 
 #: Settings ``--resume --config`` may change: more adversarial steps continue the same run
 #: (every step is seeded from (seed, stage, step) alone).
-EXTENDABLE = ("adversarial.steps",)
+EXTENDABLE = ("adversarial.steps", "max_minutes")
 
 
 def train_from_options(opts: TrainOptions) -> int:

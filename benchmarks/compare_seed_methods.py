@@ -1,0 +1,174 @@
+"""The seed-methods comparison: six ways to train the ORGAN generator at one wall-clock budget.
+
+Each row is a config in ``configs/compare/``: teacher forcing continued, professor forcing,
+SeqGAN (lambda = 1), ORGAN (the organ-qed recipe), the Gumbel-softmax estimator and LeakGAN. All
+start from the shipped ``organ-mle`` generator (a 2 x 256 LSTM, seed 0, fp32, 1 torch thread) and
+stop when their steps have taken ``max_minutes`` of wall-clock time. This script trains the rows
+(``--jobs`` side by side, each a ``molgen train organ`` process; a row already finished is kept,
+an interrupted one resumes), scores 10,000 samples of each with ``molgen evaluate``, and prints one
+table (Markdown, also written to ``--table`` with the per-row details as JSON beside it):
+validity, unique@10k, novelty, IntDiv1, FCD/test, KL score, mean QED, steps, training time (the
+steps' seconds) and time per step of the method's own stage.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/compare_seed_methods.py --jobs 2 --table docs/seed-methods-table.md
+    python benchmarks/compare_seed_methods.py --rows teacher gumbel --minutes 0.5 --max-molecules 5000 -n 500  # a smoke run
+
+The budget is ``max_minutes`` of each config unless ``--minutes`` overrides it (the override is
+written into a copy of the config in the run folder, so the run records what it used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: (row name, config file, the label in the table, the stage whose steps are "the method's")
+ROWS = (
+    ("teacher", "teacher forcing (organ-mle recipe, continued)", "mle"),
+    ("professor", "+ professor forcing", "mle"),
+    ("seqgan", "SeqGAN (lambda = 1)", "adversarial"),
+    ("organ", "ORGAN (organ-qed recipe)", "adversarial"),
+    ("gumbel", "Gumbel-softmax GAN (organ-qed reward)", "adversarial"),
+    ("leakgan", "LeakGAN (lambda = 1)", "adversarial"),
+)
+METRICS = (("valid", "validity"), ("unique@10k", "unique@10k"), ("novelty", "novelty"), ("intdiv1", "IntDiv1"),
+           ("fcd/test", "FCD/test"), ("kl_score", "KL score"), ("qed", "mean QED"))
+
+
+def config_for(name: str, out: Path, minutes: float | None, max_molecules: int) -> Path:
+    """The row's config, or a copy in ``out`` with the budget / molecule count overridden."""
+    src = ROOT / "configs" / "compare" / f"{name}.toml"
+    if minutes is None and not max_molecules:
+        return src
+    text = src.read_text()
+    if minutes is not None:
+        text = re.sub(r"(?m)^max_minutes = .*$", f"max_minutes = {minutes}", text)
+    if max_molecules:
+        text = re.sub(r"(?m)^max_minutes = (.*)$", rf"max_minutes = \1\nmax_molecules = {max_molecules}", text)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def run(cmd: list[str], log_path: Path) -> None:
+    """Run one molgen command with its output in ``log_path``; a failure stops the script with its log's tail."""
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    if rc != 0:
+        tail = log_path.read_text().splitlines()[-5:]
+        raise SystemExit(f"{' '.join(cmd)} exited {rc}; {log_path}:\n" + "\n".join(tail))
+
+
+def train(name: str, out: Path, data: str, config: Path) -> float:
+    """Train (or resume) one row; returns the wall-clock seconds this call took."""
+    import tomllib
+
+    import torch
+
+    run_dir, last = out / name, out / name / "checkpoints" / "last.pt"
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "molgen", "train", "organ", "--data", data, "--config", str(config),
+           "--out", str(run_dir), "--no-progress"]
+    if last.exists():
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        budget = 60 * tomllib.loads(config.read_text())["max_minutes"]
+        if ckpt["stage"] == "done" or ckpt.get("extra", {}).get("train_seconds", 0) >= budget:
+            print(f"{name}: trained ({ckpt['stage']} step {ckpt['step']})", flush=True)
+            return 0.0
+        cmd.append("--resume")
+    print(f"[{time.strftime('%H:%M:%S')}] train {name}", flush=True)
+    run(cmd, out / f"{name}.train.log")
+    return time.perf_counter() - t0
+
+
+def evaluate(name: str, out: Path, n: int) -> None:
+    """10,000 samples (``-n``) of the row, seed 0, scored by ``molgen evaluate`` into ``out/NAME/eval``."""
+    report = out / name / "eval"
+    print(f"[{time.strftime('%H:%M:%S')}] evaluate {name}", flush=True)
+    run([sys.executable, "-m", "molgen", "evaluate", "--model", str(out / name), "-n", str(n), "--seed", "0",
+         "--report-dir", str(report), "--no-progress"], out / f"{name}.eval.log")
+
+
+def summarise(name: str, label: str, stage: str, out: Path) -> dict:
+    """The row's figures: the report's metrics, the steps per stage and their seconds (log.csv, checkpoint)."""
+    import torch
+
+    ckpt = torch.load(out / name / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
+    with open(out / name / "log.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    steps = {s: max((int(r["stage_step"]) for r in rows if r["stage"] == s), default=0)
+             for s in ("mle", "dpretrain", "adversarial")}
+    own = [float(r["seconds"]) for r in rows if r["stage"] == stage and r["seconds"]]
+    report = json.loads((out / name / "eval" / "report.json").read_text())
+    (model,) = report["models"].values()
+    return {
+        "row": name, "method": label, "stage": stage, "steps": steps, "last_step": ckpt["step"],
+        "finished_stage": ckpt["stage"], "train_seconds": ckpt.get("extra", {}).get("train_seconds"),
+        "seconds_per_step": statistics.median(own) if own else None,
+        "metrics": {k: model["metrics"].get(k) for k, _ in METRICS},
+        "sampling_seconds": model.get("sampling_seconds"),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    """The Markdown table the README carries."""
+    head = ["method", *[h for _, h in METRICS], "steps (own stage)", "training min", "s / step"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["metrics"]
+        cells = [r["method"]] + [("—" if m[k] is None else f"{m[k]:.3f}") for k, _ in METRICS]
+        own = r["steps"][r["stage"]]
+        cells += [f"{own:,} {r['stage']}", f"{(r['train_seconds'] or 0) / 60:.1f}",
+                  "—" if r["seconds_per_step"] is None else f"{r['seconds_per_step']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", nargs="+", choices=[r[0] for r in ROWS], default=[r[0] for r in ROWS])
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "compare")
+    p.add_argument("--data", default="data/moses/train.csv.gz")
+    p.add_argument("--jobs", type=int, default=2, help="rows trained (and scored) side by side (default 2)")
+    p.add_argument("--minutes", type=float, help="override every row's max_minutes")
+    p.add_argument("--max-molecules", type=int, default=0, help="train on the first N molecules (smoke runs)")
+    p.add_argument("-n", type=int, default=10000, help="samples scored per row (default 10000)")
+    p.add_argument("--table", type=Path, help="also write the table here (and NAME.json with the details)")
+    args = p.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MOLGEN_THREADS", "1")  # one thread per process: --jobs processes share the cores
+    args.out.mkdir(parents=True, exist_ok=True)
+    chosen = [r for r in ROWS if r[0] in args.rows]
+    configs = {name: config_for(name, args.out / "configs", args.minutes, args.max_molecules) for name, _, _ in chosen}
+
+    names = [name for name, _, _ in chosen]
+    # every row trains beside one other training (never beside an evaluation), then all are scored
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(lambda name: train(name, args.out, args.data, configs[name]), names))
+    todo = [name for name in names if not (args.out / name / "eval" / "report.json").exists()]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(lambda name: evaluate(name, args.out, args.n), todo))
+    rows = [summarise(name, label, stage, args.out) for name, label, stage in chosen]
+    text = table(rows)
+    print(text)
+    if args.table:
+        args.table.parent.mkdir(parents=True, exist_ok=True)
+        args.table.write_text(text + "\n")
+        args.table.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
