@@ -61,6 +61,14 @@ def config_for(name: str, out: Path, minutes: float | None, max_molecules: int) 
     return path
 
 
+def rel(path: Path) -> str:
+    """``path`` relative to the repository when inside it (what the run records as its command)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def run(cmd: list[str], log_path: Path) -> None:
     """Run one molgen command with its output in ``log_path``; a failure stops the script with its log's tail."""
     with open(log_path, "a") as log:
@@ -80,8 +88,8 @@ def train(name: str, out: Path, data: str, config: Path) -> float:
 
     run_dir, last = out / name, out / name / "checkpoints" / "last.pt"
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "molgen", "train", "organ", "--data", data, "--config", str(config),
-           "--out", str(run_dir), "--no-progress"]
+    cmd = [sys.executable, "-m", "molgen", "train", "organ", "--data", data, "--config", rel(config),
+           "--out", rel(run_dir), "--no-progress"]
     if last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
         budget = 60 * tomllib.loads(config.read_text())["max_minutes"]
@@ -98,8 +106,8 @@ def evaluate(name: str, out: Path, n: int) -> None:
     """10,000 samples (``-n``) of the row, seed 0, scored by ``molgen evaluate`` into ``out/NAME/eval``."""
     report = out / name / "eval"
     print(f"[{time.strftime('%H:%M:%S')}] evaluate {name}", flush=True)
-    run([sys.executable, "-m", "molgen", "evaluate", "--model", str(out / name), "-n", str(n), "--seed", "0",
-         "--report-dir", str(report), "--no-progress"], out / f"{name}.eval.log")
+    run([sys.executable, "-m", "molgen", "evaluate", "--model", rel(out / name), "-n", str(n), "--seed", "0",
+         "--report-dir", rel(report), "--no-progress"], out / f"{name}.eval.log")
 
 
 def summarise(name: str, label: str, stage: str, out: Path) -> dict:

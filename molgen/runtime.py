@@ -31,8 +31,8 @@ def command_line(argv: list[str] | None = None) -> str:
     """The exact command that is running, shell-quoted, to store in checkpoints and logs."""
     args = sys.argv if argv is None else ["molgen", *argv]
     prog = os.path.basename(args[0]) if args else "molgen"
-    if args and os.path.normpath(args[0]).endswith(os.path.join("molgen", "cli.py")):
-        prog = "molgen"  # ``python -m molgen.cli``: record the command that runs the same thing
+    if args and os.path.normpath(args[0]).endswith((os.path.join("molgen", "cli.py"), os.path.join("molgen", "__main__.py"))):
+        prog = "molgen"  # ``python -m molgen(.cli)``: record the command that runs the same thing
     return shlex.join([prog, *args[1:]])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 
@@ -208,16 +209,24 @@ def test_cli_without_command_is_a_usage_error(capsys):
     assert "COMMAND" in capsys.readouterr().err
 
 
+def test_python_m_molgen_is_the_molgen_command():
+    out = subprocess.run([sys.executable, "-m", "molgen", "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("molgen ")
+
+
 def test_command_line_is_shell_quoted():
     assert command_line(["train", "gvae", "--out", "my run"]) == "molgen train gvae --out 'my run'"
 
 
 def test_command_line_of_python_m_molgen_cli_is_recorded_as_molgen(monkeypatch):
-    """``python -m molgen.cli`` runs the molgen command: a checkpoint records it as one to rerun."""
+    """``python -m molgen`` and ``python -m molgen.cli`` run the molgen command: a checkpoint records
+    it as one to rerun."""
+    import molgen.__main__
     import molgen.cli
 
-    monkeypatch.setattr(sys, "argv", [molgen.cli.__file__, "train", "organ", "--out", "r"])
-    assert command_line() == "molgen train organ --out r"
+    for entry in (molgen.cli.__file__, molgen.__main__.__file__):
+        monkeypatch.setattr(sys, "argv", [entry, "train", "organ", "--out", "r"])
+        assert command_line() == "molgen train organ --out r"
     monkeypatch.setattr(sys, "argv", ["/usr/bin/other.py", "x"])
     assert command_line() == "other.py x"
 

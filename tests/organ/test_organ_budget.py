@@ -13,18 +13,6 @@ import torch
 
 from molgen.checkpoint import load_checkpoint
 from molgen.organ import trainer
-from molgen.training.options import TrainOptions
-
-
-@pytest.fixture
-def data_file(tmp_path: Path, train_smiles: list[str]) -> Path:
-    path = tmp_path / "train.smi"
-    path.write_text("\n".join(train_smiles[:200]) + "\n")
-    return path
-
-
-def opts(data: Path, config: Path, out: Path, resume: bool = False) -> TrainOptions:
-    return TrainOptions(kind="organ", data=data, out=out, config=config, resume=resume, command="test", progress=False)
 
 
 def stages(run: Path) -> list[str]:
@@ -44,26 +32,24 @@ class Clock:
         return self.now
 
 
+MLE_ONLY = {"base": "mini", "mle__steps": 6, "dpretrain__steps": 0, "adversarial__steps": 0}
+
+
 def test_the_run_ends_when_its_minutes_are_spent_and_resumes_to_the_uninterrupted_result(
-        tmp_path, data_file, organ_toml, monkeypatch, caplog):
-    whole = organ_toml(tmp_path / "whole.toml", "mini", mle__steps=6, dpretrain__steps=0, adversarial__steps=0)
-    short = organ_toml(tmp_path / "short.toml", "mini", mle__steps=6, dpretrain__steps=0, adversarial__steps=0,
-                       max_minutes=4 / 60)
-    longer = organ_toml(tmp_path / "longer.toml", "mini", mle__steps=6, dpretrain__steps=0, adversarial__steps=0,
-                        max_minutes=1.0)
+        tmp_path, tiny_organ, monkeypatch, caplog):
     monkeypatch.setattr(trainer, "time", Clock())
-    assert trainer.train_from_options(opts(data_file, whole, tmp_path / "a")) == 0
+    assert trainer.train_from_options(tiny_organ("a", **MLE_ONLY)) == 0
     with caplog.at_level(logging.WARNING, logger="molgen.organ.trainer"):
-        assert trainer.train_from_options(opts(data_file, short, tmp_path / "b")) == 0  # not an error: the budget
+        assert trainer.train_from_options(tiny_organ("b", **MLE_ONLY, max_minutes=4 / 60)) == 0  # not an error
     assert "max_minutes = 0.0666667 spent" in caplog.text and "at mle step 4" in caplog.text
     cut = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
     assert (cut["stage"], cut["step"], cut["extra"]["train_seconds"]) == ("mle", 4, 4.0)
     assert stages(tmp_path / "b") == ["mle"] * 4
     # spent: a resume with the same budget starts no step
-    assert trainer.train_from_options(opts(data_file, short, tmp_path / "b", resume=True)) == 0
+    assert trainer.train_from_options(tiny_organ("b", resume=True, **MLE_ONLY, max_minutes=4 / 60)) == 0
     assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4
     # a larger budget goes on to the end, to the weights of the uninterrupted run
-    assert trainer.train_from_options(opts(data_file, longer, tmp_path / "b", resume=True)) == 0
+    assert trainer.train_from_options(tiny_organ("b", resume=True, **MLE_ONLY, max_minutes=1.0)) == 0
     a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
     assert b["stage"] == "done" and b["extra"]["train_seconds"] == 6.0
@@ -71,34 +57,28 @@ def test_the_run_ends_when_its_minutes_are_spent_and_resumes_to_the_uninterrupte
         assert torch.equal(tensor, b["model"][name]), name
 
 
-def test_the_budget_stops_between_stages_too(tmp_path, data_file, organ_toml, monkeypatch):
+def test_the_budget_stops_between_stages_too(tmp_path, tiny_organ, monkeypatch):
     """Spent exactly at the end of MLE: the next stage starts no step, the checkpoint says where."""
-    cfg = organ_toml(tmp_path / "c.toml", "mini", max_minutes=3 / 60)  # 3 MLE steps, then D pretraining
     monkeypatch.setattr(trainer, "time", Clock())
-    assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "run")) == 0
+    assert trainer.train_from_options(tiny_organ("run", base="mini", max_minutes=3 / 60)) == 0  # 3 MLE steps
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert ckpt["stage"] in ("mle", "dpretrain") and ckpt["step"] == 3
     assert torch.equal(ckpt["rollout"]["head.weight"], ckpt["model"]["head.weight"])  # MLE's end synced the policy
 
 
-def test_init_checkpoint_then_zero_or_more_mle_steps(tmp_path, data_file, organ_toml):
-    src_cfg = organ_toml(tmp_path / "src.toml", "mini", mle__steps=8, mle__lr=0.02, dpretrain__steps=0, adversarial__steps=0)
-    assert trainer.train_from_options(opts(data_file, src_cfg, tmp_path / "src")) == 0
+def test_init_checkpoint_then_zero_or_more_mle_steps(tmp_path, tiny_organ):
+    assert trainer.train_from_options(tiny_organ("src", **{**MLE_ONLY, "mle__steps": 8, "mle__lr": 0.02})) == 0
     source = tmp_path / "src" / "checkpoints" / "last.pt"
     src = load_checkpoint(source)
 
-    same = organ_toml(tmp_path / "same.toml", "mini", mle__steps=0, mle__init_checkpoint=str(source),
-                      dpretrain__steps=0, adversarial__steps=0)
-    assert trainer.train_from_options(opts(data_file, same, tmp_path / "same")) == 0
+    assert trainer.train_from_options(tiny_organ("same", **{**MLE_ONLY, "mle__steps": 0}, mle__init_checkpoint=str(source))) == 0
     got = load_checkpoint(tmp_path / "same" / "checkpoints" / "last.pt")
     assert all(torch.equal(t, got["model"][k]) for k, t in src["model"].items())
     assert got["extra"]["init_checkpoint"] == {"path": str(source), "step": 8, "taken": "generator"}
 
-    more = organ_toml(tmp_path / "more.toml", "mini", mle__steps=3, mle__init_checkpoint=str(source),
-                      dpretrain__steps=0, adversarial__steps=0)
-    fresh = organ_toml(tmp_path / "fresh.toml", "mini", mle__steps=3, dpretrain__steps=0, adversarial__steps=0)
-    assert trainer.train_from_options(opts(data_file, more, tmp_path / "more")) == 0
-    assert trainer.train_from_options(opts(data_file, fresh, tmp_path / "fresh")) == 0
+    three = {**MLE_ONLY, "mle__steps": 3}
+    assert trainer.train_from_options(tiny_organ("more", **three, mle__init_checkpoint=str(source))) == 0
+    assert trainer.train_from_options(tiny_organ("fresh", **three)) == 0
     assert stages(tmp_path / "more") == ["mle"] * 3  # the MLE steps run from the source's weights
 
     def first_loss(run: Path) -> float:
@@ -113,15 +93,14 @@ def test_init_checkpoint_then_zero_or_more_mle_steps(tmp_path, data_file, organ_
 LEAK = {"goal_size": 4, "manager_hidden_size": 16, "horizon": 3, "mle_every": 2}
 
 
-def test_leakgan_takes_a_plain_generators_embedding_and_lstm(tmp_path, data_file, organ_toml, caplog):
-    src_cfg = organ_toml(tmp_path / "src.toml", "mini", generator__cell="lstm", dpretrain__steps=0, adversarial__steps=0)
-    assert trainer.train_from_options(opts(data_file, src_cfg, tmp_path / "src")) == 0
+def test_leakgan_takes_a_plain_generators_embedding_and_lstm(tmp_path, tiny_organ, caplog):
+    plain = {**MLE_ONLY, "generator__cell": "lstm"}
+    assert trainer.train_from_options(tiny_organ("src", **plain)) == 0
     source = tmp_path / "src" / "checkpoints" / "last.pt"
     src = load_checkpoint(source)["model"]
-    leak = organ_toml(tmp_path / "leak.toml", "mini", generator__cell="lstm", generator__architecture="leakgan",
-                      leakgan=LEAK, mle__steps=0, mle__init_checkpoint=str(source), dpretrain__steps=0, adversarial__steps=0)
+    leak = {**plain, "generator__architecture": "leakgan", "leakgan": LEAK, "mle__steps": 0}
     with caplog.at_level(logging.INFO, logger="molgen.organ.trainer"):
-        assert trainer.train_from_options(opts(data_file, leak, tmp_path / "leak")) == 0
+        assert trainer.train_from_options(tiny_organ("leak", **leak, mle__init_checkpoint=str(source))) == 0
     assert "its head and manager start fresh" in caplog.text and "untrained" in caplog.text
     got = load_checkpoint(tmp_path / "leak" / "checkpoints" / "last.pt")
     trunk = [k for k in src if k.startswith(("embed.", "rnn."))]
@@ -129,7 +108,5 @@ def test_leakgan_takes_a_plain_generators_embedding_and_lstm(tmp_path, data_file
     assert got["model"]["head.weight"].shape != src["head.weight"].shape and any(k.startswith("manager.") for k in got["model"])
     assert got["extra"]["init_checkpoint"]["taken"] == "embedding and LSTM"
     # a plain generator of another size still does not fit
-    other = organ_toml(tmp_path / "other.toml", "mini", generator__cell="lstm", generator__architecture="leakgan",
-                       generator__hidden_size=24, leakgan=LEAK, mle__init_checkpoint=str(source))
     with pytest.raises(trainer.UsageError, match="differs from the run's"):
-        trainer.train_from_options(opts(data_file, other, tmp_path / "other"))
+        trainer.train_from_options(tiny_organ("other", **leak, generator__hidden_size=24, mle__init_checkpoint=str(source)))
