@@ -5,7 +5,8 @@ SeqGAN (lambda = 1), ORGAN (the organ-qed recipe), the Gumbel-softmax estimator 
 start from the shipped ``organ-mle`` generator (a 2 x 256 LSTM, seed 0, fp32, 1 torch thread) and
 stop when their steps have taken ``max_minutes`` of wall-clock time. This script trains the rows
 (``--jobs`` side by side, each a ``molgen train organ`` process; a row already finished is kept,
-an interrupted one resumes), scores 10,000 samples of each with ``molgen evaluate``, and prints one
+an interrupted one resumes), scores 10,000 samples of each with ``molgen evaluate`` (and of the
+starting generator with sampling seeds 0 and 1: the sampling noise of each metric), and prints one
 table (Markdown, also written to ``--table`` with the per-row details as JSON beside it):
 validity, unique@10k, novelty, IntDiv1, FCD/test, KL score, mean QED, steps, training time (the
 steps' seconds) and time per step of the method's own stage.
@@ -27,11 +28,19 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_PRINT = threading.Lock()
+
+
+def say(text: str) -> None:
+    """One progress line (the rows run in threads)."""
+    with _PRINT:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 #: (row name, config file, the label in the table, the stage whose steps are "the method's")
 ROWS = (
     ("teacher", "teacher forcing (organ-mle recipe, continued)", "mle"),
@@ -41,6 +50,10 @@ ROWS = (
     ("gumbel", "Gumbel-softmax GAN (organ-qed reward)", "adversarial"),
     ("leakgan", "LeakGAN (lambda = 1)", "adversarial"),
 )
+#: the generator every row starts from, scored as two reference rows: sampling seeds 0 and 1 (their
+#: difference is the sampling noise of each metric at 10,000 molecules)
+START = "data/models/organ-mle"
+REFERENCES = (("start-seed0", "start: shipped organ-mle (0 min)", 0), ("start-seed1", "start, sampling seed 1", 1))
 METRICS = (("valid", "validity"), ("unique@10k", "unique@10k"), ("novelty", "novelty"), ("intdiv1", "IntDiv1"),
            ("fcd/test", "FCD/test"), ("kl_score", "KL score"), ("qed", "mean QED"))
 
@@ -80,34 +93,41 @@ def run(cmd: list[str], log_path: Path) -> None:
         raise SystemExit(f"{' '.join(cmd)} exited {rc}; {log_path}:\n" + "\n".join(tail))
 
 
-def train(name: str, out: Path, data: str, config: Path) -> float:
-    """Train (or resume) one row; returns the wall-clock seconds this call took."""
+def train(name: str, out: Path, data: str, config: Path) -> None:
+    """Train one row, resume it if it was interrupted, or leave it when its budget is spent."""
     import tomllib
 
     import torch
 
     run_dir, last = out / name, out / name / "checkpoints" / "last.pt"
-    t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "molgen", "train", "organ", "--data", data, "--config", rel(config),
            "--out", rel(run_dir), "--no-progress"]
     if last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
         budget = 60 * tomllib.loads(config.read_text())["max_minutes"]
         if ckpt["stage"] == "done" or ckpt.get("extra", {}).get("train_seconds", 0) >= budget:
-            print(f"{name}: trained ({ckpt['stage']} step {ckpt['step']})", flush=True)
-            return 0.0
+            say(f"{name}: trained ({ckpt['stage']} step {ckpt['step']})")
+            return
         cmd.append("--resume")
-    print(f"[{time.strftime('%H:%M:%S')}] train {name}", flush=True)
+    say(f"train {name}")
     run(cmd, out / f"{name}.train.log")
-    return time.perf_counter() - t0
 
 
-def evaluate(name: str, out: Path, n: int) -> None:
-    """10,000 samples (``-n``) of the row, seed 0, scored by ``molgen evaluate`` into ``out/NAME/eval``."""
+def evaluate(name: str, out: Path, n: int, model: str | None = None, seed: int = 0) -> None:
+    """10,000 samples (``-n``) of the row (or ``model``), ``seed``, scored by ``molgen evaluate`` into ``out/NAME/eval``."""
     report = out / name / "eval"
-    print(f"[{time.strftime('%H:%M:%S')}] evaluate {name}", flush=True)
-    run([sys.executable, "-m", "molgen", "evaluate", "--model", rel(out / name), "-n", str(n), "--seed", "0",
-         "--report-dir", rel(report), "--no-progress"], out / f"{name}.eval.log")
+    say(f"evaluate {name}")
+    run([sys.executable, "-m", "molgen", "evaluate", "--model", model or rel(out / name), "-n", str(n),
+         "--seed", str(seed), "--report-dir", rel(report), "--no-progress"], out / f"{name}.eval.log")
+
+
+def reference(name: str, label: str, out: Path) -> dict:
+    """A reference row: the starting generator's report (no training in the budget)."""
+    report = json.loads((out / name / "eval" / "report.json").read_text())
+    (model,) = report["models"].values()
+    return {"row": name, "method": label, "stage": "mle", "steps": {"mle": 0}, "train_seconds": 0.0,
+            "seconds_per_step": None, "metrics": {k: model["metrics"].get(k) for k, _ in METRICS},
+            "settings": report["settings"]}
 
 
 def summarise(name: str, label: str, stage: str, out: Path) -> dict:
@@ -139,7 +159,7 @@ def table(rows: list[dict]) -> str:
         m = r["metrics"]
         cells = [r["method"]] + [("—" if m[k] is None else f"{m[k]:.3f}") for k, _ in METRICS]
         own = r["steps"][r["stage"]]
-        cells += [f"{own:,} {r['stage']}", f"{(r['train_seconds'] or 0) / 60:.1f}",
+        cells += [f"{own:,} {r['stage']}" if own else "—", f"{(r['train_seconds'] or 0) / 60:.1f}",
                   "—" if r["seconds_per_step"] is None else f"{r['seconds_per_step']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -166,10 +186,12 @@ def main() -> None:
     # every row trains beside one other training (never beside an evaluation), then all are scored
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(lambda name: train(name, args.out, args.data, configs[name]), names))
-    todo = [name for name in names if not (args.out / name / "eval" / "report.json").exists()]
+    jobs = [(name, None, 0) for name in names] + [(name, START, seed) for name, _, seed in REFERENCES]
+    todo = [job for job in jobs if not (args.out / job[0] / "eval" / "report.json").exists()]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        list(pool.map(lambda name: evaluate(name, args.out, args.n), todo))
-    rows = [summarise(name, label, stage, args.out) for name, label, stage in chosen]
+        list(pool.map(lambda job: evaluate(job[0], args.out, args.n, job[1], job[2]), todo))
+    rows = [reference(name, label, args.out) for name, label, _ in REFERENCES]
+    rows += [summarise(name, label, stage, args.out) for name, label, stage in chosen]
     text = table(rows)
     print(text)
     if args.table:
