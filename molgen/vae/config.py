@@ -100,6 +100,9 @@ class VAEConfig:
     log_every: int = field(default=50, metadata={"ge": 1})  # steps between log.csv rows
     checkpoint_every: int = field(default=500, metadata={"ge": 1})  # steps between checkpoints/last.pt
     max_molecules: int = field(default=0, metadata={"ge": 0})  # use only the first N input molecules (0: all)
+    #: a wall-clock budget (0: none): the sum of the training steps' seconds, kept across resumes;
+    #: when spent the run checkpoints and ends (exit 0), and ``--resume`` with a larger one goes on
+    max_minutes: float = field(default=0.0, metadata={"ge": 0})
     #: "bf16": mixed precision (bf16 products under autocast, fp32 weights and optimizer state);
     #: "auto": bf16 where the CPU/GPU runs it natively (molgen.precision); see the README
     precision: str = field(default="fp32", metadata={"choices": PRECISIONS})

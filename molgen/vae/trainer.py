@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -128,6 +129,8 @@ class VAETrainer:
         self.best_val = math.inf
         self.bad_evals = 0
         self.stop_reason: str | None = None
+        #: the steps' wall-clock seconds so far (all sessions of the run), for ``max_minutes``
+        self.train_seconds = 0.0
         self.interrupt = GracefulInterrupt()
         self.last_val: dict[str, float] = {}
         self._masks: dict[int, torch.Tensor] = {}
@@ -164,6 +167,7 @@ class VAETrainer:
                 "rng": capture_rng({"generator": self.generator}),
                 "data": self.data_info,
                 "stop_reason": self.stop_reason,
+                "train_seconds": self.train_seconds,
             },
         }
 
@@ -180,6 +184,7 @@ class VAETrainer:
         self._sums = dict(extra["sums"])
         self.last_val = dict(extra.get("last_val", {}))
         self.stop_reason = extra.get("stop_reason")
+        self.train_seconds = float(extra.get("train_seconds", 0.0))
         self.precision = ckpt.get("precision", self.precision)
         restore_rng(extra["rng"], {"generator": self.generator})
         log.info("resumed at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
@@ -319,6 +324,11 @@ class VAETrainer:
         self.tb.log(row, self.step)
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
 
+    def _time_spent(self) -> bool:
+        """True (on every rank alike) once the steps' seconds reach ``max_minutes``."""
+        limit = self.config.max_minutes * 60
+        return bool(limit) and self.dist.any(self.train_seconds >= limit)
+
     # -------------------------------------------------------------------- run
     def run(self) -> int:
         """Train until the epochs / max_steps are done or early stopping; 130 if interrupted."""
@@ -335,7 +345,16 @@ class VAETrainer:
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
+                        if self._time_spent():  # no step starts once max_minutes is spent
+                            self.save("last")
+                            self.dist.barrier()
+                            log.warning("max_minutes = %g spent (%.1f min of steps) at step %d; the run ends here: "
+                                        "--resume with a larger max_minutes goes on", self.config.max_minutes,
+                                        self.train_seconds / 60, self.step)
+                            return 0
+                        t0 = time.perf_counter()
                         metrics = self.train_batch(batches, self.batch_in_epoch)
+                        self.train_seconds += time.perf_counter() - t0
                         if not math.isfinite(metrics["loss"]):
                             raise MolgenError(f"step {self.step + 1}: the loss is {metrics['loss']} (training diverged; "
                                               f"lower train.lr); {self.run_dir.last} keeps the last finite state")
@@ -382,7 +401,7 @@ class VAETrainer:
 #: Settings ``--resume --config`` may change. Training longer gives the same result as a run
 #: configured that long from the start (data order and schedules depend on the step only) when
 #: the old last step was a regular validation step (a multiple of ``val_every``).
-EXTENDABLE = ("train.max_steps", "train.epochs")
+EXTENDABLE = ("train.max_steps", "train.epochs", "max_minutes")
 
 
 def _warm_start(trainer: VAETrainer, init: dict, path: str, config_path: Any) -> None:

@@ -240,3 +240,39 @@ def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_
     with pytest.raises(CheckpointError, match="expected 'cvae'"):
         _train("cvae", data, config, tmp_path / "wrong-kind")
     assert not (tmp_path / "wrong-kind").exists()  # refused before the run folder is made
+
+
+def test_max_minutes_ends_the_run_and_a_larger_budget_resumes_to_the_uninterrupted_result(
+        tmp_path, train_smiles, tiny_vae_run, tiny_vae_inputs, monkeypatch, caplog):
+    """The VAE's wall-clock budget, as ORGAN's: the steps' seconds (a stand-in clock: 1 s a step)."""
+    import logging
+
+    from molgen.training import TrainOptions
+    from molgen.vae import trainer
+
+    class Clock:
+        now = 0.0
+
+        def perf_counter(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    monkeypatch.setattr(trainer, "time", Clock())
+    smiles = train_smiles[:300]
+    rc, whole = tiny_vae_run(tmp_path / "whole", "cvae", smiles, steps=8)
+    data, config = tiny_vae_inputs(tmp_path / "cut", smiles, steps=8)
+    config.write_text("max_minutes = 0.05\n" + config.read_text())  # 3 s: 3 steps
+    monkeypatch.setenv("MOLGEN_CACHE_DIR", str(tmp_path / "cache"))
+    opts = TrainOptions(kind="cvae", data=data, out=tmp_path / "cut" / "run", config=config, progress=False)
+    with caplog.at_level(logging.WARNING, logger="molgen"):
+        assert trainer.train_from_options(opts) == 0
+    assert "max_minutes = 0.05 spent (0.1 min of steps) at step 3" in caplog.text
+    cut = load_checkpoint(tmp_path / "cut" / "run" / "checkpoints" / "last.pt")
+    assert (cut["step"], cut["extra"]["train_seconds"]) == (3, 3.0)
+    config.write_text(config.read_text().replace("max_minutes = 0.05", "max_minutes = 1.0"))
+    assert trainer.train_from_options(TrainOptions(kind="cvae", data=data, out=tmp_path / "cut" / "run", config=config,
+                                                   resume=True, progress=False)) == 0
+    a = load_checkpoint(whole / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "run" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 8 and b["extra"]["train_seconds"] == 8.0
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
