@@ -45,6 +45,7 @@ from molgen.runtime import versions
 from molgen.scoring.components import ObjectiveContext, registry_only
 from molgen.scoring.memory import DiversityMemory
 from molgen.scoring.scorer import ObjectiveScorer
+from molgen.training.budget import budget_spent, log_budget_spent
 from molgen.training.distributed import DistContext, start
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
@@ -293,9 +294,8 @@ class Run:
                     if self.out_of_time:
                         self._checkpoint()
                         self.dist.barrier()
-                        log.warning("max_minutes = %g spent (%.1f min of steps) at %s step %d (step %d in all); the run "
-                                    "ends here: --resume with a larger max_minutes goes on", self.state.cfg.max_minutes,
-                                    self.state.extra["train_seconds"] / 60, stage, self.state.stage_step, self.state.step)
+                        log_budget_spent(log, self.state.cfg.max_minutes, self.state.extra["train_seconds"],
+                                         f"{stage} step {self.state.stage_step} (step {self.state.step} in all)")
                         return 0
                 self.state.stage, self.state.stage_step = "done", 0
                 self._checkpoint()
@@ -333,7 +333,7 @@ class Run:
             while st.stage_step < total:
                 if self.dist.any(stop.requested):  # every rank stops at the same step
                     return False
-                if self._time_spent():  # no step starts once max_minutes is spent
+                if budget_spent(st.cfg.max_minutes, st.extra.get("train_seconds", 0.0), self.dist):  # no step starts after
                     self.out_of_time = True
                     break
                 t0 = time.perf_counter()
@@ -355,11 +355,6 @@ class Run:
         if stage == "mle":
             st.rollout.load_state_dict(st.generator.state_dict())
         return True
-
-    def _time_spent(self) -> bool:
-        """True (on every rank alike) once the steps' seconds reach ``max_minutes``."""
-        limit = self.state.cfg.max_minutes * 60
-        return bool(limit) and self.dist.any(self.state.extra.get("train_seconds", 0.0) >= limit)
 
     def mle_step(self, gen: torch.Generator) -> dict[str, Any]:
         """One teacher-forced maximum-likelihood step on a shuffled minibatch (epoch order seeded)."""

@@ -27,6 +27,7 @@ from molgen.config import to_dict
 from molgen.errors import InputError, MolgenError, UsageError
 from molgen.precision import autocast, resolve_precision
 from molgen.runtime import versions
+from molgen.training.budget import budget_spent, log_budget_spent
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.distributed import DistContext, Shard, start
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
@@ -324,11 +325,6 @@ class VAETrainer:
         self.tb.log(row, self.step)
         self._sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0}
 
-    def _time_spent(self) -> bool:
-        """True (on every rank alike) once the steps' seconds reach ``max_minutes``."""
-        limit = self.config.max_minutes * 60
-        return bool(limit) and self.dist.any(self.train_seconds >= limit)
-
     # -------------------------------------------------------------------- run
     def run(self) -> int:
         """Train until the epochs / max_steps are done or early stopping; 130 if interrupted."""
@@ -345,12 +341,10 @@ class VAETrainer:
                         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                     batches = epoch_batches(self.config.seed, self.epoch, self.train_lengths, t.batch_size)
                     while self.batch_in_epoch < self.n_batches and self.step < self.total_steps:
-                        if self._time_spent():  # no step starts once max_minutes is spent
+                        if budget_spent(self.config.max_minutes, self.train_seconds, self.dist):  # no step starts after
                             self.save("last")
                             self.dist.barrier()
-                            log.warning("max_minutes = %g spent (%.1f min of steps) at step %d; the run ends here: "
-                                        "--resume with a larger max_minutes goes on", self.config.max_minutes,
-                                        self.train_seconds / 60, self.step)
+                            log_budget_spent(log, self.config.max_minutes, self.train_seconds, f"step {self.step}")
                             return 0
                         t0 = time.perf_counter()
                         metrics = self.train_batch(batches, self.batch_in_epoch)
