@@ -49,7 +49,10 @@ ROWS = (
     ("organ", "ORGAN (organ-qed recipe)", "adversarial"),
     ("gumbel", "Gumbel-softmax GAN (organ-qed reward)", "adversarial"),
     ("leakgan", "LeakGAN (lambda = 1)", "adversarial"),
+    # not one of the six: professor forcing with a lighter adversarial term (the paper's weight is 1)
+    ("professor-w0.1", "+ professor forcing, weight 0.1", "mle"),
 )
+SIX = [r[0] for r in ROWS[:6]]
 #: the generator every row starts from, scored as two reference rows: sampling seeds 0 and 1 (their
 #: difference is the sampling noise of each metric at 10,000 molecules)
 START = "data/models/organ-mle"
@@ -58,18 +61,31 @@ METRICS = (("valid", "validity"), ("unique@10k", "unique@10k"), ("novelty", "nov
            ("fcd/test", "FCD/test"), ("kl_score", "KL score"), ("qed", "mean QED"))
 
 
-def config_for(name: str, out: Path, minutes: float | None, max_molecules: int) -> Path:
-    """The row's config, or a copy in ``out`` with the budget / molecule count overridden."""
+def parse_row(spec: str) -> tuple[str, str, str, int | None]:
+    """``NAME`` or ``NAME@SEED`` (the row trained from another seed: the noise of training itself)
+    -> (run name, config name, label, seed or None)."""
+    name, _, seed = spec.partition("@")
+    found = {r[0]: r for r in ROWS}
+    if name not in found or (seed and not seed.isdigit()):
+        raise SystemExit(f"--rows: {spec!r} is not NAME or NAME@SEED with NAME one of {', '.join(found)}")
+    _, label, _ = found[name]
+    return (f"{name}-seed{seed}", name, f"{label}, training seed {seed}", int(seed)) if seed else (name, name, label, None)
+
+
+def config_for(run: str, name: str, out: Path, minutes: float | None, max_molecules: int, seed: int | None) -> Path:
+    """The row's config, or a copy in ``out`` with the budget / molecule count / seed overridden."""
     src = ROOT / "configs" / "compare" / f"{name}.toml"
-    if minutes is None and not max_molecules:
+    if minutes is None and not max_molecules and seed is None:
         return src
     text = src.read_text()
+    if seed is not None:
+        text = re.sub(r"(?m)^seed = .*$", f"seed = {seed}", text)
     if minutes is not None:
         text = re.sub(r"(?m)^max_minutes = .*$", f"max_minutes = {minutes}", text)
     if max_molecules:
         text = re.sub(r"(?m)^max_minutes = (.*)$", rf"max_minutes = \1\nmax_molecules = {max_molecules}", text)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.toml"
+    path = out / f"{run}.toml"
     path.write_text(text)
     return path
 
@@ -167,7 +183,9 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", nargs="+", choices=[r[0] for r in ROWS], default=[r[0] for r in ROWS])
+    p.add_argument("--rows", nargs="+", default=SIX, metavar="NAME[@SEED]",
+                   help=f"rows to train and score (default the six: {' '.join(SIX)}; also {ROWS[6][0]}; "
+                        "NAME@SEED trains a row from another seed)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "compare")
     p.add_argument("--data", default="data/moses/train.csv.gz")
     p.add_argument("--jobs", type=int, default=2, help="rows trained (and scored) side by side (default 2)")
@@ -179,10 +197,12 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MOLGEN_THREADS", "1")  # one thread per process: --jobs processes share the cores
     args.out.mkdir(parents=True, exist_ok=True)
-    chosen = [r for r in ROWS if r[0] in args.rows]
-    configs = {name: config_for(name, args.out / "configs", args.minutes, args.max_molecules) for name, _, _ in chosen}
+    chosen = [parse_row(spec) for spec in args.rows]
+    stages = {r[0]: r[2] for r in ROWS}
+    configs = {run: config_for(run, name, args.out / "configs", args.minutes, args.max_molecules, seed)
+               for run, name, _, seed in chosen}
 
-    names = [name for name, _, _ in chosen]
+    names = [run for run, _, _, _ in chosen]
     # every row trains beside one other training (never beside an evaluation), then all are scored
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(lambda name: train(name, args.out, args.data, configs[name]), names))
@@ -191,7 +211,7 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(lambda job: evaluate(job[0], args.out, args.n, job[1], job[2]), todo))
     rows = [reference(name, label, args.out) for name, label, _ in REFERENCES]
-    rows += [summarise(name, label, stage, args.out) for name, label, stage in chosen]
+    rows += [summarise(run, label, stages[name], args.out) for run, name, label, _ in chosen]
     text = table(rows)
     print(text)
     if args.table:

@@ -12,13 +12,15 @@ from molgen.organ.config import GeneratorConfig, OrganConfig
 from molgen.paths import ROOT
 
 ROWS = ("teacher", "professor", "seqgan", "organ", "gumbel", "leakgan")
+#: beside the six: professor forcing with a lighter adversarial term
+VARIANTS = ("professor-w0.1",)
 
 
 @pytest.fixture(scope="module")
 def rows() -> dict[str, OrganConfig]:
     found = sorted(p.stem for p in (ROOT / "configs" / "compare").glob("*.toml"))
-    assert found == sorted(ROWS)
-    return {name: load_config(OrganConfig, ROOT / "configs" / "compare" / f"{name}.toml") for name in ROWS}
+    assert found == sorted(ROWS + VARIANTS)
+    return {name: load_config(OrganConfig, ROOT / "configs" / "compare" / f"{name}.toml") for name in ROWS + VARIANTS}
 
 
 def test_every_row_starts_from_organ_mle_with_the_same_budget_and_generator(rows):
@@ -40,6 +42,8 @@ def test_each_row_is_the_method_it_names(rows):
     a, b = to_dict(t), to_dict(p)
     assert {k for k in a if a[k] != b[k]} == {"professor", "checkpoint_every"} and p.professor.enabled
     assert t.adversarial.steps == p.adversarial.steps == 0 and not t.professor.enabled
+    light = to_dict(rows["professor-w0.1"])
+    assert {k for k in b if b[k] != light[k]} == {"professor"} and rows["professor-w0.1"].professor.weight == 0.1
     # SeqGAN is lambda = 1 with ORGAN's adversarial settings; ORGAN is the organ-qed recipe
     qed = load_config(OrganConfig, ROOT / "configs" / "organ-qed.toml")
     assert s.reward.weight_d == 1.0 and o.reward.weight_d == qed.reward.weight_d == 0.2
