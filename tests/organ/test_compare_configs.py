@@ -12,8 +12,8 @@ from molgen.organ.config import GeneratorConfig, OrganConfig
 from molgen.paths import ROOT
 
 ROWS = ("teacher", "professor", "seqgan", "organ", "gumbel", "leakgan")
-#: beside the six: professor forcing with a lighter adversarial term
-VARIANTS = ("professor-w0.1",)
+#: beside the six: professor forcing with a lighter adversarial term, SeqGAN at its paper's learning rate
+VARIANTS = ("professor-w0.1", "seqgan-lr1e-4")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,9 @@ def test_each_row_is_the_method_it_names(rows):
     assert t.adversarial.steps == p.adversarial.steps == 0 and not t.professor.enabled
     light = to_dict(rows["professor-w0.1"])
     assert {k for k in b if b[k] != light[k]} == {"professor"} and rows["professor-w0.1"].professor.weight == 0.1
+    slow = to_dict(rows["seqgan-lr1e-4"])
+    assert {k for k in slow["adversarial"] if slow["adversarial"][k] != to_dict(s)["adversarial"][k]} == {"g_lr"}
+    assert {k for k in slow if slow[k] != to_dict(s)[k]} == {"adversarial"} and rows["seqgan-lr1e-4"].adversarial.g_lr == 1e-4
     # SeqGAN is lambda = 1 with ORGAN's adversarial settings; ORGAN is the organ-qed recipe
     qed = load_config(OrganConfig, ROOT / "configs" / "organ-qed.toml")
     assert s.reward.weight_d == 1.0 and o.reward.weight_d == qed.reward.weight_d == 0.2
