@@ -157,6 +157,8 @@ def summarise(name: str, label: str, stage: str, out: Path) -> dict:
         rows = list(csv.DictReader(fh))
     steps = {s: max((int(r["stage_step"]) for r in rows if r["stage"] == s), default=0)
              for s in ("mle", "dpretrain", "adversarial")}
+    if ckpt["stage"] in steps:  # the log holds every log_every-th step; the checkpoint the last
+        steps[ckpt["stage"]] = int(ckpt["stage_step"])
     own = [float(r["seconds"]) for r in rows if r["stage"] == stage and r["seconds"]]
     report = json.loads((out / name / "eval" / "report.json").read_text())
     (model,) = report["models"].values()
