@@ -1,7 +1,11 @@
 """Professor forcing (Lamb et al. 2016) for the ORGAN generator's MLE pretraining.
 
 Each batch is run twice: teacher-forced (the true previous symbol is the input) and free-running
-(the generator's own draw is the input, for as many steps as the true sequence has). A
+(the generator's own draw is the input, for at most as many steps as the batch is wide). Each run
+is read up to its own end: the true sequence up to its end symbol, the free-running one up to the
+end symbol it drew (molecules differ in length; past its own end a free run's states describe no
+molecule, and matching them to a real prefix's taught the generator to write on: a run of the
+comparison in docs/seed-methods.md that read free runs to the true length lost all validity). A
 discriminator, a bidirectional GRU + MLP over the two *behaviour* sequences (the top recurrent
 layer's hidden states, and optionally each step's output distribution), learns to tell them apart;
 the generator's loss is the NLL plus ``weight`` x the term that makes its free-running behaviour
@@ -45,10 +49,11 @@ class BehaviourDiscriminator(nn.Module):
 
 
 def behaviours(generator: GeneratorNet, seqs: Tensor, machine=None, rng: torch.Generator | None = None,
-               use_outputs: bool = False, train_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+               use_outputs: bool = False, train_mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The teacher-forced and free-running behaviours ``(B, T, F)`` of ``generator`` on ``seqs``
     ``(B, T)``: the top layer's hidden state at each step (``F = hidden_size``), with ``use_outputs``
-    also the step's output distribution (``F += n_outputs``; teacher-forced under ``train_mask``).
+    also the step's output distribution (``F += n_outputs``; teacher-forced under ``train_mask``),
+    and the free runs' lengths ``(B,)``: up to and including the end symbol each drew (``T`` if none).
     The free-running run draws its own symbols (constants, from ``rng``; under ``machine``, a fresh
     one of ``B`` rows, when given) and keeps the graph through its hidden states."""
     B, T = seqs.shape
@@ -64,7 +69,8 @@ def behaviours(generator: GeneratorNet, seqs: Tensor, machine=None, rng: torch.G
     tokens = torch.full((B, 1), generator.bos, dtype=torch.long, device=device)
     state: State | None = None
     fr_h, fr_p = [], []
-    for _ in range(T):
+    fr_lens = torch.full((B,), T, dtype=torch.long, device=device)
+    for t in range(T):
         out, state = generator.rnn(generator.embed(tokens), state)
         h = out[:, 0]
         logits = generator.head(h)
@@ -72,12 +78,13 @@ def behaviours(generator: GeneratorNet, seqs: Tensor, machine=None, rng: torch.G
         nxt = choose(logits.detach().clone(), penalty, uniform(B, rng, device))
         if machine is not None:
             machine.advance(nxt)
+        fr_lens = torch.where((nxt == generator.eos) & (fr_lens == T), t + 1, fr_lens)
         fr_h.append(h)
         if use_outputs:
             fr_p.append(torch.softmax(logits + penalty, dim=-1))
         tokens = nxt.unsqueeze(1)
     fr = [torch.stack(fr_h, 1)] + ([torch.stack(fr_p, 1)] if use_outputs else [])
-    return torch.cat(tf, dim=-1), torch.cat(fr, dim=-1)
+    return torch.cat(tf, dim=-1), torch.cat(fr, dim=-1), fr_lens
 
 
 class ProfessorForcing:
@@ -89,12 +96,13 @@ class ProfessorForcing:
         self.discriminator = BehaviourDiscriminator(cfg, n_features).to(generator.head.weight.device)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr)
 
-    def discriminator_step(self, tf: Tensor, fr: Tensor, lens: Tensor) -> tuple[float, float, bool]:
-        """D's loss and accuracy on the (detached) behaviours; D is updated unless its accuracy is above
-        ``d_threshold``. Returns (loss, accuracy, updated)."""
+    def discriminator_step(self, tf: Tensor, fr: Tensor, lens: Tensor, fr_lens: Tensor | None = None) -> tuple[float, float, bool]:
+        """D's loss and accuracy on the (detached) behaviours, each read up to its length (``fr_lens``:
+        the free runs' own, default ``lens``); D is updated unless its accuracy is above ``d_threshold``.
+        Returns (loss, accuracy, updated)."""
         d, bce = self.discriminator, nn.functional.binary_cross_entropy_with_logits
         d.train()
-        s_tf, s_fr = d(tf.detach(), lens), d(fr.detach(), lens)
+        s_tf, s_fr = d(tf.detach(), lens), d(fr.detach(), lens if fr_lens is None else fr_lens)
         loss = bce(s_tf, torch.ones_like(s_tf)) + bce(s_fr, torch.zeros_like(s_fr))
         acc = float(((s_tf > 0).sum() + (s_fr <= 0).sum()) / (2 * len(s_tf)))
         update = acc <= self.cfg.d_threshold
@@ -113,12 +121,12 @@ class ProfessorForcing:
         ``pf_g_update``."""
         c, bce = self.cfg, nn.functional.binary_cross_entropy_with_logits
         nll = generator.nll(seqs, mask)
-        tf, fr = behaviours(generator, seqs, machine, rng, c.use_outputs, mask)
+        tf, fr, fr_lens = behaviours(generator, seqs, machine, rng, c.use_outputs, mask)
         lens = lengths(seqs, generator.eos)
-        d_loss, acc, d_update = self.discriminator_step(tf, fr, lens)
+        d_loss, acc, d_update = self.discriminator_step(tf, fr, lens, fr_lens)
         g_update = acc >= c.g_threshold and c.weight > 0
         with frozen(self.discriminator) as d, torch.set_grad_enabled(g_update):
-            s_fr = d(fr, lens)
+            s_fr = d(fr, fr_lens)
             g_adv = bce(s_fr, torch.ones_like(s_fr))  # free-running judged teacher-forced
             if c.reverse:
                 s_tf = d(tf, lens)

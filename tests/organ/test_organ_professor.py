@@ -47,11 +47,45 @@ def test_d_accuracy_rises_on_a_fresh_generator(tokens):
     seqs = tokens[2]
     pf = ProfessorForcing(ProfessorConfig(enabled=True, hidden_size=32, mlp_size=32, lr=3e-3), g)
     with torch.no_grad():
-        tf, fr = behaviours(g, seqs, rng=torch.Generator().manual_seed(0))
+        tf, fr, fr_lens = behaviours(g, seqs, rng=torch.Generator().manual_seed(0))
     lens = lengths(seqs, g.eos)
-    accs = [pf.discriminator_step(tf, fr, lens)[1] for _ in range(40)]
+    accs = [pf.discriminator_step(tf, fr, lens, fr_lens)[1] for _ in range(40)]
     assert max(accs[:3]) < 0.75, accs
     assert min(accs[-5:]) > 0.95, accs
+
+
+def test_a_free_run_is_read_up_to_the_end_it_drew(tokens):
+    """The free run's length is where it drew the end symbol (the full width when it never did), and
+    D's verdict on it does not change with what the generator would do after that end."""
+    g = fresh(tokens, 2)
+    seqs = tokens[2]
+    with torch.no_grad():
+        g.head.bias[g.eos] += 4.0  # ends come early
+        tf, fr, fr_lens = behaviours(g, seqs, rng=torch.Generator().manual_seed(0))
+    T = seqs.size(1)
+    assert (fr_lens < T).any() and (fr_lens >= 1).all()
+    # the recorded length is the first end the free run drew: rerun its draws step by step
+    with torch.no_grad():
+        tokens_in = torch.full((len(seqs), 1), g.bos, dtype=torch.long)
+        state, ends = None, torch.full((len(seqs),), T)
+        rng = torch.Generator().manual_seed(0)
+        from molgen.masking.choice import choose, uniform
+
+        for t in range(T):
+            out, state = g.rnn(g.embed(tokens_in), state)
+            nxt = choose(g.head(out[:, 0]).clone(), torch.zeros(len(seqs), g.n_outputs), uniform(len(seqs), rng, "cpu"))
+            ends = torch.where((nxt == g.eos) & (ends == T), t + 1, ends)
+            tokens_in = nxt.unsqueeze(1)
+    assert torch.equal(fr_lens, ends)
+    pf = ProfessorForcing(ProfessorConfig(enabled=True, hidden_size=16, mlp_size=16), g)
+    pf.discriminator.eval()
+    changed = fr.clone()
+    for b, n in enumerate(fr_lens.tolist()):
+        changed[b, n:] += 100.0  # what follows a row's end
+    with torch.no_grad():
+        assert torch.allclose(pf.discriminator(fr, fr_lens), pf.discriminator(changed, fr_lens))
+        assert not torch.allclose(pf.discriminator(fr, torch.full_like(fr_lens, T)),
+                                  pf.discriminator(changed, torch.full_like(fr_lens, T)))
 
 
 def test_gates_and_the_adversarial_gradient(tokens):
@@ -93,8 +127,9 @@ def test_rule_generator_free_runs_under_the_machine(train_smiles):
     torch.manual_seed(0)
     g = trainer.build_generator(cfg, symbols)
     machine = symbols.machine(len(seqs), "cpu")
-    tf, fr = behaviours(g, seqs, machine, torch.Generator().manual_seed(0), use_outputs=True,
-                        train_mask=symbols.train_mask(seqs))
+    tf, fr, fr_lens = behaviours(g, seqs, machine, torch.Generator().manual_seed(0), use_outputs=True,
+                                 train_mask=symbols.train_mask(seqs))
+    assert (1 <= fr_lens).all() and (fr_lens <= seqs.size(1)).all()
     assert tf.shape == fr.shape == (len(seqs), seqs.size(1), 16 + symbols.n_outputs)
     p_fr = fr[..., 16:]
     assert torch.allclose(p_fr.sum(-1), torch.ones(p_fr.shape[:2]))
