@@ -58,11 +58,11 @@ def test_the_run_ends_when_its_minutes_are_spent_and_resumes_to_the_uninterrupte
 
 
 def test_the_budget_stops_between_stages_too(tmp_path, tiny_organ, monkeypatch):
-    """Spent exactly at the end of MLE: the next stage starts no step, the checkpoint says where."""
+    """Spent exactly at the end of MLE: D pretraining starts no step, the checkpoint says where."""
     monkeypatch.setattr(trainer, "time", Clock())
     assert trainer.train_from_options(tiny_organ("run", base="mini", max_minutes=3 / 60)) == 0  # 3 MLE steps
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert ckpt["stage"] in ("mle", "dpretrain") and ckpt["step"] == 3
+    assert (ckpt["stage"], ckpt["stage_step"], ckpt["step"]) == ("dpretrain", 0, 3)
     assert torch.equal(ckpt["rollout"]["head.weight"], ckpt["model"]["head.weight"])  # MLE's end synced the policy
 
 

@@ -16,6 +16,7 @@ from molgen.checkpoint import load_checkpoint
 from molgen.organ import trainer
 from molgen.organ.config import GeneratorConfig, ProfessorConfig
 from molgen.organ.generator import lengths
+from molgen.masking.choice import choose, uniform
 from molgen.organ.professor import ProfessorForcing, behaviours
 from molgen.organ.symbols import symbols_from_data
 
@@ -69,8 +70,6 @@ def test_a_free_run_is_read_up_to_the_end_it_drew(tokens):
         tokens_in = torch.full((len(seqs), 1), g.bos, dtype=torch.long)
         state, ends = None, torch.full((len(seqs),), T)
         rng = torch.Generator().manual_seed(0)
-        from molgen.masking.choice import choose, uniform
-
         for t in range(T):
             out, state = g.rnn(g.embed(tokens_in), state)
             nxt = choose(g.head(out[:, 0]).clone(), torch.zeros(len(seqs), g.n_outputs), uniform(len(seqs), rng, "cpu"))
