@@ -160,6 +160,10 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+#: extendable keys that only decide where a run stops (any value on ``--resume``, 0 = no budget)
+STOP_RULES = ("max_minutes",)
+
+
 def resolve_config(
     cls: type[C], *, config_path: str | os.PathLike | None, seed: int | None, stored: C | None,
     extendable: Sequence[str] = (), where: str | os.PathLike = "the run", precision: str | None = None,
@@ -169,7 +173,9 @@ def resolve_config(
     - New run (``stored`` is None): ``config_path`` (or the defaults), ``seed`` and ``precision``
       (``--seed``, ``--precision``) overriding its keys.
     - ``--resume``: the run's stored config. A ``config_path`` given too may differ from it only
-      in the ``extendable`` keys (training longer), and only upwards; a ``seed`` or ``precision``
+      in the ``extendable`` keys (training longer), and only upwards, except the :data:`STOP_RULES`
+      among them (a wall-clock budget only decides where the run stops, never what it computes: it
+      may be set on a run that had none, raised, lowered or lifted); a ``seed`` or ``precision``
       must equal the run's. Anything else is a clear error, never silently ignored.
     """
     flags = {"seed": seed, "precision": precision}
@@ -196,8 +202,9 @@ def resolve_config(
         allowed = ", ".join(extendable) or "nothing"
         raise UsageError(f"{config_path} differs from the config of {where} in {', '.join(changed)}; "
                          f"on --resume only {allowed} may change (or resume without --config)")
-    if any(b[k] and (not a[k] or b[k] < a[k]) for k in changed):
-        raise UsageError(f"{config_path}: on --resume {', '.join(changed)} may only grow")
+    shrunk = [k for k in changed if k not in STOP_RULES and b[k] and (not a[k] or b[k] < a[k])]
+    if shrunk:
+        raise UsageError(f"{config_path}: on --resume {', '.join(shrunk)} may only grow (0 means no limit)")
     log.info("extending the run: %s", ", ".join(f"{k} {a[k]} -> {b[k]}" for k in changed))
     return given
 

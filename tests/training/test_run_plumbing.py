@@ -63,6 +63,22 @@ def test_organ_resume_refuses_a_changed_config_or_seed(organ_run, organ_cfg):
         organ_trainer.train_from_options(opts(config=organ_cfg(tmp / "less.toml", adv=1), resume=True))
 
 
+def test_a_wall_clock_budget_may_be_set_raised_lowered_or_lifted_on_resume(tmp_path, organ_toml):
+    """``max_minutes`` only decides where a run stops: a run started without one (0) takes one on
+    ``--resume`` (it used to be refused as "may only grow"); steps still may only grow."""
+    from molgen.training.rundir import resolve_config
+
+    stored = load_config(OrganConfig, organ_toml(tmp_path / "run.toml", "mini", adversarial__steps=2))
+    extendable = organ_trainer.EXTENDABLE
+    for minutes in (95.0, 0.5, 0.0):
+        given = organ_toml(tmp_path / f"m{minutes}.toml", "mini", adversarial__steps=2, max_minutes=minutes)
+        stored = resolve_config(OrganConfig, config_path=given, seed=None, stored=stored, extendable=extendable)
+        assert stored.max_minutes == minutes
+    fewer = organ_toml(tmp_path / "fewer.toml", "mini", adversarial__steps=1, max_minutes=5.0)
+    with pytest.raises(UsageError, match=r"adversarial\.steps may only grow \(0 means no limit\)"):
+        resolve_config(OrganConfig, config_path=fewer, seed=None, stored=stored, extendable=extendable)
+
+
 def test_organ_resume_may_train_longer(organ_run, organ_cfg):
     tmp, out, opts = organ_run
     before = load_checkpoint(out / "checkpoints" / "last.pt")["step"]
