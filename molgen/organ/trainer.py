@@ -45,7 +45,7 @@ from molgen.runtime import versions
 from molgen.scoring.components import ObjectiveContext, registry_only
 from molgen.scoring.memory import DiversityMemory
 from molgen.scoring.scorer import ObjectiveScorer
-from molgen.training.budget import budget_spent, log_budget_spent
+from molgen.training.budget import budget_spent, log_budget_spent, spent_at_resume
 from molgen.training.distributed import DistContext, start
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
@@ -718,6 +718,9 @@ def _train(opts: TrainOptions, run_dir: RunDir, dist: DistContext) -> int:
         if state.stage == "done" and cfg.adversarial.steps > done_steps:  # a finished run trains on
             state.stage, state.stage_step = "adversarial", done_steps
         log.info("resuming %s at stage %s step %d", run_dir.last, state.stage, state.step)
+        if spent_at_resume(log, cfg.max_minutes, state.extra, dist,
+                           f"{state.stage} step {state.stage_step} (step {state.step} in all)"):
+            return 0
     set_seed(cfg.seed)
     smiles = read_training_smiles(opts, cfg.max_molecules)
     if state is None:

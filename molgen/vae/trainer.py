@@ -27,7 +27,7 @@ from molgen.config import to_dict
 from molgen.errors import InputError, MolgenError, UsageError
 from molgen.precision import autocast, resolve_precision
 from molgen.runtime import versions
-from molgen.training.budget import budget_spent, log_budget_spent
+from molgen.training.budget import budget_spent, log_budget_spent, spent_at_resume
 from molgen.training.options import TrainOptions, check_resumed_data, data_record, read_training_smiles
 from molgen.training.distributed import DistContext, Shard, start
 from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
@@ -431,6 +431,9 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback], d
         stored=from_checkpoint_dict(resume["config"], f"{run_dir.last}: config") if resume is not None else None,
         precision=opts.precision,
     )
+    if resume is not None and spent_at_resume(log, config.max_minutes, resume.get("extra", {}), dist,
+                                              f"step {int(resume['step'])}"):
+        return 0
     init = None  # checked before anything is written to the run folder
     if resume is None and config.train.init_checkpoint:
         init = load_checkpoint(config.train.init_checkpoint, kind=opts.kind)

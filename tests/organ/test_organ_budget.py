@@ -45,8 +45,15 @@ def test_the_run_ends_when_its_minutes_are_spent_and_resumes_to_the_uninterrupte
     cut = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
     assert (cut["stage"], cut["step"], cut["extra"]["train_seconds"]) == ("mle", 4, 4.0)
     assert stages(tmp_path / "b") == ["mle"] * 4
-    # spent: a resume with the same budget starts no step
-    assert trainer.train_from_options(tiny_organ("b", resume=True, **MLE_ONLY, max_minutes=4 / 60)) == 0
+    # spent: a resume with the same budget starts no step, and ends before it reads the data
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a resume whose budget is spent read its data")
+
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="molgen.organ.trainer"):
+        m.setattr(trainer, "read_training_smiles", no_reading)
+        caplog.clear()
+        assert trainer.train_from_options(tiny_organ("b", resume=True, **MLE_ONLY, max_minutes=4 / 60)) == 0
+    assert "max_minutes = 0.0666667 spent (0.1 min of steps) at mle step 4 (step 4 in all)" in caplog.text
     assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4
     # a larger budget goes on to the end, to the weights of the uninterrupted run
     assert trainer.train_from_options(tiny_organ("b", resume=True, **MLE_ONLY, max_minutes=1.0)) == 0

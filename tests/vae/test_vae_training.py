@@ -245,6 +245,7 @@ def test_warm_start_takes_the_weights_and_grammar_of_a_checkpoint(gvae_run, tmp_
 def test_max_minutes_ends_the_run_and_a_larger_budget_resumes_to_the_uninterrupted_result(
         tmp_path, train_smiles, tiny_vae_run, tiny_vae_inputs, monkeypatch, caplog):
     """The VAE's wall-clock budget, as ORGAN's: the steps' seconds (a stand-in clock: 1 s a step)."""
+    import dataclasses
     import logging
 
     from molgen.training import TrainOptions
@@ -269,6 +270,13 @@ def test_max_minutes_ends_the_run_and_a_larger_budget_resumes_to_the_uninterrupt
     assert "max_minutes = 0.05 spent (0.1 min of steps) at step 3" in caplog.text
     cut = load_checkpoint(tmp_path / "cut" / "run" / "checkpoints" / "last.pt")
     assert (cut["step"], cut["extra"]["train_seconds"]) == (3, 3.0)
+    # a resume whose budget is still spent ends before it reads (and encodes) the data
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="molgen"):
+        m.setattr(trainer, "read_training_smiles", lambda *a, **k: pytest.fail("a spent resume read its data"))
+        caplog.clear()
+        assert trainer.train_from_options(dataclasses.replace(opts, resume=True)) == 0
+    assert "max_minutes = 0.05 spent (0.1 min of steps) at step 3" in caplog.text
+    assert load_checkpoint(tmp_path / "cut" / "run" / "checkpoints" / "last.pt")["step"] == 3
     config.write_text(config.read_text().replace("max_minutes = 0.05", "max_minutes = 1.0"))
     assert trainer.train_from_options(TrainOptions(kind="cvae", data=data, out=tmp_path / "cut" / "run", config=config,
                                                    resume=True, progress=False)) == 0
