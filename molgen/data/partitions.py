@@ -1,7 +1,7 @@
 """Split molecule inputs into partitions for data-parallel jobs (:mod:`molgen.cluster`).
 
 A partition is one file, or a byte range of a large plain SMILES/CSV/TSV file that starts at a
-line start (:class:`~molgen.data.readers.ByteSpan`). The ranges carry the line number they start
+line start (:class:`~molgen.data.readers.ByteSpan`), never inside a quoted CSV field. The ranges carry the line number they start
 at, counted once here, so a record read inside any partition is named by its true line in reject
 reports and errors, as the single-process reader names it. Gzipped, SDF, Parquet and UTF-16/32
 files are one partition each (a byte offset means nothing inside them).
@@ -92,15 +92,22 @@ def _line_ends(block: bytes) -> int:
     return block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
 
 
-def split_text(path: str | os.PathLike, target_bytes: int) -> list[ByteSpan]:
+def split_text(path: str | os.PathLike, target_bytes: int, quoted: bool | None = None) -> list[ByteSpan]:
     """Byte ranges of about ``target_bytes`` each, every one starting just after a LF, with the
-    line number it starts at (one pass over the file, counting line endings)."""
+    line number it starts at (one pass over the file, counting line endings).
+
+    ``quoted`` (default: CSV/TSV files): a LF inside a quoted field (``"a name\non two lines"``) is
+    not a record start, so no range starts there; whether a LF is inside quotes is the parity of the
+    ``"`` before it, exact for CSV quoting (RFC 4180: a field quoted whole, ``""`` inside it)."""
+    if quoted is None:
+        quoted = detect_format(Path(path))[0] in ("csv", "tsv")
     if target_bytes < 1:
         raise ValueError(f"target_bytes must be >= 1, got {target_bytes}")
     size = os.path.getsize(path)
     spans: list[ByteSpan] = []
     start, first_line = 0, 1
     lines = 0  # line endings before ``offset``
+    quotes = 0  # '"' before the position counted to (odd: inside a quoted field)
     offset = 0
     carry = b""  # a trailing CR held back so that a CRLF pair is never split between blocks
     with open(path, "rb") as fh:
@@ -121,13 +128,25 @@ def split_text(path: str | os.PathLike, target_bytes: int) -> list[ByteSpan]:
                 if cut < 0:
                     break
                 lines += _line_ends(data[pos : cut + 1])
+                if quoted:
+                    quotes += data.count(b'"', pos, cut + 1)
                 pos = cut + 1
+                if quotes % 2:  # inside a quoted field: jump to its closing quote, then cut at the next line end
+                    q = data.find(b'"', pos)
+                    if q < 0:
+                        break  # the field runs on into the next block
+                    lines += _line_ends(data[pos : q + 1])
+                    quotes += 1
+                    pos = q + 1
+                    continue
                 boundary = offset + pos
                 if boundary >= size:
                     break
                 spans.append(ByteSpan(start, boundary, first_line))
                 start, first_line = boundary, lines + 1
             lines += _line_ends(data[pos:])
+            if quoted:
+                quotes += data.count(b'"', pos)
             offset += len(data)
     spans.append(ByteSpan(start, size, first_line))
     return spans

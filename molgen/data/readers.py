@@ -293,13 +293,14 @@ class RecordReader:
     def _delimited(self, delimiter: str) -> Iterator[Record]:
         # a huge field is one record to skip and report (size guard), not a reason to stop reading
         csv.field_size_limit(2**31 - 1)
-        lines = (line for _, line in _lines(self.path, self.data, self.span))
+        # csv gets each line with its end back, so a quoted field that spans lines keeps its line breaks
+        lines = (line + "\n" for _, line in _lines(self.path, self.data, self.span))
         # a later range of the file: its header comes from line 1, and csv's line count (which
         # then counts the header too) is shifted to the range's first line
         later = self.span is not None and self.span.start > 0
         shift = self.span.first_line - 2 if later else 0
         if later:
-            header_line = next((line for _, line in _lines(self.path)), None)
+            header_line = next((line + "\n" for _, line in _lines(self.path)), None)
             lines = itertools.chain([header_line], lines) if header_line is not None else lines
         first = next(lines, None)
         if first is None:

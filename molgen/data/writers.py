@@ -45,12 +45,18 @@ def export_table(df: pd.DataFrame, provenance: Mapping[str, Any] | None = None, 
     return out
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks as spaces: for the one-line places of a format (a .smi name, an
+    SDF title or data value, where a blank line ends the field) that a quoted CSV field may not fit."""
+    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+
+
 def _sd_value(value, float_format: str) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
         return format(value, float_format)
-    return str(value)
+    return one_line(str(value))
 
 
 def write_sdf(
@@ -77,7 +83,7 @@ def write_sdf(
                 continue
             mol = Chem.Mol()  # keep the row (with its data fields) rather than lose it
         name = rec.get("name")
-        mol.SetProp("_Name", name if isinstance(name, str) else "")
+        mol.SetProp("_Name", one_line(name) if isinstance(name, str) else "")
         block = Chem.MolToMolBlock(mol)
         extra = "".join(f">  <{f}>\n{_sd_value(rec[f], float_format)}\n\n" for f in [smiles_col, *fields])
         fh.write(block + extra + "$$$$\n")
@@ -152,7 +158,7 @@ class TableWriter:
             cols = [self.smiles_col] + (["name"] if "name" in df.columns else [])
             self.dropped = [c for c in df.columns if c not in cols]
             for row in df[cols].itertuples(index=False):
-                name = row[1] if len(row) > 1 and isinstance(row[1], str) and row[1] else ""
+                name = one_line(row[1]) if len(row) > 1 and isinstance(row[1], str) and row[1] else ""
                 self._fh.write(f"{row[0]} {name}".rstrip() + "\n")
         else:
             write_sdf(df, self._fh, self.smiles_col)

@@ -172,6 +172,26 @@ def test_write_smi_and_sdf_read_back(tmp_path):
     assert read_smiles(tmp_path / "o.sdf").smiles == [Chem.CanonSmiles(ASPIRIN), Chem.CanonSmiles(CAFFEINE)]
 
 
+def test_a_quoted_name_over_lines_is_read_whole_and_written_on_one_line(tmp_path):
+    """A CSV field quoted over several lines (a spreadsheet cell with line breaks) is one record whose
+    name keeps its breaks (it used to lose them: "aspirinbatch 2"); CSV writes it back quoted, and
+    the one-line places of .smi and SDF get it with spaces, one molecule per line or record."""
+    path = tmp_path / "in.csv"
+    path.write_text(f'name,smiles,note\n"aspirin\nbatch 2",{ASPIRIN},"a\n\nb"\ncaffeine,{CAFFEINE},x\n')
+    records = list(iter_records(path))
+    assert [(r.line, r.name) for r in records] == [(5, "aspirin\nbatch 2"), (6, "caffeine")]  # a record is named by its last line
+    table = pd.DataFrame({"smiles": [r.smiles for r in records], "name": [r.name for r in records],
+                          "note": ["a\n\nb", "x"]})
+    write_table(table, tmp_path / "o.csv")
+    assert [r.name for r in iter_records(tmp_path / "o.csv")] == ["aspirin\nbatch 2", "caffeine"]
+    write_table(table, tmp_path / "o.smi")
+    assert (tmp_path / "o.smi").read_text() == f"{ASPIRIN} aspirin batch 2\n{CAFFEINE} caffeine\n"
+    write_table(table, tmp_path / "o.sdf")
+    mols = list(Chem.SDMolSupplier(str(tmp_path / "o.sdf")))
+    assert [m.GetProp("_Name") for m in mols] == ["aspirin batch 2", "caffeine"]
+    assert [m.GetProp("note") for m in mols] == ["a  b", "x"]
+
+
 def test_write_sdf_to_a_stream_keeps_or_skips_invalid_rows():
     table = pd.DataFrame({"smiles": [ASPIRIN, "C1CC"], "name": ["aspirin", "bad"], "mw": [180.159, 1.0]})
     kept = io.StringIO()
