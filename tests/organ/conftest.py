@@ -1,6 +1,10 @@
-"""Every ORGAN test on one intra-op torch thread (the root conftest's ``one_thread``)."""
+"""Every ORGAN test on one intra-op torch thread (the root conftest's ``one_thread``), and the small
+helpers the ORGAN test modules share: a training file, quiet run options, a run's log rows."""
 
 from __future__ import annotations
+
+import csv
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +66,36 @@ def tiny_organ_config(organ_toml):
         return organ_toml(path, precision=precision, generator__symbols=symbols, mle__eval_every=3)
 
     return write
+
+
+@pytest.fixture
+def data_file(tmp_path, train_smiles, request) -> Path:
+    """``tmp_path / "train.smi"``: the first ``TRAIN_MOLECULES`` (a module's constant, else 300) MOSES
+    training SMILES, one per line."""
+    path = tmp_path / "train.smi"
+    path.write_text("\n".join(train_smiles[: getattr(request.module, "TRAIN_MOLECULES", 300)]) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def organ_opts():
+    """``organ_opts(data, config, out, resume=False, precision=None) -> TrainOptions``: a quiet ORGAN run
+    (no progress bar, command "test")."""
+    from molgen.training import TrainOptions
+
+    def make(data: Path, config: Path, out: Path, resume: bool = False, precision: str | None = None) -> TrainOptions:
+        return TrainOptions(kind="organ", data=data, out=out, config=config, resume=resume, command="test",
+                            progress=False, precision=precision)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def read_log():
+    """``read_log(path) -> rows``: a run's ``log.csv`` as one dict per row (values as text)."""
+
+    def read(path: Path) -> list[dict[str, str]]:
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    return read

@@ -4,7 +4,6 @@ reaches the generator without REINFORCE, the grammar mask, and the run plumbing 
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -21,11 +20,6 @@ from molgen.organ.config import DiscriminatorConfig, GeneratorConfig, GumbelConf
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.gumbel import generator_loss, gumbel_noise, gumbel_softmax, relaxed_sample, tau_at
 from molgen.organ.symbols import symbols_from_data
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_tau_schedules():
@@ -140,7 +134,7 @@ GUMBEL = {"adversarial__estimator": "gumbel", "gumbel__anneal_steps": 3, "advers
           "objectives": [{"name": "qed"}, {"name": "validity"}]}
 
 
-def test_gumbel_run_logs_and_samples(tmp_path, tiny_organ):
+def test_gumbel_run_logs_and_samples(tmp_path, tiny_organ, read_log):
     out = tmp_path / "run"
     assert trainer.train_from_options(tiny_organ("run", **GUMBEL)) == 0
     rows = [r for r in read_log(out / "log.csv") if r["stage"] == "adversarial"]
@@ -159,7 +153,7 @@ def test_gumbel_run_logs_and_samples(tmp_path, tiny_organ):
     assert a == model.sample(20, seed=5, batch_size=7) and a != model.sample(20, seed=6, batch_size=7)
 
 
-def test_gumbel_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at):
+def test_gumbel_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at, read_log):
     settings = {**GUMBEL, "reward__memory": {"kind": "molecule", "bucket_size": 1, "min_score": 0.0}}
     assert trainer.train_from_options(tiny_organ("whole", **settings)) == 0
     with monkeypatch.context() as m:
@@ -178,7 +172,7 @@ def test_gumbel_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, i
     assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
 
 
-def test_both_methods_over_rules_train_and_sample_only_molecules(tmp_path, tiny_organ):
+def test_both_methods_over_rules_train_and_sample_only_molecules(tmp_path, tiny_organ, read_log):
     """Professor forcing in MLE and the Gumbel estimator in the adversarial stage, over rules."""
     out = tmp_path / "rules"
     opts = tiny_organ("rules", **{**GUMBEL, "generator__symbols": "rules", "generator__max_len": 100, "mle__steps": 3,

@@ -21,8 +21,9 @@ from molgen.organ.config import (AdversarialConfig, DiscriminatorConfig, DPretra
 from molgen.organ.discriminator import Discriminator
 from molgen.organ.rollout import mc_rollout
 from molgen.organ.symbols import TokenSymbols
-from molgen.training import TrainOptions
 from molgen.vocab import Vocabulary
+
+TRAIN_MOLECULES = 200  # the training file of the shared ``data_file`` fixture
 
 D_CFG = DiscriminatorConfig(preset="custom", filter_widths=[1, 3, 5], filter_counts=[8, 8, 8], embedding_size=8)
 
@@ -45,22 +46,6 @@ def write(tmp_path: Path, cfg: OrganConfig) -> Path:
     path = tmp_path / "leakgan.toml"
     path.write_text(to_toml(to_dict(cfg)))
     return path
-
-
-@pytest.fixture
-def data_file(tmp_path: Path, train_smiles: list[str]) -> Path:
-    path = tmp_path / "train.smi"
-    path.write_text("\n".join(train_smiles[:200]) + "\n")
-    return path
-
-
-def opts(data: Path, config: Path, out: Path, resume: bool = False) -> TrainOptions:
-    return TrainOptions(kind="organ", data=data, out=out, config=config, resume=resume, command="test", progress=False)
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.fixture
@@ -186,9 +171,9 @@ def test_leakgan_config_needs_an_lstm_worker_reading_its_own_symbols():
         from_dict(OrganConfig, bad)
 
 
-def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path, data_file):
+def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path, data_file, organ_opts, read_log):
     out = tmp_path / "run"
-    assert trainer.train_from_options(opts(data_file, write(tmp_path, tiny_config()), out)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, write(tmp_path, tiny_config()), out)) == 0
     rows = read_log(out / "log.csv")
     assert [r["stage"] for r in rows] == ["mle"] * 4 + ["dpretrain"] + ["adversarial"] * 4
     for r in rows[:4]:
@@ -214,7 +199,7 @@ def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path,
     other.mle.init_checkpoint = str(out / "checkpoints" / "last.pt")
     other.leakgan.goal_size = 5  # a generator of another shape cannot start from it
     with pytest.raises(UsageError, match="do not fit"):
-        trainer.train_from_options(opts(data_file, write(tmp_path, other), tmp_path / "init"))
+        trainer.train_from_options(organ_opts(data_file, write(tmp_path, other), tmp_path / "init"))
     from molgen.cli import main  # `molgen sample` on the run folder, as for any ORGAN
 
     table = tmp_path / "sampled.csv"
@@ -224,15 +209,15 @@ def test_tiny_run_logs_finite_losses_and_samples_the_same_after_reload(tmp_path,
 
 
 @pytest.mark.parametrize("stop_at, stage", [(3, "mle"), (8, "adversarial")])
-def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, interrupt_at, stop_at, stage):
+def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, interrupt_at, stop_at, stage, organ_opts, read_log):
     cfg = write(tmp_path, tiny_config(adv_steps=3))
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, whole)) == 0
     with monkeypatch.context() as m:
         m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(stop_at))
-        assert trainer.train_from_options(opts(data_file, cfg, parts)) == 130
+        assert trainer.train_from_options(organ_opts(data_file, cfg, parts)) == 130
     assert load_checkpoint(parts / "checkpoints" / "last.pt")["stage"] == stage
-    assert trainer.train_from_options(opts(data_file, cfg, parts, resume=True)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, parts, resume=True)) == 0
     a = load_checkpoint(whole / "checkpoints" / "last.pt")
     b = load_checkpoint(parts / "checkpoints" / "last.pt")
     for key in ("model", "discriminator", "rollout"):
@@ -243,14 +228,14 @@ def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, interrupt
     assert strip(read_log(whole / "log.csv")) == strip(read_log(parts / "log.csv"))
 
 
-def test_training_with_the_leak_cut_ends_elsewhere(tmp_path, data_file, monkeypatch):
+def test_training_with_the_leak_cut_ends_elsewhere(tmp_path, data_file, monkeypatch, organ_opts):
     """The same run with D's features replaced by zeros trains different weights: the leak is used."""
     cfg = write(tmp_path, tiny_config(adv_steps=2, mle_every=0))
-    assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "leak")) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, tmp_path / "leak")) == 0
     with monkeypatch.context() as m:
         real = leakgan.FeatureLeak._finish  # every feature the generator reads goes through it
         m.setattr(leakgan.FeatureLeak, "_finish", lambda self, best: torch.zeros_like(real(self, best)))
-        assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "cut")) == 0
+        assert trainer.train_from_options(organ_opts(data_file, cfg, tmp_path / "cut")) == 0
     a = load_checkpoint(tmp_path / "leak" / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["model"]
     assert not torch.equal(a["manager.weight_ih_l0"], b["manager.weight_ih_l0"])

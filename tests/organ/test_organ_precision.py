@@ -18,14 +18,6 @@ from molgen.organ.config import GeneratorConfig
 from molgen.organ.rollout import mc_rollout
 from molgen.organ.symbols import symbols_from_data
 from molgen.precision import autocast
-from molgen.training import TrainOptions
-
-
-@pytest.fixture
-def data_file(tmp_path, train_smiles):
-    path = tmp_path / "train.smi"
-    path.write_text("\n".join(train_smiles[:300]) + "\n")
-    return path
 
 
 def untrained(symbols, seed: int, scale: float = 4.0):
@@ -80,22 +72,17 @@ def logged(run) -> list[dict[str, str]]:
         return [{k: v for k, v in r.items() if k not in ("seconds", "t_policy", "t_reward")} for r in csv.DictReader(fh)]
 
 
-def opts(data, config, out, resume=False, precision=None):
-    return TrainOptions(kind="organ", data=data, out=out, config=config, resume=resume, command="test", progress=False,
-                        precision=precision)
-
-
 def test_bf16_run_records_its_precision_and_resumes_exactly(tmp_path, data_file, monkeypatch, interrupt_at,
-                                                            tiny_organ_config):
+                                                            tiny_organ_config, organ_opts):
     cfg = tiny_organ_config(tmp_path / "c.toml", precision="bf16")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, whole)) == 0
     with monkeypatch.context() as m:
         m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(10))  # inside the adversarial stage
-        assert trainer.train_from_options(opts(data_file, cfg, parts)) == 130
+        assert trainer.train_from_options(organ_opts(data_file, cfg, parts)) == 130
     with pytest.raises(UsageError, match="--precision fp32 differs from the resumed run's precision bf16"):
-        trainer.train_from_options(opts(data_file, None, parts, resume=True, precision="fp32"))
-    assert trainer.train_from_options(opts(data_file, None, parts, resume=True)) == 0
+        trainer.train_from_options(organ_opts(data_file, None, parts, resume=True, precision="fp32"))
+    assert trainer.train_from_options(organ_opts(data_file, None, parts, resume=True)) == 0
     a = load_checkpoint(whole / "checkpoints" / "last.pt")
     b = load_checkpoint(parts / "checkpoints" / "last.pt")
     assert a["precision"] == b["precision"] == "bf16" and a["config"]["precision"] == "bf16"
@@ -108,8 +95,8 @@ def test_bf16_run_records_its_precision_and_resumes_exactly(tmp_path, data_file,
     assert model.precision == "bf16" and model.sample(8, seed=0) == model.sample(8, seed=0)
 
 
-def test_precision_flag_overrides_the_config_of_a_new_run(tmp_path, data_file, tiny_organ_config):
+def test_precision_flag_overrides_the_config_of_a_new_run(tmp_path, data_file, tiny_organ_config, organ_opts):
     cfg = tiny_organ_config(tmp_path / "c.toml", precision="fp32")
-    assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "run", precision="bf16")) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, tmp_path / "run", precision="bf16")) == 0
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert ckpt["precision"] == "bf16" and ckpt["config"]["precision"] == "bf16"

@@ -4,7 +4,6 @@ generator, its state is checkpointed and a resumed run equals an uninterrupted o
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -19,11 +18,6 @@ from molgen.organ.generator import lengths
 from molgen.masking.choice import choose, uniform
 from molgen.organ.professor import ProfessorForcing, behaviours
 from molgen.organ.symbols import symbols_from_data
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +136,7 @@ def test_rule_generator_free_runs_under_the_machine(train_smiles):
     assert math.isfinite(loss.item()) and all(torch.isfinite(p.grad).all() for p in g.parameters() if p.grad is not None)
 
 
-def test_professor_run_logs_checkpoints_and_samples(tmp_path, tiny_organ):
+def test_professor_run_logs_checkpoints_and_samples(tmp_path, tiny_organ, read_log):
     out = tmp_path / "run"
     opts = tiny_organ("run", professor__enabled=True, professor__g_threshold=0.0, dpretrain__steps=0, adversarial__steps=0)
     assert trainer.train_from_options(opts) == 0
@@ -167,7 +161,7 @@ def test_professor_run_logs_checkpoints_and_samples(tmp_path, tiny_organ):
     assert "pf_d_accuracy" in groups["Validity, uniqueness, diversity"]
 
 
-def test_professor_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at):
+def test_professor_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at, read_log):
     settings = {"professor__enabled": True, "professor__g_threshold": 0.0, "dpretrain__steps": 1, "adversarial__steps": 0}
     assert trainer.train_from_options(tiny_organ("whole", **settings)) == 0
     with monkeypatch.context() as m:
@@ -199,7 +193,7 @@ def test_the_recipe_is_organ_mle_with_professor_forcing(tmp_path):
     assert load_config(OrganConfig, tmp_path / "c.toml") == pf
 
 
-def test_while_the_gate_is_shut_the_generator_trains_as_plain_mle(tmp_path, tiny_organ):
+def test_while_the_gate_is_shut_the_generator_trains_as_plain_mle(tmp_path, tiny_organ, read_log):
     """Professor forcing's D may train, but until its accuracy reaches g_threshold the generator's
     updates are the NLL's alone: same batches, same weights as a run without professor forcing."""
     plain = {"dpretrain__steps": 0, "adversarial__steps": 0}

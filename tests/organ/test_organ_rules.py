@@ -5,7 +5,6 @@ steps, checkpoints, resume, sampling) works unchanged over rules."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,8 @@ from molgen.organ.generator import GeneratorNet, lengths
 from molgen.organ.rollout import mc_rollout, prefix_machines
 from molgen.organ.symbols import RuleSymbols, symbols_from_data
 from molgen.training import TrainOptions
+
+TRAIN_MOLECULES = 200  # the training file of the shared ``data_file`` fixture
 
 MAX_LEN = 100  # generator.max_len: 99 rules and the padding rule that ends them
 
@@ -229,20 +230,8 @@ def run_opts(tmp_path: Path, data: Path, out: str, loss: str = "bce", resume: bo
                         progress=False)
 
 
-@pytest.fixture
-def data_file(tmp_path: Path, train_smiles: list[str]) -> Path:
-    path = tmp_path / "train.smi"
-    path.write_text("\n".join(train_smiles[:200]) + "\n")
-    return path
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 @pytest.mark.parametrize("loss, d_input", [("bce", "symbols"), ("wasserstein", "symbols"), ("bce", "smiles")])
-def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, loss, d_input):
+def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, loss, d_input, read_log):
     out = tmp_path / "run"
     assert trainer.train_from_options(run_opts(tmp_path, data_file, "run", loss, d_input=d_input)) == 0
     rows = read_log(out / "log.csv")
@@ -265,7 +254,7 @@ def test_tiny_rule_model_trains_and_samples_only_molecules(tmp_path, data_file, 
 
 
 @pytest.mark.parametrize("d_input", ["symbols", "smiles"])
-def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch, d_input, interrupt_at):
+def test_rule_run_resumed_equals_uninterrupted(tmp_path, data_file, monkeypatch, d_input, interrupt_at, read_log):
     assert trainer.train_from_options(run_opts(tmp_path, data_file, "whole", d_input=d_input)) == 0
     with monkeypatch.context() as m:
         m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(8))  # inside the adversarial stage

@@ -13,7 +13,6 @@ from molgen.api import load_model
 from molgen.checkpoint import load_checkpoint
 from molgen.errors import UsageError
 from molgen.organ import trainer
-from molgen.training import TrainOptions
 
 TINY = """
 seed = 3
@@ -66,26 +65,10 @@ def write_config(tmp_path: Path, name: str = "c.toml", mle_steps: int = 6, adv_s
     return path
 
 
-@pytest.fixture
-def data_file(tmp_path: Path, train_smiles: list[str]) -> Path:
-    path = tmp_path / "train.smi"
-    path.write_text("\n".join(train_smiles[:300]) + "\n")
-    return path
-
-
-def opts(data: Path, config: Path, out: Path, resume: bool = False) -> TrainOptions:
-    return TrainOptions(kind="organ", data=data, out=out, config=config, resume=resume, command="test", progress=False)
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def test_naive_rl_run_moves_the_reward(tmp_path, data_file):
+def test_naive_rl_run_moves_the_reward(tmp_path, data_file, organ_opts, read_log):
     cfg = write_config(tmp_path, mle_steps=30, adv_steps=12, g_lr=0.02,
                        reward=f'mode = "naive_rl"\ndivide_by_count = false\n[[objectives]]\nname = "{__name__}:short"')
-    assert trainer.train_from_options(opts(data_file, cfg, tmp_path / "run")) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, tmp_path / "run")) == 0
     rows = [r for r in read_log(tmp_path / "run" / "log.csv") if r["stage"] == "adversarial"]
     assert len(rows) == 12
     rewards = [float(r["reward"]) for r in rows]
@@ -94,9 +77,9 @@ def test_naive_rl_run_moves_the_reward(tmp_path, data_file):
     assert sum(lengths[-3:]) < sum(lengths[:3]), lengths
 
 
-def test_full_run_checkpoint_and_sampling(tmp_path, data_file):
+def test_full_run_checkpoint_and_sampling(tmp_path, data_file, organ_opts, read_log):
     out = tmp_path / "run"
-    assert trainer.train_from_options(opts(data_file, write_config(tmp_path), out)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, write_config(tmp_path), out)) == 0
     rows = read_log(out / "log.csv")
     assert [r["stage"] for r in rows] == ["mle"] * 6 + ["dpretrain"] * 2 + ["adversarial"] * 3
     adv = rows[-1]
@@ -113,7 +96,7 @@ def test_full_run_checkpoint_and_sampling(tmp_path, data_file):
     assert a == model.sample(20, seed=5, batch_size=7)
     assert a != model.sample(20, seed=6, batch_size=7)
     with pytest.raises(UsageError, match="--resume"):
-        trainer.train_from_options(opts(data_file, write_config(tmp_path), out))
+        trainer.train_from_options(organ_opts(data_file, write_config(tmp_path), out))
 
 
 
@@ -125,16 +108,16 @@ MEMORY = 'lam = 0.5\nmemory = {kind = "molecule", bucket_size = 1, min_score = 0
     (10, 'lam = 0.5\n[[objectives]]\nname = "qed"'),  # inside the adversarial stage
     (10, MEMORY),  # the diversity memory is part of the state
 ])
-def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at, reward, interrupt_at):
+def test_resume_equals_uninterrupted(tmp_path, data_file, monkeypatch, stop_at, reward, interrupt_at, organ_opts, read_log):
     cfg = write_config(tmp_path, reward=reward)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert trainer.train_from_options(opts(data_file, cfg, whole)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, whole)) == 0
     with monkeypatch.context() as m:
         m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(stop_at))
-        assert trainer.train_from_options(opts(data_file, cfg, parts)) == 130
+        assert trainer.train_from_options(organ_opts(data_file, cfg, parts)) == 130
     stopped = load_checkpoint(parts / "checkpoints" / "last.pt", kind="organ")
     assert stopped["step"] == stop_at - 1 and stopped["stage"] != "done"
-    assert trainer.train_from_options(opts(data_file, cfg, parts, resume=True)) == 0
+    assert trainer.train_from_options(organ_opts(data_file, cfg, parts, resume=True)) == 0
     a = load_checkpoint(whole / "checkpoints" / "last.pt")
     b = load_checkpoint(parts / "checkpoints" / "last.pt")
     for key in ("model", "discriminator", "rollout"):
@@ -173,13 +156,13 @@ def test_mle_cosine_schedule_runs_from_lr_to_lr_min():
     assert {mle_lr(MLEConfig(steps=10, lr=2e-3), s) for s in range(10)} == {2e-3}  # constant by default
 
 
-def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monkeypatch, caplog, interrupt_at):
+def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monkeypatch, caplog, interrupt_at, organ_opts, read_log):
     """A run started by an older molgen (log.csv without 'lr') resumes; its log keeps its columns."""
     cfg = write_config(tmp_path)
     out = tmp_path / "run"
     with monkeypatch.context() as m:
         m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(5))
-        assert trainer.train_from_options(opts(data_file, cfg, out)) == 130
+        assert trainer.train_from_options(organ_opts(data_file, cfg, out)) == 130
     log_path = out / "log.csv"
     rows = read_log(log_path)
     old_columns = [c for c in rows[0] if c != "lr"]
@@ -188,20 +171,20 @@ def test_resume_of_a_log_without_the_lr_column_goes_on(tmp_path, data_file, monk
         writer.writeheader()
         writer.writerows(rows)
     with caplog.at_level("WARNING"):
-        assert trainer.train_from_options(opts(data_file, cfg, out, resume=True)) == 0
+        assert trainer.train_from_options(organ_opts(data_file, cfg, out, resume=True)) == 0
     assert "no column(s) lr" in caplog.text
     resumed = read_log(log_path)
     assert list(resumed[0]) == old_columns and len(resumed) > len(rows)
 
 
-def test_memory_penalises_molecules_seen_in_earlier_steps(tmp_path):
+def test_memory_penalises_molecules_seen_in_earlier_steps(tmp_path, organ_opts, read_log):
     # short chains: a tiny generator learns to write valid ones within a few dozen steps
     chains = [a + "C" * n + b for n in range(1, 7) for a in ("", "O", "N") for b in ("", "O", "N", "C(C)C")]
     data = tmp_path / "chains.smi"
     data.write_text("\n".join(chains) + "\n")
     out = tmp_path / "run"
     cfg = write_config(tmp_path, mle_steps=40, adv_steps=4, reward=MEMORY)
-    assert trainer.train_from_options(opts(data, cfg, out)) == 0
+    assert trainer.train_from_options(organ_opts(data, cfg, out)) == 0
     rows = [r for r in read_log(out / "log.csv") if r["stage"] == "adversarial"]
     counts = load_checkpoint(out / "checkpoints" / "last.pt")["extra"]["memory"]
     assert sum(counts.values()) > 16 and all(isinstance(v, int) for v in counts.values())  # >1 batch of valid ones
