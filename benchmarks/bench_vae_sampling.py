@@ -29,7 +29,12 @@ same run with the ratio and the fraction of molecules that are the same in both;
 ``--device cuda`` it runs on the GPU (synchronised before the clock is read) and the CPU-only
 comparisons 1-4 are skipped.
 
+``--semantic-batches 1024 2048 4096`` repeats section 4 at those batch sizes: the semantic
+machine's cost is a fixed number of small tensor operations per step (Python dispatch, not
+arithmetic), the GRU's grows with the batch, so the ratio falls as the batch grows.
+
 Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--threads 2] [--precision both] [--device cpu]
+       [--semantic-batches 1024 2048 4096]
 """
 
 from __future__ import annotations
@@ -149,10 +154,13 @@ def load(name: str) -> tuple[VAEModel, str]:
         return VAEModel(build_net(cfg.model, codec), codec, cfg.model, {}), f"untrained default-config model ({type(exc).__name__})"
 
 
-def compare_constraints(model, z: torch.Tensor, args, timed, t_mol: float) -> None:
-    """Section 4: the model's weights decoded under semantic and under context-free constraints."""
+def compare_constraints(model, z: torch.Tensor, args, timed, t_mol: float) -> float:
+    """Section 4: the model's weights decoded under semantic and under context-free constraints, at
+    the batch size of ``z``; ``t_mol`` is the per-molecule loop's time for that many molecules.
+    Returns the semantic / context-free time ratio."""
     from molgen.chem.mol import to_mol
 
+    batch = len(z)
     rates = {}
     for constraints in ("semantic", "grammar"):
         codec = GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=constraints)
@@ -163,10 +171,12 @@ def compare_constraints(model, z: torch.Tensor, args, timed, t_mol: float) -> No
         smiles = [twin.codec.to_smiles(row) if ok else "" for row, ok in zip(ids, res.complete.cpu().numpy())]
         valid = np.mean([bool(s) and to_mol(s) is not None for s in smiles])
         rates[constraints] = t
-        print(f"  {constraints:>8} constraints, batch {args.batch}: {args.batch / t:8.1f} mol/s ({t:.2f} s, median of "
+        print(f"  {constraints:>8} constraints, batch {batch}: {batch / t:8.1f} mol/s ({t:.2f} s, median of "
               f"{args.repeat}); valid {valid:.1%}, complete {res.complete.float().mean():.1%}")
-    print(f"  -> the semantic machine costs {rates['semantic'] / rates['grammar']:.2f}x the context-free decode end to end; "
+    ratio = rates["semantic"] / rates["grammar"]
+    print(f"  -> the semantic machine costs {ratio:.2f}x the context-free decode end to end; "
           f"semantic decoding is {t_mol / rates['semantic']:.1f}x the per-molecule context-free loop above")
+    return ratio
 
 
 def main() -> None:
@@ -177,6 +187,9 @@ def main() -> None:
     p.add_argument("--per-molecule", type=int, default=32, help="molecules timed for the per-molecule decode")
     p.add_argument("--repeat", type=int, default=5, help="timed runs of each end-to-end path (the median is printed)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--semantic-batches", type=int, nargs="*", default=[],
+                   help="also compare semantic and context-free decoding at these batch sizes (the machine's cost "
+                        "is per step, the GRU's per molecule, so the ratio falls as the batch grows)")
     p.add_argument("--precision", choices=("fp32", "bf16", "both"), default=None,
                    help="time prior sampling in this precision first (both: fp32 and bf16, with the ratio)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the precision comparison")
@@ -236,7 +249,15 @@ def main() -> None:
 
     if getattr(codec, "semantic_tables", None) is not None:
         print("semantic vs context-free constraints, same weights:")
-        compare_constraints(model, z, args, timed, t_mol)
+        ratios = {args.batch: compare_constraints(model, z, args, timed, t_mol)}
+        for batch in args.semantic_batches:
+            if batch == args.batch:
+                continue
+            zb = torch.randn((batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed))
+            ratios[batch] = compare_constraints(model, zb, args, timed, t_mol * batch / args.batch)
+        if len(ratios) > 1:
+            print("  semantic / context-free by batch size: "
+                  + ", ".join(f"{b}: {r:.2f}x" for b, r in sorted(ratios.items())))
 
     gen = torch.Generator().manual_seed(args.seed)
     logits = 3.0 * torch.randn((args.batch, codec.max_len, codec.n_symbols), generator=gen)

@@ -36,6 +36,7 @@ model learns among the choices it will have when decoding).
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -84,30 +85,42 @@ class SemanticMachine:
         self.weight = torch.full((B,), int(tables.nt_weight[start]), dtype=torch.long, device=dev)
         self.hosts = torch.full((B,), int(tables.nt_host[start]), dtype=torch.long, device=dev)
         self.rows = torch.arange(B, device=dev)
+        self._fresh: SimpleNamespace | None = None  # what allowed() read of the current state
 
     # ------------------------------------------------------------------ reading the state
+    # Every operation below is one small tensor op on (B, …) tensors; at the batch sizes of
+    # sampling the machine's cost is the number of ops, not arithmetic, so each quantity is
+    # computed once per step (``_view``), table lookups use ``index_select`` on flat tables, the
+    # mask's rule groups are column slices, and ``advance`` writes with scatters instead of
+    # ``nonzero`` and per-row indexing.
+
+    def _top3(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The non-terminal on top of each stack and the two under it (padding where there is none)."""
+        idx = (self.stack.ptr.unsqueeze(1) - self.tb.depth3).clamp_(min=0)
+        s = self.stack.stack.gather(1, idx)
+        return s[:, 0], s[:, 1], s[:, 2]
+
     def _below(self, k: int) -> torch.Tensor:
         """The non-terminal ``k`` places under the top of each stack (padding when there is none)."""
-        ptr = (self.stack.ptr - k).clamp(min=0)
-        return self.stack.stack.gather(1, ptr.unsqueeze(1)).squeeze(1)
+        return self._top3()[k]
 
-    def _continues(self, nt: torch.Tensor) -> torch.Tensor:
-        """True where ``nt`` is the chain continuation of the atom being placed (it owes one bond)."""
-        return (nt == self.tb.nt_chain) | (nt == self.tb.nt_bond)
-
-    def _atom_needs(self) -> torch.Tensor:
+    def _atom_needs(self, s1: torch.Tensor | None = None, s2: torch.Tensor | None = None) -> torch.Tensor:
         """Bond orders an atom placed now must take: the pending bond, a tail, a continuation."""
-        s1, s2 = self._below(1), self._below(2)
-        tail = s1 == self.tb.nt_tail
-        after = torch.where(tail, s2, s1)
-        return self.pending + tail.long() + self._continues(after).long()
+        if s1 is None:
+            _, s1, s2 = self._top3()
+        return self.pending + self.tb.needs_extra.index_select(0, s1 * self.tb.n_nt + s2)
 
     def _rem_cur(self) -> torch.Tensor:
         return self.rem.gather(1, self.cur.unsqueeze(1)).squeeze(1)
 
-    def _ring_cost(self, is_open: torch.Tensor, n_open: torch.Tensor) -> torch.Tensor:
+    def _cost_by_order(self) -> torch.Tensor:
+        """``RING_COST`` of each label's bond order (0 for a label that is not open)."""
+        return self.tb.ring_cost.index_select(0, self.ring_order.view(-1)).view(self.ring_order.shape)
+
+    def _ring_cost(self, is_open: torch.Tensor, n_open: torch.Tensor, cost: torch.Tensor | None = None) -> torch.Tensor:
         """Steps the finishing policy may need to close the open rings (see :data:`~molgen.masking.tables.RING_COST`)."""
-        cost = self.tb.ring_cost[self.ring_order]
+        if cost is None:
+            cost = self._cost_by_order()  # a label that is not open has order 0, cost 0
         # rings after the first (lowest label) of one opener need a closer each
         opener = self.ring_atom.clamp(min=0)
         labels = self.tb.label_index.expand_as(opener)
@@ -115,229 +128,212 @@ class SemanticMachine:
             1, opener, torch.where(is_open, labels, self.tb.n_labels), "amin")
         shared = is_open & (first.gather(1, opener) != labels)
         cost = torch.where(shared, cost.clamp(min=T.SHARED_OPENER_COST), cost)
-        return (cost * is_open.long()).sum(1) + self.tb.ring_base * (n_open > 0).long()
+        return cost.sum(1) + self.tb.ring_base * (n_open > 0).long()
 
     def _rings(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per label: open, closable by the current atom (other, non-adjacent opener), and the open count."""
         is_open = self.ring_atom >= 0
         opener = self.ring_atom.clamp(min=0)
-        adj_cur = self.adj[self.rows, self.cur]  # (B, A+1)
+        A1 = self.adj.shape[1]
+        adj_cur = self.adj.view(-1, A1).index_select(0, self.rows * A1 + self.cur)  # (B, A+1)
         adjacent = adj_cur.gather(1, opener)
         closable = is_open & (self.ring_atom != self.cur.unsqueeze(1)) & ~adjacent
         return is_open, closable, is_open.sum(1)
+
+    def _view(self) -> SimpleNamespace:
+        """What the mask and the finishing policy read, computed once per state."""
+        v = SimpleNamespace()
+        v.top, s1, s2 = self._top3()
+        v.s1 = s1
+        v.rem = self._rem_cur()
+        v.is_open, v.closable, v.n_open = self._rings()
+        v.needs = self._atom_needs(s1, s2)
+        # closing without a ring-bond symbol needs the opener's order within rem + 1 (one unit is
+        # reserved already); after reserving one more unit, within rem
+        excess = self.ring_order - v.rem.unsqueeze(1)
+        v.close_plain = v.closable & (excess <= 1)
+        v.any_plain = v.close_plain.any(1)
+        v.plain_after_reserve = v.closable & (excess <= 0)
+        v.specified = self.rpend > 0
+        # the labels the current atom may close with the pending ring-bond order (or without one)
+        v.agree = torch.where(v.specified.unsqueeze(1), v.closable & (self.ring_order == self.rpend.unsqueeze(1)),
+                              v.close_plain)
+        return v
 
     # --------------------------------------------------------------------------- masks
     def allowed(self) -> torch.Tensor:
         """``(B, n_rules)`` bool: the rules that keep each derivation finishable as a valid molecule."""
         tb = self.tb
-        cf = self.stack.allowed()
-        top = self.stack.top()
-        rem = self._rem_cur()
-        is_open, closable, n_open = self._rings()
+        v = self._view()
+        self._fresh = v  # advance() reuses what it reads of this same state
+        cf = self.stack.mask_table.index_select(0, v.top)
+        rem, is_open, closable, n_open = v.rem, v.is_open, v.closable, v.n_open
         free = ~is_open
-        has_free = free.any(1)
-        # closing without a ring-bond symbol: the opener's order, one unit already reserved
-        close_plain = closable & (self.ring_order - 1 <= rem.unsqueeze(1))
         # a ring bond of order o (rbond) before the label: closing needs an open ring of that order
-        close_order = (closable.unsqueeze(1) & (self.ring_order.unsqueeze(1) == tb.orders.view(1, 3, 1))).any(2)  # (B, 3)
-        rbond_fits = torch.arange(1, 4, device=cf.device).unsqueeze(0) - 1 <= rem.unsqueeze(1)  # (B, 3)
-        can_open_now = has_free & (self.hosts >= 1)
-        steps_left = self.max_len - self.t  # (B,): rows of a rollout batch started at different steps
-
+        close_order = torch.zeros((len(rem), 4), dtype=torch.bool, device=rem.device).scatter_(
+            1, torch.where(closable, self.ring_order, 0), True)[:, 1:]  # (B, 3)
+        rbond_fits = tb.orders_less_one.unsqueeze(0) <= rem.unsqueeze(1)  # (B, 3)
+        order_fits = close_order & rbond_fits
+        any_order_fits = order_fits.any(1)
+        can_open_now = free.any(1) & (self.hosts >= 1)
         # every rule: the estimate E after it (stack weights, ring costs, and the ring a pending
         # ring operation would have to open) must fit in the steps left, i.e. its change of E must
         # fit in this row's slack; most rules change only the stack weight (one broadcast compare)
-        r = tb.rule
-        rc = tb.ring_cost  # (4,) per open ring by order
+        cost = self._cost_by_order()
         first = tb.ring_base * (n_open == 0).long()  # the fixed part, paid by the first open ring
-        slack = steps_left - 1 - self.weight - self._ring_cost(is_open, n_open)  # (B,)
+        steps_left = self.max_len - self.t  # (B,): rows of a rollout batch started at different steps
+        slack = steps_left - 1 - self.weight - self._ring_cost(is_open, n_open, cost)  # (B,)
         ok = tb.weight_delta.unsqueeze(0) <= slack.unsqueeze(1)
         # while a ring is open some host must stay on the stack (ring ops and labels check it below)
-        ok &= (n_open == 0).unsqueeze(1) | (tb.host_delta.unsqueeze(0) >= (1 - self.hosts).unsqueeze(1)) \
-            | tb.own_host_check.unsqueeze(0)
+        host_floor = torch.where(n_open == 0, tb.no_floor, 1 - self.hosts)
+        ok &= tb.host_delta_checked.unsqueeze(0) >= host_floor.unsqueeze(1)
         # a ring opened now costs its order's share, or a closer of its own if this atom opened another
-        cur_opened = (is_open & (self.ring_atom == self.cur.unsqueeze(1))).any(1)
-        new_cost = torch.where(cur_opened.unsqueeze(1), rc.clamp(min=T.SHARED_OPENER_COST).unsqueeze(0), rc.unsqueeze(0))
+        cur_opened = (self.ring_atom == self.cur.unsqueeze(1)).any(1)
+        new_cost = torch.where(cur_opened.unsqueeze(1), tb.ring_cost_shared.unsqueeze(0), tb.ring_cost.unsqueeze(0))
         open1 = new_cost[:, 1] + first
-        no_plain = ~close_plain.any(1)
-        plain_after_reserve = closable & (self.ring_order - 1 <= rem.unsqueeze(1) - 1)
-        wd = tb.weight_delta
-
-        def fits(rule: int, extra: torch.Tensor) -> torch.Tensor:
-            return wd[rule] + extra <= slack
-
-        ok[:, r[T.TAIL_RING]] = fits(r[T.TAIL_RING], torch.where(no_plain, open1, 0))
-        ok[:, r[T.TAIL_RING_MORE]] = fits(r[T.TAIL_RING_MORE], torch.where(~plain_after_reserve.any(1), open1, 0))
-        ok[:, r[T.RINGBOND]] = fits(r[T.RINGBOND], torch.where(no_plain, open1, 0))
-        ok[:, r[T.RINGBOND_BOND]] = fits(r[T.RINGBOND_BOND], torch.where(~(close_order & rbond_fits).any(1), open1, 0))
-        ok[:, tb.rbond_rules] = (wd[tb.rbond_rules].unsqueeze(0)
-                                 + torch.where(~close_order, new_cost[:, 1:] + first.unsqueeze(1), 0)) <= slack.unsqueeze(1)
-        # labels change the open rings: closing frees the ring's cost, opening adds one (and needs a host)
-        lab = tb.label_rules
-        o_eff = torch.where(self.rpend > 0, self.rpend, torch.ones_like(self.rpend))
-        closing_gain = rc[self.ring_order] + tb.ring_base * (n_open == 1).long().unsqueeze(1)
+        open1_unless_plain = torch.where(v.any_plain, 0, open1)
+        r, wd = tb.rule, tb.wd_rule
+        # ring operations: the budget (a ring they must open), and whether the ring op can happen
+        ring_possible = v.any_plain | any_order_fits | can_open_now
+        last_host = self.hosts + tb.hd_rule[r[T.TAIL_RING]] < 1  # tail -> ringbond drops this host ...
+        ring_alone = v.any_plain & (n_open == 1) | ~last_host & ring_possible  # ... so it must close the last ring
+        ok[:, r[T.TAIL_RING]] = (open1_unless_plain + wd[r[T.TAIL_RING]] <= slack) & ring_alone
+        more_cost = torch.where(v.plain_after_reserve.any(1), 0, open1)
+        ok[:, r[T.TAIL_RING_MORE]] = (more_cost + wd[r[T.TAIL_RING_MORE]] <= slack) & (rem >= 1) & ring_possible
+        ok[:, r[T.RINGBOND]] = (open1_unless_plain + wd[r[T.RINGBOND]] <= slack) & (v.any_plain | can_open_now)
+        bond_cost = torch.where(any_order_fits, 0, open1)
+        ok[:, r[T.RINGBOND_BOND]] = (bond_cost + wd[r[T.RINGBOND_BOND]] <= slack) \
+            & (any_order_fits | can_open_now & rbond_fits.any(1))
+        rbond_cost = torch.where(close_order, 0, new_cost[:, 1:] + first.unsqueeze(1))
+        ok[:, tb.rbond_cols] = (tb.wd_rbond.unsqueeze(0) + rbond_cost <= slack.unsqueeze(1)) \
+            & rbond_fits & (close_order | can_open_now.unsqueeze(1))
+        # labels change the open rings: closing frees the ring's cost, opening adds one (and needs a
+        # host); close an open ring from another, non-adjacent atom with an agreeing order, or open one
+        o_eff = self.rpend.clamp(min=1)
+        closing_gain = cost + tb.ring_base * (n_open == 1).long().unsqueeze(1)
         opening_cost = (new_cost.gather(1, o_eff.unsqueeze(1)).squeeze(1) + first).unsqueeze(1)
-        label_fits = wd[lab].unsqueeze(0) + torch.where(is_open, -closing_gain, opening_cost) <= slack.unsqueeze(1)
-        label_hosts = torch.where(is_open, (n_open == 1).unsqueeze(1), torch.zeros_like(is_open)) \
-            | (self.hosts.unsqueeze(1) + tb.host_delta[lab].unsqueeze(0) >= 1)
-        ok[:, lab] = label_fits & label_hosts
-
+        label_fits = tb.wd_label.unsqueeze(0) + torch.where(is_open, -closing_gain, opening_cost) <= slack.unsqueeze(1)
+        label_hosts = is_open & (n_open == 1).unsqueeze(1) | (tb.hd_label.unsqueeze(0) >= (1 - self.hosts).unsqueeze(1))
+        ok[:, tb.label_cols] = label_fits & label_hosts & torch.where(is_open, v.agree, free & can_open_now.unsqueeze(1))
         # atoms: the capacity must cover what the stack commits the atom to
-        needs = self._atom_needs()
-        ok[:, tb.atom_rules] &= tb.atom_capacity.unsqueeze(0) >= needs.unsqueeze(1)
+        ok[:, tb.atom_cols] &= tb.atom_capacity.unsqueeze(0) >= v.needs.unsqueeze(1)
         # branched atom / chain: some atom must be able to take what follows
-        cont = self._continues(self._below(1))
-        ok[:, r[T.BA_TAIL]] &= tb.max_capacity >= self.pending + 1 + cont.long()
-        ok[:, r[T.BA_ATOM]] &= tb.max_capacity >= self.pending + cont.long()
+        after = self.pending + tb.is_cont.index_select(0, v.s1)
+        ok[:, r[T.BA_TAIL]] &= tb.max_capacity >= after + 1
+        ok[:, r[T.BA_ATOM]] &= tb.max_capacity >= after
         ok[:, r[T.SMILES_DOT]] = False
-        # tails: another tail item needs one more unit reserved; a ring op must be possible
-        ring_possible = close_plain.any(1) | (close_order & rbond_fits).any(1) | can_open_now
-        ok[:, r[T.TAIL_RING_MORE]] &= (rem >= 1) & ring_possible
+        # another tail item needs one more unit reserved
         ok[:, r[T.TAIL_BRANCH_MORE]] &= rem >= 1
-        # tail -> ringbond drops this host: then the ring op must close the last open ring
-        last_host = self.hosts + tb.host_delta[r[T.TAIL_RING]] < 1
-        ring_alone = close_plain.any(1) & (n_open == 1) | ~last_host & ring_possible
-        ok[:, r[T.TAIL_RING]] &= ring_alone
-        ok[:, r[T.RINGBOND]] &= close_plain.any(1) | can_open_now
-        ok[:, r[T.RINGBOND_BOND]] &= ((close_order | can_open_now.unsqueeze(1)) & rbond_fits).any(1)
         # bonds within the current atom's remaining valence (one unit is reserved already)
-        ok[:, tb.bond_rules] &= rbond_fits
-        ok[:, tb.rbond_rules] &= rbond_fits & (close_order | can_open_now.unsqueeze(1))
-        # labels: close an open ring from another, non-adjacent atom with an agreeing order, or open one
-        specified = self.rpend > 0
-        agree = torch.where(specified.unsqueeze(1), self.ring_order == self.rpend.unsqueeze(1), close_plain)
-        ok[:, lab] &= torch.where(is_open, closable & agree, free & can_open_now.unsqueeze(1))
+        ok[:, tb.bond_cols] &= rbond_fits
 
         allowed = cf & ok
         # the finishing policy's rule is always allowed (it needs no budget check: E bounds it)
-        policy = self.policy(top, rem, closable, close_plain, n_open, needs)
-        allowed[self.rows, policy] = True
-        return allowed
+        return allowed.scatter_(1, self._policy(v).unsqueeze(1), True)
 
     def penalty(self) -> torch.Tensor:
         """``(B, n_rules)`` float to add to logits: 0 where allowed, -inf elsewhere."""
-        allowed = self.allowed()
-        return torch.zeros(allowed.shape, device=allowed.device).masked_fill_(~allowed, float("-inf"))
+        return torch.where(self.allowed(), 0.0, float("-inf"))
 
     # ---------------------------------------------------------------- finishing policy
-    def policy(self, top: torch.Tensor | None = None, rem: torch.Tensor | None = None,
-               closable: torch.Tensor | None = None, close_plain: torch.Tensor | None = None,
-               n_open: torch.Tensor | None = None, needs: torch.Tensor | None = None) -> torch.Tensor:
+    def policy(self) -> torch.Tensor:
         """Π: the rule that finishes each row soonest while closing its open rings (see the module docstring)."""
-        tb = self.tb
-        if top is None:
-            top = self.stack.top()
-            rem = self._rem_cur()
-            _, closable, n_open = self._rings()
-            close_plain = closable & (self.ring_order - 1 <= rem.unsqueeze(1))
-        r = tb.rule
-        out = torch.full_like(top, self.pad_rule)
-        first_close = _cheapest(close_plain, self.ring_order)  # the closable ring of lowest order (-1 none)
-        can_close = first_close >= 0
-        order_close = self.ring_order.gather(1, first_close.clamp(min=0).unsqueeze(1)).squeeze(1)
-        nt = tb.nt
+        return self._policy(self._view())
 
-        out = torch.where(top == nt["smiles"], r[T.SMILES_END], out)
-        out = torch.where(top == nt["chain"], r[T.CHAIN_END], out)
-        out = torch.where(top == nt["branched_atom"], torch.where(n_open > 0, r[T.BA_TAIL], r[T.BA_ATOM]), out)
-        if needs is None:
-            needs = self._atom_needs()
-        atom = tb.atom_by_preference[(tb.atom_pref_capacity.unsqueeze(0) >= needs.unsqueeze(1)).long().argmax(1)]
-        # with rings to close, the atom of largest capacity: it can close a ring and keep a tail
-        atom = torch.where(n_open > 0, tb.atom_max_capacity, atom)
-        out = torch.where(top == nt["atom"], atom, out)
+    def _policy(self, v: SimpleNamespace) -> torch.Tensor:
+        tb = self.tb
+        r = tb.rule
+        # the closable ring of lowest order (lowest label on ties), -1 where none
+        key = torch.where(v.close_plain, self.ring_order * tb.n_labels + tb.label_index, tb.no_label_key)
+        cheapest = key.argmin(1)
+        first_close = torch.where(v.any_plain, cheapest, -1)
+        order_close = self.ring_order.gather(1, cheapest.unsqueeze(1)).squeeze(1)
+        n_open = v.n_open
+        some_open = n_open > 0
+        # branched atom: a tail to close rings on, if any are open
+        ba_rule = torch.where(some_open, r[T.BA_TAIL], r[T.BA_ATOM])
+        # atom: the preferred one that takes what the stack commits it to; with rings to close, the
+        # atom of largest capacity (it can close a ring and keep a tail)
+        atom = tb.atom_by_needs.index_select(0, v.needs.clamp(max=tb.atom_by_needs.shape[0] - 1))
+        atom = torch.where(some_open, tb.atom_max_capacity, atom)
         # tail: close here when the current atom can (keeping a tail for more if rings remain and it
         # has the valence), else a branch whose atoms can close what this atom cannot
-        more = (n_open >= 2) & (rem >= order_close)
-        other_host = self.hosts - 1 >= 1
-        close_here = can_close & (more | (n_open == 1) | other_host)
+        more = (n_open >= 2) & (v.rem >= order_close)
+        close_here = v.any_plain & (more | (n_open == 1) | (self.hosts >= 2))
         tail_rule = torch.where(close_here, torch.where(more, r[T.TAIL_RING_MORE], r[T.TAIL_RING]), r[T.TAIL_BRANCH])
-        out = torch.where(top == nt["tail"], tail_rule, out)
-        out = torch.where(top == nt["ringbond"], r[T.RINGBOND], out)
-        rbond = tb.rbond_rules[torch.where(can_close, order_close, torch.ones_like(order_close)) - 1]
-        out = torch.where(top == nt["rbond"], rbond, out)
+        rbond = tb.rbond_rules.index_select(0, torch.where(v.any_plain, order_close, 1) - 1)
         # label: the lowest ring this atom may close with the pending order, else the lowest free label
-        specified = self.rpend > 0
-        agree = torch.where(specified.unsqueeze(1), closable & (self.ring_order == self.rpend.unsqueeze(1)), close_plain)
-        lab = torch.where(specified, _first(agree), first_close)
-        lab = torch.where(lab >= 0, lab, _first(self.ring_atom < 0))
-        out = torch.where(top == nt["ring_label"], tb.label_rules[lab.clamp(min=0)], out)
-        out = torch.where(top == nt["bond"], tb.bond_rules[0], out)
-        out = torch.where(top == nt["branch"], r[T.BRANCH], out)
-        out = torch.where(top == nt["close"], r[T.CLOSE], out)
-        return out
+        has = torch.where(v.specified, v.agree.any(1), v.any_plain)
+        lab = torch.where(v.specified, v.agree.long().argmax(1), first_close)
+        lab = torch.where(has, lab, (~v.is_open).long().argmax(1))
+        label = tb.label_rules.index_select(0, lab)
+        # one candidate per case of the top non-terminal; the fixed ones come from a table
+        fixed = tb.policy_fixed.index_select(0, v.top)
+        cands = torch.stack([fixed, ba_rule, atom, tail_rule, rbond, label], 1)
+        return cands.gather(1, tb.policy_case.index_select(0, v.top).unsqueeze(1)).squeeze(1)
 
     # --------------------------------------------------------------------------- advance
     def advance(self, rules: torch.Tensor) -> None:
         """Apply one rule per row to the stack and to the semantic state."""
         tb = self.tb
-        kind = tb.kind_of[rules]
-        rows = self.rows
+        v, self._fresh = self._fresh, None
+        if v is None:  # not read by allowed() since the last change
+            v = SimpleNamespace(needs=self._atom_needs(), is_open=self.ring_atom >= 0)
+        kind, order, label, capacity, wdelta, hdelta, extra0 = tb.rule_info.index_select(0, rules).unbind(1)
         cur = self.cur
-        # atoms: read what the stack commits the new atom to before the stack changes
-        is_atom = kind == T.ATOM
-        needs = self._atom_needs()
-        is_open = self.ring_atom >= 0
         self.stack.advance(rules)
-        self.weight += tb.weight_delta[rules]
-        self.hosts += tb.host_delta[rules]
+        self.weight += wdelta
+        self.hosts += hdelta
         self.t += 1
 
-        # bond orders beyond the one reserved unit come off the current atom
-        order = tb.order_of[rules]
-        is_bond = kind == T.BOND
-        is_rbond = kind == T.RBOND
-        extra = torch.where(is_bond | is_rbond, order - 1, torch.zeros_like(order))
-        # another tail item reserves one more unit
-        extra += ((kind == T.TAIL_RING_MORE) | (kind == T.TAIL_BRANCH_MORE)).long()
-        # ring labels
+        # ring labels: close an open ring (its opener and this atom become bonded) or open one here
         is_label = kind == T.LABEL
-        lab = tb.label_of[rules].clamp(min=0)
-        closing = is_label & is_open.gather(1, lab.unsqueeze(1)).squeeze(1)
-        opening = is_label & ~closing
-        ring_order = self.ring_order.gather(1, lab.unsqueeze(1)).squeeze(1)
-        extra += torch.where(closing & (self.rpend == 0), ring_order - 1, torch.zeros_like(ring_order))
-        self.rem[rows, cur] -= extra
-
-        opener = self.ring_atom.gather(1, lab.unsqueeze(1)).squeeze(1).clamp(min=0)
-        if bool(closing.any()):
-            c = closing.nonzero().squeeze(1)
-            self.adj[c, cur[c], opener[c]] = True
-            self.adj[c, opener[c], cur[c]] = True
-            self.ring_atom[c, lab[c]] = -1
-            self.ring_order[c, lab[c]] = 0
-        if bool(opening.any()):
-            o = opening.nonzero().squeeze(1)
-            self.ring_atom[o, lab[o]] = cur[o]
-            self.ring_order[o, lab[o]] = torch.where(self.rpend[o] > 0, self.rpend[o], torch.ones_like(self.rpend[o]))
-        self.rpend = torch.where(is_rbond, order, torch.where(is_label, torch.zeros_like(self.rpend), self.rpend))
+        lab = label.clamp(min=0).unsqueeze(1)
+        was_open = v.is_open.gather(1, lab).squeeze(1)
+        closing = is_label & was_open
+        opening = is_label & ~was_open
+        ring_atom = self.ring_atom.gather(1, lab).squeeze(1)
+        ring_order = self.ring_order.gather(1, lab).squeeze(1)
+        # bond orders beyond the one reserved unit come off the current atom (a closure without a
+        # ring-bond symbol takes the opener's order); another tail item reserves one more unit
+        extra = extra0 + torch.where(closing & (self.rpend == 0), ring_order - 1, 0)
+        self.rem.scatter_add_(1, cur.unsqueeze(1), extra.neg().unsqueeze(1))
+        opener = ring_atom.clamp(min=0)
+        self.ring_atom.scatter_(1, lab, torch.where(closing, -1, torch.where(opening, cur, ring_atom)).unsqueeze(1))
+        self.ring_order.scatter_(1, lab, torch.where(
+            closing, 0, torch.where(opening, self.rpend.clamp(min=1), ring_order)).unsqueeze(1))
+        is_rbond = kind == T.RBOND
+        self.rpend = torch.where(is_rbond, order, torch.where(is_label, 0, self.rpend))
 
         # pending bond into the next atom: a chain bond's order; single after a branch opens or closes
+        is_bond = kind == T.BOND
         starts_branch = (kind == T.BRANCH) | (kind == T.BRANCH_BOND)
         closes_branch = kind == T.CLOSE
-        self.pending = torch.where(is_bond, order, self.pending)
-        self.pending = torch.where(starts_branch | closes_branch, torch.ones_like(self.pending), self.pending)
-        # branch anchors
-        if bool(starts_branch.any()):
-            s = starts_branch.nonzero().squeeze(1)
-            self.anchors[s, self.n_anchor[s]] = cur[s]
-            self.n_anchor[s] += 1
-        if bool(closes_branch.any()):
-            c = closes_branch.nonzero().squeeze(1)
-            self.n_anchor[c] -= 1
-            self.cur[c] = self.anchors[c, self.n_anchor[c]]
+        self.pending = torch.where(starts_branch | closes_branch, 1, torch.where(is_bond, order, self.pending))
+        # branch anchors: a branch pushes the current atom, its end pops it back as the current atom
+        top = self.n_anchor.clamp(max=self.anchors.shape[1] - 1).unsqueeze(1)
+        self.anchors.scatter_(1, top, torch.where(starts_branch, cur, self.anchors.gather(1, top).squeeze(1)).unsqueeze(1))
+        self.n_anchor += starts_branch.long() - closes_branch.long()
+        popped = self.anchors.gather(1, self.n_anchor.clamp(0, self.anchors.shape[1] - 1).unsqueeze(1)).squeeze(1)
+        cur = torch.where(closes_branch, popped, cur)
         # a new atom: its free valence, its bond to the current atom, and it becomes current
-        if bool(is_atom.any()):
-            a = is_atom.nonzero().squeeze(1)
-            new = self.n_atoms[a]
-            self.rem[a, new] = tb.capacity_of[rules[a]] - needs[a]
-            bonded = self.pending[a] > 0
-            prev = self.cur[a]
-            self.adj[a, new, prev] = bonded
-            self.adj[a, prev, new] = bonded
-            self.cur[a] = new
-            self.n_atoms[a] += 1
-            self.pending[a] = 1
+        is_atom = kind == T.ATOM
+        new = self.n_atoms.clamp(max=self.dummy)
+        self.rem.scatter_(1, new.unsqueeze(1), torch.where(
+            is_atom, capacity - v.needs, self.rem.gather(1, new.unsqueeze(1)).squeeze(1)).unsqueeze(1))
+        bonded = is_atom & (self.pending > 0)
+        # adjacency: the ring closure's and the new bond's two entries; rows without one write to
+        # their own unused (dummy, dummy) entry instead
+        A1 = self.adj.shape[1]
+        base = self.rows * (A1 * A1)
+        spare = base + self.dummy * A1 + self.dummy
+        entries = torch.cat([
+            torch.where(closing, base + cur * A1 + opener, spare), torch.where(closing, base + opener * A1 + cur, spare),
+            torch.where(bonded, base + new * A1 + cur, spare), torch.where(bonded, base + cur * A1 + new, spare)])
+        self.adj.view(-1).index_fill_(0, entries, True)
+        self.cur = torch.where(is_atom, new, cur)
+        self.n_atoms += is_atom.long()
+        self.pending = torch.where(is_atom, 1, self.pending)
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep only the given rows (in that order)."""
@@ -345,6 +341,7 @@ class SemanticMachine:
         for name in self._ROW_STATE:
             setattr(self, name, getattr(self, name).index_select(0, rows))
         self.rows = torch.arange(len(rows), device=rows.device)
+        self._fresh = None
 
     def take(self, rows: torch.Tensor) -> "SemanticMachine":
         """A new machine holding a copy of the given rows' whole state (repeats allowed); this one is unchanged.
@@ -354,6 +351,7 @@ class SemanticMachine:
         for name in self._ROW_STATE:
             setattr(new, name, getattr(self, name).index_select(0, rows))
         new.rows = torch.arange(len(rows), device=rows.device)
+        new._fresh = None
         return new
 
     def extend(self, *others: "SemanticMachine") -> None:
@@ -362,6 +360,7 @@ class SemanticMachine:
         for name in self._ROW_STATE:
             setattr(self, name, torch.cat([getattr(m, name) for m in (self, *others)]))
         self.rows = torch.arange(len(self.n_atoms), device=self.n_atoms.device)
+        self._fresh = None
 
     @property
     def overflow(self) -> torch.Tensor:
@@ -395,21 +394,6 @@ class SemanticMachine:
         cost = torch.where(cur_opened, tb.ring_cost[o_eff].clamp(min=T.SHARED_OPENER_COST), tb.ring_cost[o_eff])
         pending = torch.where(opens, cost + first, torch.zeros_like(first))
         return self.weight + self._ring_cost(is_open, n_open) + pending
-
-
-def _cheapest(mask: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """Per row, the True column of lowest ``order`` (lowest index on ties), -1 where none."""
-    # the sentinel must exceed every key whatever the batch size (mask.numel() did not for under 4 rows)
-    key = torch.where(mask, order * mask.shape[1] + torch.arange(mask.shape[1], device=mask.device),
-                      torch.iinfo(torch.long).max)
-    idx = key.argmin(1)
-    return torch.where(mask.any(1), idx, torch.full_like(idx, -1))
-
-
-def _first(mask: torch.Tensor) -> torch.Tensor:
-    """Index of the first True per row, -1 where none."""
-    idx = mask.long().argmax(1)
-    return torch.where(mask.any(1), idx, torch.full_like(idx, -1))
 
 
 class DeviceTables:
@@ -453,3 +437,69 @@ class DeviceTables:
         self.atom_by_preference = tensor(t.atom_rules[order])
         self.atom_pref_capacity = tensor(caps[order])
         self.atom_max_capacity = int(t.atom_rules[int(np.argmax(caps))])
+        self._fast_paths(t, device)
+
+    def _fast_paths(self, t: T.SemanticTables, device: torch.device | str) -> None:
+        """Tables that let the machine do each step in few tensor operations (same results)."""
+        def tensor(x):
+            return torch.as_tensor(np.asarray(x), dtype=torch.long, device=device)
+
+        N, L = len(t.nt_weight), t.n_labels
+        self.n_nt = N
+        self.depth3 = torch.arange(3, device=device)
+        # per (non-terminal under the top, the one under that): what an atom placed now owes beyond
+        # the pending bond: a tail (one unit) and the chain continuation after it or after the atom
+        cont = np.zeros(N, dtype=np.int64)
+        cont[[t.nt["chain"], t.nt["bond"]]] = 1
+        tail = t.nt["tail"]
+        extra = np.array([[(a == tail) + cont[b if a == tail else a] for b in range(N)] for a in range(N)])
+        self.needs_extra = tensor(extra.reshape(-1))
+        self.is_cont = tensor(cont)
+        self.orders_less_one = torch.arange(3, device=device)
+        self.ring_cost_shared = self.ring_cost.clamp(min=T.SHARED_OPENER_COST)
+        self.no_label_key = torch.iinfo(torch.long).max
+        # the host condition as one compare: rules that check hosts themselves never fail it
+        self.no_floor = -(1 << 30)
+        self.host_delta_checked = torch.where(self.own_host_check, 1 << 30, self.host_delta)
+        self.wd_rule = {r: int(t.weight_delta[r]) for r in self.rule.values()}
+        self.hd_rule = {r: int(t.host_delta[r]) for r in self.rule.values()}
+        self.wd_rbond = tensor(t.weight_delta[t.rbond_rules[1:]])
+        self.wd_label = tensor(t.weight_delta[t.label_rules])
+        self.hd_label = tensor(t.host_delta[t.label_rules])
+        # the mask's rule groups: column slices when their ids are consecutive (views, not gathers)
+        self.atom_cols = _columns(t.atom_rules, device)
+        self.label_cols = _columns(t.label_rules, device)
+        self.bond_cols = _columns(t.bond_rules[1:], device)
+        self.rbond_cols = _columns(t.rbond_rules[1:], device)
+        # the finishing policy's atom for each number of bonds owed (the first preferred atom that
+        # takes them; beyond every capacity, the first preferred atom)
+        caps = t.capacity[t.atom_rules]
+        prefs = self.atom_by_preference.tolist()
+        pref_caps = self.atom_pref_capacity.tolist()
+        self.atom_by_needs = tensor([next((a for a, c in zip(prefs, pref_caps) if c >= k), prefs[0])
+                                     for k in range(int(caps.max()) + 2)])
+        # the policy's rule by the non-terminal on top: fixed ones from a table, the rest by case
+        pad = int(np.flatnonzero(t.kind == T.PAD)[0])
+        fixed = np.full(N, pad, dtype=np.int64)
+        for name, rule in (("smiles", self.rule[T.SMILES_END]), ("chain", self.rule[T.CHAIN_END]),
+                           ("ringbond", self.rule[T.RINGBOND]), ("bond", int(t.bond_rules[1])),
+                           ("branch", self.rule[T.BRANCH]), ("close", self.rule[T.CLOSE])):
+            fixed[t.nt[name]] = rule
+        case = np.zeros(N, dtype=np.int64)
+        for k, name in enumerate(("branched_atom", "atom", "tail", "rbond", "ring_label"), 1):
+            case[t.nt[name]] = k
+        self.policy_fixed, self.policy_case = tensor(fixed), tensor(case)
+        # per rule: kind, bond order, label, capacity, weight and host deltas, and the valence units
+        # beyond the reserved one it takes off the current atom (a bond's order - 1, a tail item's 1)
+        extra0 = np.where(np.isin(t.kind, (T.BOND, T.RBOND)), t.order - 1, 0) \
+            + np.isin(t.kind, (T.TAIL_RING_MORE, T.TAIL_BRANCH_MORE))
+        self.rule_info = tensor(np.stack([t.kind, t.order, t.label, t.capacity, t.weight_delta, t.host_delta,
+                                          extra0], 1))
+
+
+def _columns(ids, device: torch.device | str) -> slice | torch.Tensor:
+    """Rule ids as a column index: a slice when they are consecutive, else an index tensor."""
+    ids = [int(i) for i in ids]
+    if ids == list(range(ids[0], ids[0] + len(ids))):
+        return slice(ids[0], ids[0] + len(ids))
+    return torch.as_tensor(ids, dtype=torch.long, device=device)
