@@ -38,6 +38,8 @@ def _checked(kind: type, meta: dict[str, Any], what: str) -> Callable[[str], Any
 seed = _checked(int, SEED_BOUNDS, "a seed")
 #: a finite number > 0 (temperatures, scales)
 positive_float = _checked(float, {"gt": 0.0}, "a positive number")
+#: a finite number >= 0 (budgets, where 0 means none)
+non_negative_float = _checked(float, {"ge": 0.0}, "a non-negative number")
 #: an integer >= 1 (counts, batch sizes)
 positive_int = _checked(int, {"ge": 1}, "a positive integer")
 #: an integer >= 0

@@ -20,6 +20,7 @@ examples:
   molgen train cvae --data data/moses/test.csv.gz --out runs/cvae --seed 1
   molgen train organ --data data/moses/train.csv.gz --config configs/organ-qed.toml --out runs/organ
   molgen train gvae --data data/moses/train.csv.gz --out runs/gvae --resume   # after Ctrl-C or a crash
+  molgen train gvae --data data/moses/train.csv.gz --out runs/gvae --resume --max-minutes 60   # an hour in all
   torchrun --nproc-per-node 2 -m molgen.cli train gvae --data data/moses/train.csv.gz --out runs/gvae-ddp
 
 Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues to the same
@@ -43,6 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", type=_args.precision, help="fp32, bf16 (mixed precision: bf16 products, fp32 weights) "
                    "or auto (bf16 where the CPU/GPU runs it natively); overrides the config's precision")
+    p.add_argument("--max-minutes", type=_args.non_negative_float, metavar="M",
+                   help="wall-clock budget: stop (checkpointed, exit 0) once the training steps have taken M minutes "
+                        "in all; with --resume it may be set, raised, lowered or lifted (0: none); overrides the "
+                        "config's max_minutes")
     p.add_argument("--column", help="SMILES column name for csv/tsv/parquet input")
     p.add_argument("--allow-data-change", action="store_true",
                    help="with --resume: continue on data other than the run's (its size and hash are recorded)")
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("command: %s", cmd)
     opts = TrainOptions(
         kind=args.kind, data=args.data, out=args.out, config=args.config, resume=args.resume,
-        seed=args.seed, precision=args.precision, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
+        seed=args.seed, precision=args.precision, max_minutes=args.max_minutes, device=args.device, column=args.column, command=cmd, progress=not args.no_progress,
         allow_data_change=args.allow_data_change, dist_backend=args.dist_backend,
     )
     return train(opts)

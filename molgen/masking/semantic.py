@@ -421,7 +421,7 @@ class DeviceTables:
         self.atom_rules = tensor(t.atom_rules)
         self.atom_capacity = tensor(t.capacity[t.atom_rules])
         self.max_capacity = int(t.capacity[t.atom_rules].max())
-        self.rule = {k: int(v) for k, v in t.rule_of_kind.items()}
+        self.rule = {int(k): int(v) for k, v in t.rule_of_kind.items()}
         self.ring_cost = tensor(T.RING_COST)
         self.label_index = torch.arange(t.n_labels, device=device).unsqueeze(0)
         self.orders = torch.arange(1, 4, device=device)

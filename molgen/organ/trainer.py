@@ -700,7 +700,7 @@ def _train(opts: TrainOptions, run_dir: RunDir, dist: DistContext) -> int:
         stored = config_from_checkpoint(ckpt) if ckpt is not None else None
     cfg = resolve_config(
         OrganConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
-        stored=stored, precision=opts.precision,
+        stored=stored, precision=opts.precision, max_minutes=opts.max_minutes,
     )
     _threads(cfg)
     if cfg.mle.batch_size < dist.world:

@@ -26,6 +26,7 @@ class TrainOptions:
     resume: bool = False           # continue from out/checkpoints/last.pt
     seed: int | None = None        # overrides the config's seed (must equal the run's on --resume)
     precision: str | None = None   # overrides the config's precision (must equal the run's on --resume)
+    max_minutes: float | None = None  # overrides the config's wall-clock budget (new run or --resume; 0: none)
     device: str = "auto"
     column: str | None = None      # SMILES column for csv/tsv/parquet input
     command: str = ""              # exact command line, stored in checkpoints

@@ -20,6 +20,7 @@ refused clearly), and a start that fails before its first checkpoint leaves no r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -167,6 +168,7 @@ STOP_RULES = ("max_minutes",)
 def resolve_config(
     cls: type[C], *, config_path: str | os.PathLike | None, seed: int | None, stored: C | None,
     extendable: Sequence[str] = (), where: str | os.PathLike = "the run", precision: str | None = None,
+    max_minutes: float | None = None,
 ) -> C:
     """The config a run uses, the same rule for every family.
 
@@ -177,7 +179,19 @@ def resolve_config(
       among them (a wall-clock budget only decides where the run stops, never what it computes: it
       may be set on a run that had none, raised, lowered or lifted); a ``seed`` or ``precision``
       must equal the run's. Anything else is a clear error, never silently ignored.
+    - ``max_minutes`` (``--max-minutes``) sets the wall-clock budget of a new or a resumed run.
     """
+    cfg = _resolve(cls, config_path, seed, stored, extendable, where, precision)
+    if max_minutes is not None and max_minutes != cfg.max_minutes:
+        if stored is not None:
+            log.info("--max-minutes %g: the run's budget was %g (0: none)", max_minutes, cfg.max_minutes)
+        cfg = dataclasses.replace(cfg)  # never change the stored config object in place
+        override(cfg, "max_minutes", max_minutes, "--max-minutes")
+    return cfg
+
+
+def _resolve(cls: type[C], config_path: str | os.PathLike | None, seed: int | None, stored: C | None,
+             extendable: Sequence[str], where: str | os.PathLike, precision: str | None) -> C:
     flags = {"seed": seed, "precision": precision}
     if stored is None:
         cfg = load_config(cls, config_path)

@@ -429,7 +429,7 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback], d
     config = resolve_config(
         VAEConfig, config_path=opts.config, seed=opts.seed, extendable=EXTENDABLE, where=f"the run in {run_dir.path}",
         stored=from_checkpoint_dict(resume["config"], f"{run_dir.last}: config") if resume is not None else None,
-        precision=opts.precision,
+        precision=opts.precision, max_minutes=opts.max_minutes,
     )
     if resume is not None and spent_at_resume(log, config.max_minutes, resume.get("extra", {}), dist,
                                               f"step {int(resume['step'])}"):

@@ -73,6 +73,28 @@ def test_the_budget_stops_between_stages_too(tmp_path, tiny_organ, monkeypatch):
     assert torch.equal(ckpt["rollout"]["head.weight"], ckpt["model"]["head.weight"])  # MLE's end synced the policy
 
 
+def test_max_minutes_from_the_command_line_for_a_new_run_and_on_resume(tmp_path, tiny_organ, monkeypatch, caplog):
+    """``molgen train --max-minutes``: a budget for a run whose config has none, recorded in its
+    config; ``--resume --max-minutes`` raises it and the run ends where the uninterrupted one does."""
+    from molgen.cli import main
+
+    monkeypatch.setattr(trainer, "time", Clock())
+    opts = tiny_organ("run", **MLE_ONLY)  # writes the config (no max_minutes) and the training file
+
+    def train(*extra: str) -> int:
+        return main(["train", "organ", "--data", str(opts.data), "--out", str(opts.out), "--no-progress", *extra])
+
+    with caplog.at_level(logging.WARNING, logger="molgen.organ.trainer"):
+        assert train("--config", str(opts.config), "--max-minutes", str(2 / 60)) == 0
+    assert "spent (0.0 min of steps) at mle step 2" in caplog.text
+    assert "max_minutes = 0.0333333" in (opts.out / "config.toml").read_text()
+    assert load_checkpoint(opts.out / "checkpoints" / "last.pt")["step"] == 2
+    assert train("--resume", "--max-minutes", "5") == 0
+    done = load_checkpoint(opts.out / "checkpoints" / "last.pt")
+    assert (done["stage"], done["step"], done["config"]["max_minutes"]) == ("done", 6, 5.0)
+    assert train("--resume", "--max-minutes", "-1") == 2  # argparse: "-1.0 must be >= 0.0"
+
+
 def test_init_checkpoint_then_zero_or_more_mle_steps(tmp_path, tiny_organ):
     assert trainer.train_from_options(tiny_organ("src", **{**MLE_ONLY, "mle__steps": 8, "mle__lr": 0.02})) == 0
     source = tmp_path / "src" / "checkpoints" / "last.pt"
