@@ -192,6 +192,7 @@ def resolve_config(
 
 def _resolve(cls: type[C], config_path: str | os.PathLike | None, seed: int | None, stored: C | None,
              extendable: Sequence[str], where: str | os.PathLike, precision: str | None) -> C:
+    """:func:`resolve_config` before ``--max-minutes``: the config file, the flags and the stored config."""
     flags = {"seed": seed, "precision": precision}
     if stored is None:
         cfg = load_config(cls, config_path)
