@@ -118,9 +118,11 @@ class GrammarCodec:
 
     def encode(
         self, smiles: Sequence[str], cache_dir: str | os.PathLike | None = None, progress: bool = False,
-        margin: float = 1.1, n_jobs: int | None = None,
+        margin: float = 1.1, n_jobs: int | None = None, device: torch.device | str = "cpu",
     ) -> EncodedSet:
-        """Parse ``smiles`` to padded rule ids (cached by the grammar package); sets ``max_len`` on first use."""
+        """Parse ``smiles`` to padded rule ids (cached by the grammar package); sets ``max_len`` on first use.
+        With semantic constraints the ids are replayed through the machine on ``device`` (a training's
+        device: the replay of a large set is many small steps, which a GPU takes in seconds)."""
         from grammar import encode_dataset
 
         strings, kekule_failures = self._to_representation(smiles)
@@ -135,7 +137,7 @@ class GrammarCodec:
         ids[keep] = np.asarray(enc.ids).astype(np.int64)
         failures = [(i, r) for i, r in kekule_failures] + [f for f in enc.failures if strings[f[0]]]
         if self.constraints == "semantic":
-            rejected = self._cached_rejects(ids[keep], cache_dir)
+            rejected = self._cached_rejects(ids[keep], cache_dir, device)
             rows = np.flatnonzero(keep)[rejected[0]]
             keep[rows] = False
             failures += [(int(i), why) for i, why in zip(rows, rejected[1])]
@@ -144,11 +146,12 @@ class GrammarCodec:
         ids[~keep] = self.pad
         return EncodedSet(ids, keep, int((~keep).sum()), failures[:20])
 
-    def _cached_rejects(self, ids: np.ndarray, cache_dir: str | os.PathLike | None) -> tuple[np.ndarray, list[str]]:
+    def _cached_rejects(self, ids: np.ndarray, cache_dir: str | os.PathLike | None,
+                        device: torch.device | str = "cpu") -> tuple[np.ndarray, list[str]]:
         """:meth:`replay_rejects`, kept beside the grammar's encoding cache: replaying a 250,000-molecule
         set takes minutes on a CPU, and its verdict depends only on the ids, the grammar and ``max_len``."""
         if cache_dir is None:
-            return self.replay_rejects(ids)
+            return self.replay_rejects(ids, device=device)
         import hashlib
 
         from molgen.atomic import atomic_path
@@ -160,14 +163,15 @@ class GrammarCodec:
                 return cached["rows"], [str(r) for r in cached["reasons"]]
         except (OSError, KeyError, ValueError):
             pass
-        rows, reasons = self.replay_rejects(ids)
+        rows, reasons = self.replay_rejects(ids, device=device)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, rows=rows, reasons=np.asarray(reasons, dtype=str))
         return rows, reasons
 
-    def replay_rejects(self, ids: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, list[str]]:
+    def replay_rejects(self, ids: np.ndarray, batch_size: int = 4096,
+                       device: torch.device | str = "cpu") -> tuple[np.ndarray, list[str]]:
         """Rows of ``ids`` whose derivation the semantic machine does not accept step by step, and why.
 
         Real molecules in canonical Kekulé form pass (the replay test checks the shipped data);
@@ -176,9 +180,10 @@ class GrammarCodec:
         bad_rows: list[int] = []
         reasons: list[str] = []
         for lo in range(0, len(ids), batch_size):
-            x = torch.from_numpy(ids[lo : lo + batch_size])
+            x = torch.from_numpy(ids[lo : lo + batch_size]).to(device)
             allowed = self.semantic_masks(x)
-            ok = allowed.gather(2, x.unsqueeze(2)).squeeze(2)
+            ok = allowed.gather(2, x.unsqueeze(2)).squeeze(2).cpu()
+            x = x.cpu()
             for r in (~ok.all(1)).nonzero().squeeze(1).tolist():
                 step = int((~ok[r]).nonzero()[0])
                 bad_rows.append(lo + r)
@@ -299,9 +304,10 @@ class TokenCodec:
 
     def encode(
         self, smiles: Sequence[str], cache_dir: str | os.PathLike | None = None, progress: bool = False,
-        margin: float = 1.1, n_jobs: int | None = None,
+        margin: float = 1.1, n_jobs: int | None = None, device: torch.device | str = "cpu",
     ) -> EncodedSet:
-        """Token ids + ``<eos>``; sets ``max_len`` from the data (x ``margin``) on first use."""
+        """Token ids + ``<eos>``; sets ``max_len`` from the data (x ``margin``) on first use (``device``
+        is the grammar codec's: tokens need no replay)."""
         from grammar import GrammarError, tokenize
 
         if not self.max_len:

@@ -460,7 +460,8 @@ def _train(opts: TrainOptions, run_dir: RunDir, callbacks: Sequence[Callback], d
     else:
         codec = TokenCodec.from_data(smiles, min_count=config.min_token_count)
         codec.max_len = config.train.max_len
-    enc = codec.encode(smiles, cache_dir=cache_dir(), progress=opts.progress, margin=config.len_margin(opts.kind))
+    enc = codec.encode(smiles, cache_dir=cache_dir(), progress=opts.progress, margin=config.len_margin(opts.kind),
+                       device=device)
     kept = [s for s, k in zip(smiles, enc.keep) if k]
     log.info("encoded %d of %d molecules for %s (max_len %d); %d not encodable%s",
              len(kept), len(smiles), opts.kind, codec.max_len, enc.n_failed,
