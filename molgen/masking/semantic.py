@@ -100,10 +100,6 @@ class SemanticMachine:
         s = self.stack.stack.gather(1, idx)
         return s[:, 0], s[:, 1], s[:, 2]
 
-    def _below(self, k: int) -> torch.Tensor:
-        """The non-terminal ``k`` places under the top of each stack (padding when there is none)."""
-        return self._top3()[k]
-
     def _atom_needs(self, s1: torch.Tensor | None = None, s2: torch.Tensor | None = None) -> torch.Tensor:
         """Bond orders an atom placed now must take: the pending bond, a tail, a continuation."""
         if s1 is None:
@@ -403,28 +399,19 @@ class DeviceTables:
         def tensor(x):
             return torch.as_tensor(x, dtype=torch.long, device=device)
 
-        self.kind = tensor(t.kind)
-        self.kind_of = self.kind
-        self.order_of = tensor(t.order)
-        self.label_of = tensor(t.label)
-        self.capacity_of = tensor(t.capacity)
         self.weight_delta = tensor(t.weight_delta)
         self.host_delta = tensor(t.host_delta)
         self.nt_weight = t.nt_weight
         self.nt_host = t.nt_host
         self.nt = dict(t.nt)
-        self.nt_chain, self.nt_bond, self.nt_tail = t.nt["chain"], t.nt["bond"], t.nt["tail"]
         self.n_labels = t.n_labels
         self.label_rules = tensor(t.label_rules)
-        self.bond_rules = tensor(t.bond_rules[1:])
         self.rbond_rules = tensor(t.rbond_rules[1:])
-        self.atom_rules = tensor(t.atom_rules)
         self.atom_capacity = tensor(t.capacity[t.atom_rules])
         self.max_capacity = int(t.capacity[t.atom_rules].max())
         self.rule = {int(k): int(v) for k, v in t.rule_of_kind.items()}
         self.ring_cost = tensor(T.RING_COST)
         self.label_index = torch.arange(t.n_labels, device=device).unsqueeze(0)
-        self.orders = torch.arange(1, 4, device=device)
         self.ring_base = T.RING_BASE_COST
         # rules whose host condition allowed() checks itself: the ring operations and the labels
         own = [self.rule[T.TAIL_RING], self.rule[T.RINGBOND], self.rule[T.RINGBOND_BOND], *t.rbond_rules[1:],
@@ -444,7 +431,7 @@ class DeviceTables:
         def tensor(x):
             return torch.as_tensor(np.asarray(x), dtype=torch.long, device=device)
 
-        N, L = len(t.nt_weight), t.n_labels
+        N = len(t.nt_weight)
         self.n_nt = N
         self.depth3 = torch.arange(3, device=device)
         # per (non-terminal under the top, the one under that): what an atom placed now owes beyond
