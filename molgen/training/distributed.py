@@ -287,6 +287,9 @@ def start(device: str = "auto", backend: str = "auto") -> Iterator[DistContext]:
     log.info("rank %d of %d on %s (%s)", ctx.rank, ctx.world, ctx.device, ctx.backend)
     try:
         yield ctx
+        # every rank done before any tears down: a rank leaving first (the others still saving)
+        # closed its gloo connections under them, and a peer could abort at exit (SIGABRT)
+        ctx.barrier()
     finally:
         quiet.setLevel(level)
         dist.destroy_process_group()
