@@ -11,8 +11,9 @@ code on the CPU (``--device cpu``) so the two are measured the same way:
    (``--vae``, default the shipped ``gvae``: semantic machine, Kekulé grammar) at each ``--batches``
    size, with the fraction RDKit parses.
 3. **VAE training**: optimisation steps of the shipped ``gvae`` recipe (``configs/gvae-semantic.toml``)
-   on length-bucketed MOSES batches, the semantic training masks replayed on the device for 16
-   batches at a time as the trainer does, at each ``--train-batches`` size: molecules per second.
+   on length-bucketed MOSES batches, the semantic training masks replayed on the device for
+   ``replay_ahead(device)`` batches at a time (16 on a CPU, 256 on a GPU) as the trainer does,
+   at each ``--train-batches`` size: molecules per second.
 
 bf16 runs every path under ``torch.autocast(device, bfloat16)`` (fp32 weights and optimiser
 state; the softmax over masked logits autocasts to fp32). Figures are wall clock after a warm-up,
@@ -138,7 +139,8 @@ def vae_training(device: torch.device, precision: str, args: argparse.Namespace)
     from molgen.masking.codec import GrammarCodec
     from molgen.vae.api import build_net
     from molgen.vae.config import VAEConfig
-    from molgen.vae.trainer import MASK_AHEAD, epoch_batches
+    from molgen.masking.codec import replay_ahead
+    from molgen.vae.trainer import epoch_batches
 
     cfg = load_config(VAEConfig, ROOT / "configs" / "gvae-semantic.toml")
     codec = GrammarCodec.from_data(cfg.grammar, constraints=cfg.constraints)
@@ -158,8 +160,8 @@ def vae_training(device: torch.device, precision: str, args: argparse.Namespace)
             if i == 1:
                 sync(device)
                 t0 = time.perf_counter()
-            if not masks:  # replay the next MASK_AHEAD batches through the machine together, as the trainer does
-                ahead = [ids[bb] for bb in batches[i : i + MASK_AHEAD]]
+            if not masks:  # replay the next replay_ahead(device) batches together, as the trainer does
+                ahead = [ids[bb] for bb in batches[i : i + replay_ahead(device)]]
                 steps = max(int((r != codec.pad).sum(1).max()) for r in ahead)
                 x = torch.from_numpy(np.concatenate([r[:, :steps] for r in ahead])).to(device)
                 allowed = codec.train_mask(x)

@@ -36,6 +36,20 @@ from molgen.vocab import Vocabulary
 CONSTRAINTS = ("grammar", "semantic")
 
 
+#: training batches whose semantic masks are replayed through the machine together, by device
+#: type. The replay is ~800 small tensor operations per derivation step whatever the number of
+#: rows, so one replay over many batches costs about what one over a single batch does; a GPU
+#: (where each operation is a kernel launch) gains from far more rows than a CPU, whose cost
+#: grows with the rows. The masks depend on the sequences alone: the ahead count changes the
+#: speed of a run, never its result.
+REPLAY_AHEAD = {"cpu": 16, "cuda": 256}
+
+
+def replay_ahead(device: torch.device | str) -> int:
+    """How many training batches a trainer replays through the semantic machine at once on ``device``."""
+    return REPLAY_AHEAD.get(torch.device(device).type, REPLAY_AHEAD["cpu"])
+
+
 @dataclass
 class EncodedSet:
     """Symbol ids of a batch of SMILES: ``ids`` (n, max_len) int64, one row per input (padding where

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from molgen.checkpoint import load_checkpoint
 from molgen.config import from_dict, load_toml, quiet_renames, to_dict
 from molgen.errors import InputError, UsageError
+from molgen.masking.codec import replay_ahead
 from molgen.organ import gumbel
 from molgen.organ.config import GeneratorConfig, MLEConfig, OrganConfig
 from molgen.organ.discriminator import Discriminator
@@ -168,8 +169,6 @@ def config_from_checkpoint(ckpt: dict[str, Any]) -> OrganConfig:
 
 #: sub-seed stream of the MLE stage's epoch order (the stages' step streams use the stage ids)
 MLE_ORDER = len(STAGES)
-#: MLE batches whose machine masks (rules) are replayed together
-MASK_AHEAD = 16
 
 
 def _reseed(state: OrganState) -> torch.Generator:
@@ -399,14 +398,14 @@ class Run:
 
     def _mle_mask(self, epoch: int, k: int, per_epoch: int) -> torch.Tensor | None:
         """The training mask of batch ``k`` of ``epoch`` (None for free tokens). The machine is
-        replayed for :data:`MASK_AHEAD` batches at once (one run over many rows costs about what one
-        over a single batch does), then handed out batch by batch; the masks depend on the
-        sequences alone, so a resumed run gets the same ones."""
+        replayed for :func:`~molgen.masking.codec.replay_ahead` batches at once (one run over many
+        rows costs about what one over a single batch does), then handed out batch by batch; the
+        masks depend on the sequences alone, so a resumed run gets the same ones."""
         symbols, c = self.state.symbols, self.state.cfg.mle
         if not symbols.masked:
             return None
         if (epoch, k) not in self._masks:
-            ahead = range(k, min(k + MASK_AHEAD, per_epoch))
+            ahead = range(k, min(k + replay_ahead(self.device), per_epoch))
             batches = [self.data.batch(self.dist.shard(self._perm[j * c.batch_size : (j + 1) * c.batch_size])) for j in ahead]
             width = max(b.size(1) for b in batches)
             padded = torch.cat([torch.nn.functional.pad(b, (0, width - b.size(1)), value=symbols.pad) for b in batches])

@@ -34,7 +34,7 @@ from molgen.training.rng import capture_rng, derive_seed, restore_rng, set_seed
 from molgen.training.rundir import RunDir, resolve_config
 from molgen.training.runlog import CSVLogger, GracefulInterrupt, TensorBoardLogger
 from molgen.vae.api import VAEModel, build_net, make_generator
-from molgen.masking.codec import Codec, GrammarCodec, TokenCodec, codec_from_checkpoint
+from molgen.masking.codec import Codec, GrammarCodec, TokenCodec, codec_from_checkpoint, replay_ahead
 from molgen.vae.config import VAEConfig, from_checkpoint_dict
 
 log = logging.getLogger("molgen.vae.train")
@@ -45,9 +45,6 @@ LOG_COLUMNS = (
 )
 
 Callback = Callable[["VAETrainer"], None]
-
-#: batches whose semantic training masks are replayed together (see VAETrainer._batch_masks)
-MASK_AHEAD = 16
 
 #: sub-seed streams of a run (see :func:`molgen.training.rng.derive_seed`)
 VAL_NOISE, VAL_PRIOR = 1, 2
@@ -204,14 +201,14 @@ class VAETrainer:
     # ------------------------------------------------------------------ steps
     def _batch_masks(self, batches: list[np.ndarray], k: int) -> torch.Tensor | None:
         """The training mask of batch ``k`` of the epoch, for codecs whose masks need the semantic
-        machine: replayed for :data:`MASK_AHEAD` batches at once (one machine run over many rows
-        costs about what one over a single batch does), then handed out batch by batch. Under
-        torchrun only this rank's rows of each batch are replayed."""
+        machine: replayed for :func:`~molgen.masking.codec.replay_ahead` batches at once (one
+        machine run over many rows costs about what one over a single batch does), then handed
+        out batch by batch. Under torchrun only this rank's rows of each batch are replayed."""
         if getattr(self.codec, "constraints", "grammar") != "semantic":
             return None
         if k not in self._masks:
             self._masks = {}
-            ahead = range(k, min(k + MASK_AHEAD, len(batches)))
+            ahead = range(k, min(k + replay_ahead(self.device), len(batches)))
             rows = [self.ids[self.train_idx[self.dist.shard(batches[j])]] for j in ahead]
             steps = max(int((r != self.codec.pad).sum(1).max()) for r in rows if len(r))
             x = torch.from_numpy(np.concatenate([r[:, :steps] for r in rows])).to(self.device)
