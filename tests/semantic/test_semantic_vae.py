@@ -97,3 +97,28 @@ def test_training_goes_on_when_some_molecules_cannot_be_encoded(tmp_path, tiny_s
     assert code == 0
     assert any("encoded 100 of 103 molecules" in r.getMessage() and "3 not encodable" in r.getMessage()
                for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_how_many_batches_are_replayed_at_once_changes_no_weight(tmp_path, data_dir, tiny_semantic_toml, monkeypatch):
+    """A GPU replays the training masks for 256 batches at once, a CPU for 16: the masks depend on
+    the sequences alone, so a run that replays one batch at a time ends with the same weights."""
+    from molgen.masking import codec
+    from molgen.training import TrainOptions
+    from molgen.vae import trainer
+
+    assert codec.replay_ahead("cpu") == 16 and codec.replay_ahead("cuda:0") == 256
+    config = tmp_path / "c.toml"
+    config.write_text(tiny_semantic_toml.replace("max_steps = 6", "max_steps = 5"))
+    data = data_dir / "moses" / "test.csv.gz"
+
+    def run(out):
+        return trainer.train_from_options(TrainOptions(kind="gvae", data=data, out=out, config=config, progress=False))
+
+    assert run(tmp_path / "ahead16") == 0
+    monkeypatch.setitem(codec.REPLAY_AHEAD, "cpu", 1)
+    assert codec.replay_ahead("cpu") == 1
+    assert run(tmp_path / "ahead1") == 0
+    a = load_checkpoint(tmp_path / "ahead16" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "ahead1" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 5
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
