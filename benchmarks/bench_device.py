@@ -136,10 +136,9 @@ def _moses(n: int) -> list[str]:
 def vae_training(device: torch.device, precision: str, args: argparse.Namespace) -> list[dict[str, float]]:
     """Training molecules per second of the shipped gvae recipe at each batch size."""
     from molgen.config import load_config
-    from molgen.masking.codec import GrammarCodec
+    from molgen.masking.codec import GrammarCodec, replay_ahead
     from molgen.vae.api import build_net
     from molgen.vae.config import VAEConfig
-    from molgen.masking.codec import replay_ahead
     from molgen.vae.trainer import epoch_batches
 
     cfg = load_config(VAEConfig, ROOT / "configs" / "gvae-semantic.toml")
