@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden_samples.json"
-SHIPPED = ("gvae", "gvae-cf", "cvae", "organ-mle", "organ-qed", "organ-grammar-qed")
+SHIPPED = ("gvae", "gvae-cf", "cvae", "organ-mle", "organ-qed", "organ-grammar-mle", "organ-grammar-qed")
 N, SEED, TEMPERATURE, BATCH = 300, 0, 1.0, 128
 
 

@@ -11,7 +11,7 @@ from molgen import api
 from molgen.checkpoint import load_checkpoint
 from molgen.chem.mol import to_mol
 
-SHIPPED = ("gvae", "gvae-cf", "cvae", "organ-mle", "organ-qed", "organ-grammar-qed")
+SHIPPED = ("gvae", "gvae-cf", "cvae", "organ-mle", "organ-qed", "organ-grammar-mle", "organ-grammar-qed")
 MAX_BYTES = 25 * 1024 * 1024
 
 
