@@ -282,3 +282,27 @@ def test_smiles_discriminator_input_is_refused_for_tokens(tmp_path):
     path.write_text('[generator]\nsymbols = "rules"\nmax_len = 120\n[discriminator]\ninput = "smiles"\n'
                     '[reward]\nmode = "seqgan"\n')
     assert load_config(OrganConfig, path).discriminator.input == "smiles"
+
+
+def test_how_many_mle_batches_are_replayed_at_once_changes_no_weight(tmp_path, data_file, monkeypatch):
+    """The rule generator's MLE masks are replayed for several batches at once (16 on a CPU, 256 on
+    a GPU), padded to the widest of them and cut back per batch: one batch at a time gives the
+    same weights. Batches of 8 make several per epoch (25 of the 200 molecules fit in 99 rules)."""
+    from molgen.masking import codec
+
+    cfg = tmp_path / "small-batches.toml"
+    cfg.write_text(TINY.format(loss="bce", d_input="symbols").replace("batch_size = 32\nlr", "batch_size = 8\nlr"))
+    assert "batch_size = 8" in cfg.read_text()
+
+    def run(out: str) -> int:
+        return trainer.train_from_options(TrainOptions(kind="organ", data=data_file, out=tmp_path / out, config=cfg,
+                                                       command="test", progress=False))
+
+    assert run("ahead16") == 0
+    monkeypatch.setitem(codec.REPLAY_AHEAD, "cpu", 1)
+    assert run("ahead1") == 0
+    a = load_checkpoint(tmp_path / "ahead16" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "ahead1" / "checkpoints" / "last.pt")
+    for key in ("model", "discriminator"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), (key, name)
