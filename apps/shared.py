@@ -518,7 +518,12 @@ def _selection(table: pd.DataFrame, key: str) -> list:
 
 def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenance: dict[str, Any] | None,
                stem: str) -> None:
-    """CSV and SDF of the filtered, sorted set and of the selection, through the CLI's writer."""
+    """CSV and SDF of the filtered, sorted set and of the selection, through the CLI's writer.
+
+    The file is made when the button is clicked (deferred data), and the click does not rerun the
+    page (``on_click="ignore"``): a click that reran it could lose the file's answer to the rerun
+    (Streamlit 1.67 clears the messages not yet sent when a run starts, and the button then spun
+    for ever on a loaded machine), and a rerun redraws the whole grid for nothing."""
     sets = [("", shown)] + ([("selection", selection)] if len(selection) else [])
     cols = st.columns(4)
     i = 0
@@ -527,7 +532,7 @@ def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenanc
             label = f"Download {'selection ' if which else ''}{fmt.upper()}"
             name = tables.export_name(f"{stem}-{which}" if which else stem, fmt, provenance)
             cols[i].download_button(label, lambda f=frame, x=fmt: tables.export_bytes(f, x, provenance),
-                                    file_name=name, mime=mime, key=f"{key}_{which or 'all'}_{fmt}")
+                                    file_name=name, mime=mime, key=f"{key}_{which or 'all'}_{fmt}", on_click="ignore")
             i += 1
 
 

@@ -104,7 +104,8 @@ with interp_tab:
         d1, d2, _ = st.columns([1, 1, 3])
         for col, fmt in ((d1, "csv"), (d2, "sdf")):
             col.download_button(f"Download path {fmt.upper()}", lambda x=fmt: tables.export_bytes(path, x, info),
-                                file_name=tables.export_name(f"path-{info['model']}", fmt), key=f"lat_interp_{fmt}")
+                                file_name=tables.export_name(f"path-{info['model']}", fmt), key=f"lat_interp_{fmt}",
+                                on_click="ignore")  # as in shared._downloads: a rerun could lose the file
 
 with opt_tab:
     with st.form("lat_opt_form"):

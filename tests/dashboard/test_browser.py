@@ -24,6 +24,7 @@ from molgen.paths import ROOT
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+SERVER_OUTPUT: dict[str, list[str]] = {}  # each running dashboard's output so far, by URL
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +56,13 @@ def _dashboard(models_dir: Path, home: Path):
     )
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    def read() -> None:  # the whole output is kept: a failing step shows what the server printed
+        for line in proc.stdout:
+            seen.append(line)
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     url = None
     deadline = time.monotonic() + 180
     while url is None and time.monotonic() < deadline and proc.poll() is None:
@@ -63,14 +70,15 @@ def _dashboard(models_dir: Path, home: Path):
             line = lines.get(timeout=1)
         except queue.Empty:
             continue
-        seen.append(line)
         if line.startswith("molgen dashboard: http://127.0.0.1:"):
             url = line.split()[2]
     try:
         if url is None:
             pytest.fail("the dashboard did not print its URL within 180 s; its output:\n" + "".join(seen[-40:]))
+        SERVER_OUTPUT[url] = seen
         yield url
     finally:
+        SERVER_OUTPUT.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -122,7 +130,9 @@ def _wait(drv, condition, timeout: float, what: str):
         shot = ARTIFACTS / "dashboard-failure.png"
         drv.save_screenshot(str(shot))
         text = drv.find_element("tag name", "body").text[-1500:]
-        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; screenshot {shot}; page text:\n{text}")
+        server = next((out for url, out in SERVER_OUTPUT.items() if drv.current_url.startswith(url.rstrip("/"))), [])
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; screenshot {shot}; page text:\n{text}"
+                    "\n--- the dashboard's last output:\n" + "".join(server[-40:]))
 
 
 SVG_IMAGES = ".molgen-card img[src^='data:image/svg+xml']"

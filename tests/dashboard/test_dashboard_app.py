@@ -115,6 +115,9 @@ def test_generate_fills_table_and_filters_narrow_it(app):
     assert at.session_state["generated_basket"] == [2, 5]
     downloads = [b.proto.label for b in at.get("download_button")]
     assert downloads == ["Download CSV", "Download SDF", "Download selection CSV", "Download selection SDF"]
+    # The files are made on click, and the click must not rerun the page: the rerun could clear the
+    # file's answer before it was sent, and the button then spun for ever (CI, a loaded machine).
+    assert all(b.proto.deferred_file_id and b.proto.ignore_rerun for b in at.get("download_button"))
     at.text_input(key="generated_expr").input("mw > 100000").run()
     assert _caption(at, "shown").startswith("0 of 12")
 
@@ -244,6 +247,8 @@ def test_latent_space_neighbours_interpolation_and_bad_smiles(app):
     path = at.session_state["lat_interp"]
     assert list(path["step"]) == [0, 1, 2, 3]
     assert any(h.proto.body.count("molgen-card") == 4 for h in at.get("html"))
+    path_downloads = [b for b in at.get("download_button") if b.proto.label.startswith("Download path")]
+    assert len(path_downloads) == 2 and all(b.proto.ignore_rerun for b in path_downloads)
 
 
 def test_latent_space_optimise_panel(app):
