@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any, Iterator
 
 import pandas as pd
@@ -516,14 +517,20 @@ def _selection(table: pd.DataFrame, key: str) -> list:
     return selected
 
 
+def download_button(where: Any, label: str, make: Callable[[], bytes], file_name: str, key: str,
+                    mime: str | None = None) -> None:
+    """A download button in ``where`` (``st`` or a column) whose file ``make()`` builds on click.
+
+    Every download of the dashboard goes through here. The click does not rerun the page
+    (``on_click="ignore"``): a click that reran it could lose the file's answer to the rerun
+    (Streamlit 1.67 clears the messages not yet sent when a run starts, and the button then spun
+    for ever on a loaded machine), and a rerun redraws a whole grid for nothing."""
+    where.download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore")
+
+
 def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenance: dict[str, Any] | None,
                stem: str) -> None:
-    """CSV and SDF of the filtered, sorted set and of the selection, through the CLI's writer.
-
-    The file is made when the button is clicked (deferred data), and the click does not rerun the
-    page (``on_click="ignore"``): a click that reran it could lose the file's answer to the rerun
-    (Streamlit 1.67 clears the messages not yet sent when a run starts, and the button then spun
-    for ever on a loaded machine), and a rerun redraws the whole grid for nothing."""
+    """CSV and SDF of the filtered, sorted set and of the selection, through the CLI's writer."""
     sets = [("", shown)] + ([("selection", selection)] if len(selection) else [])
     cols = st.columns(4)
     i = 0
@@ -531,8 +538,8 @@ def _downloads(shown: pd.DataFrame, selection: pd.DataFrame, key: str, provenanc
         for fmt, mime in (("csv", "text/csv"), ("sdf", "chemical/x-mdl-sdfile")):
             label = f"Download {'selection ' if which else ''}{fmt.upper()}"
             name = tables.export_name(f"{stem}-{which}" if which else stem, fmt, provenance)
-            cols[i].download_button(label, lambda f=frame, x=fmt: tables.export_bytes(f, x, provenance),
-                                    file_name=name, mime=mime, key=f"{key}_{which or 'all'}_{fmt}", on_click="ignore")
+            download_button(cols[i], label, lambda f=frame, x=fmt: tables.export_bytes(f, x, provenance),
+                            name, f"{key}_{which or 'all'}_{fmt}", mime)
             i += 1
 
 

@@ -3,7 +3,7 @@ Bayesian optimisation of a property."""
 
 import streamlit as st
 
-from shared import model_picker, molecule_browser, user_errors
+from shared import download_button, model_picker, molecule_browser, user_errors
 from molgen.dashboard import depict, latent, models, tables
 
 st.title("Latent space")
@@ -103,9 +103,8 @@ with interp_tab:
         info = {"model": st.session_state["lat_interp_model"], "from": start, "to": end}
         d1, d2, _ = st.columns([1, 1, 3])
         for col, fmt in ((d1, "csv"), (d2, "sdf")):
-            col.download_button(f"Download path {fmt.upper()}", lambda x=fmt: tables.export_bytes(path, x, info),
-                                file_name=tables.export_name(f"path-{info['model']}", fmt), key=f"lat_interp_{fmt}",
-                                on_click="ignore")  # as in shared._downloads: a rerun could lose the file
+            download_button(col, f"Download path {fmt.upper()}", lambda x=fmt: tables.export_bytes(path, x, info),
+                            tables.export_name(f"path-{info['model']}", fmt), f"lat_interp_{fmt}")
 
 with opt_tab:
     with st.form("lat_opt_form"):
