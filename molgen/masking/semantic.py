@@ -121,19 +121,19 @@ class SemanticMachine:
         opener = self.ring_atom.clamp(min=0)
         labels = self.tb.label_index.expand_as(opener)
         first = torch.full_like(self.rem, self.tb.n_labels).scatter_reduce_(
-            1, opener, torch.where(is_open, labels, self.tb.n_labels), "amin")
+            1, opener, labels.masked_fill(~is_open, self.tb.n_labels), "amin")
         shared = is_open & (first.gather(1, opener) != labels)
-        cost = torch.where(shared, cost.clamp(min=T.SHARED_OPENER_COST), cost)
-        return cost.sum(1) + self.tb.ring_base * (n_open > 0).long()
+        cost = torch.maximum(cost, shared * T.SHARED_OPENER_COST)  # costs are >= 0
+        return cost.sum(1) + (n_open > 0) * self.tb.ring_base
 
     def _rings(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per label: open, closable by the current atom (other, non-adjacent opener), and the open count."""
         is_open = self.ring_atom >= 0
         opener = self.ring_atom.clamp(min=0)
         A1 = self.adj.shape[1]
-        adj_cur = self.adj.view(-1, A1).index_select(0, self.rows * A1 + self.cur)  # (B, A+1)
-        adjacent = adj_cur.gather(1, opener)
-        closable = is_open & (self.ring_atom != self.cur.unsqueeze(1)) & ~adjacent
+        cur = self.cur.unsqueeze(1)
+        adjacent = self.adj.view(len(cur), A1 * A1).gather(1, cur * A1 + opener)  # (B, L)
+        closable = is_open & (self.ring_atom != cur) & ~adjacent
         return is_open, closable, is_open.sum(1)
 
     def _view(self) -> SimpleNamespace:
@@ -146,14 +146,15 @@ class SemanticMachine:
         v.needs = self._atom_needs(s1, s2)
         # closing without a ring-bond symbol needs the opener's order within rem + 1 (one unit is
         # reserved already); after reserving one more unit, within rem
-        excess = self.ring_order - v.rem.unsqueeze(1)
+        v.rem1 = v.rem.unsqueeze(1)
+        excess = self.ring_order - v.rem1
         v.close_plain = v.closable & (excess <= 1)
         v.any_plain = v.close_plain.any(1)
         v.plain_after_reserve = v.closable & (excess <= 0)
         v.specified = self.rpend > 0
-        # the labels the current atom may close with the pending ring-bond order (or without one)
-        v.agree = torch.where(v.specified.unsqueeze(1), v.closable & (self.ring_order == self.rpend.unsqueeze(1)),
-                              v.close_plain)
+        # the labels the current atom may close with the pending ring-bond order (or without one):
+        # with none pending (rpend 0, never a label's order) the plain ones
+        v.agree = v.closable & ((self.ring_order == self.rpend.unsqueeze(1)) | (v.close_plain & ~v.specified.unsqueeze(1)))
         return v
 
     # --------------------------------------------------------------------------- masks
@@ -167,52 +168,56 @@ class SemanticMachine:
         free = ~is_open
         # a ring bond of order o (rbond) before the label: closing needs an open ring of that order
         close_order = torch.zeros((len(rem), 4), dtype=torch.bool, device=rem.device).scatter_(
-            1, torch.where(closable, self.ring_order, 0), True)[:, 1:]  # (B, 3)
-        rbond_fits = tb.orders_less_one.unsqueeze(0) <= rem.unsqueeze(1)  # (B, 3)
+            1, self.ring_order * closable, True)[:, 1:]  # (B, 3)
+        rbond_fits = tb.orders_less_one_row <= v.rem1  # (B, 3)
         order_fits = close_order & rbond_fits
         any_order_fits = order_fits.any(1)
-        can_open_now = free.any(1) & (self.hosts >= 1)
+        can_open_now = (n_open < tb.n_labels) & (self.hosts >= 1)  # a free label, and a host
         # every rule: the estimate E after it (stack weights, ring costs, and the ring a pending
         # ring operation would have to open) must fit in the steps left, i.e. its change of E must
         # fit in this row's slack; most rules change only the stack weight (one broadcast compare)
         cost = self._cost_by_order()
-        first = tb.ring_base * (n_open == 0).long()  # the fixed part, paid by the first open ring
-        steps_left = self.max_len - self.t  # (B,): rows of a rollout batch started at different steps
-        slack = steps_left - 1 - self.weight - self._ring_cost(is_open, n_open, cost)  # (B,)
-        ok = tb.weight_delta.unsqueeze(0) <= slack.unsqueeze(1)
+        none_open = n_open == 0
+        first = none_open * tb.ring_base  # the fixed part, paid by the first open ring
+        # (B,): rows of a rollout batch started at different steps
+        slack = (self.max_len - 1) - self.t - self.weight - self._ring_cost(is_open, n_open, cost)
+        slack1 = slack.unsqueeze(1)
+        ok = tb.weight_delta_row <= slack1
         # while a ring is open some host must stay on the stack (ring ops and labels check it below)
-        host_floor = torch.where(n_open == 0, tb.no_floor, 1 - self.hosts)
-        ok &= tb.host_delta_checked.unsqueeze(0) >= host_floor.unsqueeze(1)
+        host_floor = (1 - self.hosts).masked_fill_(none_open, tb.no_floor)
+        ok &= tb.host_delta_checked_row >= host_floor.unsqueeze(1)
         # a ring opened now costs its order's share, or a closer of its own if this atom opened another
         cur_opened = (self.ring_atom == self.cur.unsqueeze(1)).any(1)
-        new_cost = torch.where(cur_opened.unsqueeze(1), tb.ring_cost_shared.unsqueeze(0), tb.ring_cost.unsqueeze(0))
+        new_cost = tb.new_ring_cost.index_select(0, cur_opened.long())  # (B, 4)
         open1 = new_cost[:, 1] + first
-        open1_unless_plain = torch.where(v.any_plain, 0, open1)
+        open1_unless_plain = open1.masked_fill(v.any_plain, 0)
         r, wd = tb.rule, tb.wd_rule
         # ring operations: the budget (a ring they must open), and whether the ring op can happen
         ring_possible = v.any_plain | any_order_fits | can_open_now
         last_host = self.hosts + tb.hd_rule[r[T.TAIL_RING]] < 1  # tail -> ringbond drops this host ...
         ring_alone = v.any_plain & (n_open == 1) | ~last_host & ring_possible  # ... so it must close the last ring
         ok[:, r[T.TAIL_RING]] = (open1_unless_plain + wd[r[T.TAIL_RING]] <= slack) & ring_alone
-        more_cost = torch.where(v.plain_after_reserve.any(1), 0, open1)
+        more_cost = open1.masked_fill(v.plain_after_reserve.any(1), 0)
         ok[:, r[T.TAIL_RING_MORE]] = (more_cost + wd[r[T.TAIL_RING_MORE]] <= slack) & (rem >= 1) & ring_possible
         ok[:, r[T.RINGBOND]] = (open1_unless_plain + wd[r[T.RINGBOND]] <= slack) & (v.any_plain | can_open_now)
-        bond_cost = torch.where(any_order_fits, 0, open1)
+        bond_cost = open1.masked_fill(any_order_fits, 0)
         ok[:, r[T.RINGBOND_BOND]] = (bond_cost + wd[r[T.RINGBOND_BOND]] <= slack) \
             & (any_order_fits | can_open_now & rbond_fits.any(1))
-        rbond_cost = torch.where(close_order, 0, new_cost[:, 1:] + first.unsqueeze(1))
-        ok[:, tb.rbond_cols] = (tb.wd_rbond.unsqueeze(0) + rbond_cost <= slack.unsqueeze(1)) \
-            & rbond_fits & (close_order | can_open_now.unsqueeze(1))
+        rbond_cost = (new_cost[:, 1:] + first.unsqueeze(1)).masked_fill_(close_order, 0)
+        ok[:, tb.rbond_cols] = (tb.wd_rbond_row + rbond_cost <= slack1) & rbond_fits \
+            & (close_order | can_open_now.unsqueeze(1))
         # labels change the open rings: closing frees the ring's cost, opening adds one (and needs a
         # host); close an open ring from another, non-adjacent atom with an agreeing order, or open one
-        o_eff = self.rpend.clamp(min=1)
-        closing_gain = cost + tb.ring_base * (n_open == 1).long().unsqueeze(1)
-        opening_cost = (new_cost.gather(1, o_eff.unsqueeze(1)).squeeze(1) + first).unsqueeze(1)
-        label_fits = tb.wd_label.unsqueeze(0) + torch.where(is_open, -closing_gain, opening_cost) <= slack.unsqueeze(1)
-        label_hosts = is_open & (n_open == 1).unsqueeze(1) | (tb.hd_label.unsqueeze(0) >= (1 - self.hosts).unsqueeze(1))
-        ok[:, tb.label_cols] = label_fits & label_hosts & torch.where(is_open, v.agree, free & can_open_now.unsqueeze(1))
+        o_eff = self.rpend.clamp(min=1).unsqueeze(1)
+        one_open = (n_open == 1).unsqueeze(1)
+        closing_gain = cost + one_open * tb.ring_base
+        opening_cost = new_cost.gather(1, o_eff) + first.unsqueeze(1)
+        label_fits = tb.wd_label_row + torch.where(is_open, closing_gain.neg_(), opening_cost) <= slack1
+        label_hosts = is_open & one_open | (tb.hd_label_row >= (1 - self.hosts).unsqueeze(1))
+        # an open label only if it agrees (closable, with the order), a free one if a ring can open
+        ok[:, tb.label_cols] = label_fits & label_hosts & (v.agree | free & can_open_now.unsqueeze(1))
         # atoms: the capacity must cover what the stack commits the atom to
-        ok[:, tb.atom_cols] &= tb.atom_capacity.unsqueeze(0) >= v.needs.unsqueeze(1)
+        ok[:, tb.atom_cols] &= tb.atom_capacity_row >= v.needs.unsqueeze(1)
         # branched atom / chain: some atom must be able to take what follows
         after = self.pending + tb.is_cont.index_select(0, v.s1)
         ok[:, r[T.BA_TAIL]] &= tb.max_capacity >= after + 1
@@ -229,7 +234,8 @@ class SemanticMachine:
 
     def penalty(self) -> torch.Tensor:
         """``(B, n_rules)`` float to add to logits: 0 where allowed, -inf elsewhere."""
-        return torch.where(self.allowed(), 0.0, float("-inf"))
+        allowed = self.allowed()
+        return torch.zeros(allowed.shape, device=allowed.device).masked_fill_(allowed.logical_not_(), float("-inf"))
 
     # ---------------------------------------------------------------- finishing policy
     def policy(self) -> torch.Tensor:
@@ -442,17 +448,20 @@ class DeviceTables:
         extra = np.array([[(a == tail) + cont[b if a == tail else a] for b in range(N)] for a in range(N)])
         self.needs_extra = tensor(extra.reshape(-1))
         self.is_cont = tensor(cont)
-        self.orders_less_one = torch.arange(3, device=device)
-        self.ring_cost_shared = self.ring_cost.clamp(min=T.SHARED_OPENER_COST)
+        self.orders_less_one_row = torch.arange(3, device=device).unsqueeze(0)
+        self.weight_delta_row = self.weight_delta.unsqueeze(0)
+        self.atom_capacity_row = self.atom_capacity.unsqueeze(0)
+        # a ring opened now: its order's cost, or a closer of its own if the atom opened another (row 1)
+        self.new_ring_cost = torch.stack([self.ring_cost, self.ring_cost.clamp(min=T.SHARED_OPENER_COST)])
         self.no_label_key = torch.iinfo(torch.long).max
         # the host condition as one compare: rules that check hosts themselves never fail it
         self.no_floor = -(1 << 30)
-        self.host_delta_checked = torch.where(self.own_host_check, 1 << 30, self.host_delta)
+        self.host_delta_checked_row = torch.where(self.own_host_check, 1 << 30, self.host_delta).unsqueeze(0)
         self.wd_rule = {r: int(t.weight_delta[r]) for r in self.rule.values()}
         self.hd_rule = {r: int(t.host_delta[r]) for r in self.rule.values()}
-        self.wd_rbond = tensor(t.weight_delta[t.rbond_rules[1:]])
-        self.wd_label = tensor(t.weight_delta[t.label_rules])
-        self.hd_label = tensor(t.host_delta[t.label_rules])
+        self.wd_rbond_row = tensor(t.weight_delta[t.rbond_rules[1:]]).unsqueeze(0)
+        self.wd_label_row = tensor(t.weight_delta[t.label_rules]).unsqueeze(0)
+        self.hd_label_row = tensor(t.host_delta[t.label_rules]).unsqueeze(0)
         # the mask's rule groups: column slices when their ids are consecutive (views, not gathers)
         self.atom_cols = _columns(t.atom_rules, device)
         self.label_cols = _columns(t.label_rules, device)
