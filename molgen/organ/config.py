@@ -165,6 +165,12 @@ class AdversarialConfig:
     baseline_decay: float = field(default=0.9, metadata={"ge": 0, "lt": 1})
     entropy_coef: float = field(default=0.0, metadata={"ge": 0})
     mle_mix: float = field(default=0.0, metadata={"ge": 0})  # optional teacher-forced NLL on real data per g-step
+    #: the real molecules of that NLL: the best ``mle_mix_top`` fraction, by the run's per-molecule
+    #: objectives, of ``mle_mix_pool`` training molecules (a seeded random subset; 0: all of them);
+    #: 1: any training molecule. An anchor that agrees with the reward: it holds the policy near
+    #: real molecules that already score well instead of near the whole training distribution
+    mle_mix_top: float = field(default=1.0, metadata={"gt": 0, "le": 1})
+    mle_mix_pool: int = field(default=20_000, metadata={"ge": 0})
     collapse_uniqueness: float = field(default=0.5, metadata={"ge": 0, "le": 1})
     collapse_patience: int = field(default=5, metadata={"ge": 1})
     stop_on_collapse: bool = False
@@ -306,6 +312,9 @@ class OrganConfig:
                              "the generator's own symbols (a soft one-hot over rules has no SMILES-token form)")
         if self.reward.weight_d < 1.0 and not self.objectives:
             raise ValueError("lambda < 1 needs at least one entry in objectives")
+        if self.adversarial.mle_mix_top < 1.0 and (self.adversarial.mle_mix == 0 or self.reward.weight_d >= 1.0):
+            raise ValueError("adversarial.mle_mix_top < 1 chooses the molecules of the mle_mix term by the run's "
+                             "objectives: it needs mle_mix > 0 and lambda < 1")
         widths, _ = self.discriminator.filters()
         if max(widths) > self.generator.max_len:
             raise ValueError(f"widest discriminator filter ({max(widths)}) exceeds generator.max_len ({self.generator.max_len})")

@@ -208,10 +208,12 @@ class TrainData:
         width = int((rows != self.pad).sum(1).max())
         return rows[:, : max(1, width)]
 
-    def random(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` rows drawn with replacement by ``generator`` (on the training device; the rows stay on the CPU)."""
-        picks = torch.randint(len(self.train), (n,), generator=generator, device=generator.device)
-        return self.batch(picks.cpu())
+    def random(self, n: int, generator: torch.Generator, among: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` rows drawn with replacement by ``generator`` (on the training device; the rows stay on
+        the CPU), from the rows ``among`` (indices) or from all of them."""
+        picks = torch.randint(len(self.train) if among is None else len(among), (n,), generator=generator,
+                              device=generator.device).cpu()
+        return self.batch(picks if among is None else among[picks])
 
 
 def _save(state: OrganState, out: Path, command: str) -> None:
@@ -258,10 +260,34 @@ class Run:
                         logger.path, ", ".join(self.unlogged))
             self.columns = list(logger.fieldnames)
         self.device = state.generator.head.weight.device
+        #: the training rows the mle_mix term draws from (None: all)
+        self.anchor = self._anchor_rows() if cfg.adversarial.mle_mix > 0 and cfg.adversarial.mle_mix_top < 1 else None
         self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
         self._masks: dict[tuple[int, int], torch.Tensor] = {}
         #: the run's max_minutes is spent (set by the stage loop; the run then ends where it is)
         self.out_of_time = False
+
+    def _anchor_rows(self) -> torch.Tensor:
+        """The training rows of the mle_mix term when ``mle_mix_top`` < 1: the best fraction, by the
+        run's per-molecule objectives, of a seeded random pool of ``mle_mix_pool`` rows (sorted
+        indices). Depends on the data and the seed alone, so a resumed run chooses the same rows."""
+        st, c = self.state, self.state.cfg.adversarial
+        n = len(self.data.train)
+        pool = np.random.default_rng(st.cfg.seed).permutation(n)[: c.mle_mix_pool] if 0 < c.mle_mix_pool < n \
+            else np.arange(n)
+        t0 = time.perf_counter()
+        log.info("scoring %d training molecules to choose the mle_mix anchor (the best %.0f%%)", len(pool), 100 * c.mle_mix_top)
+        smiles = [st.symbols.to_smiles(self.data.train[i].long().tolist()) for i in pool]
+        try:
+            scores = self.scorer.per_molecule_total(smiles)
+        except ValueError as exc:
+            raise UsageError(f"adversarial.mle_mix_top: {exc}") from None
+        k = max(1, round(len(pool) * c.mle_mix_top))
+        best = np.argsort(-scores, kind="stable")[:k]
+        log.info("mle_mix anchor: %d of %d training molecules, objective %.3f-%.3f (mean %.3f; the pool's %.3f), %.0f s",
+                 k, len(pool), scores[best].min(), scores[best].max(), scores[best].mean(), scores.mean(),
+                 time.perf_counter() - t0)
+        return torch.from_numpy(np.sort(pool[best]))
 
     def _log(self, row: dict[str, Any]) -> None:
         st = self.state
@@ -521,7 +547,7 @@ class Run:
         reward baseline, the rollout policy, the diversity memory. Returns the loss with the MLE term."""
         st, c = self.state, self.state.cfg.adversarial
         if c.mle_mix > 0:
-            real = self.data.random(c.batch_size, gen).to(self.device)
+            real = self.data.random(c.batch_size, gen, self.anchor).to(self.device)
             mask = st.symbols.train_mask(real)
             with self._autocast():
                 loss = loss + c.mle_mix * st.generator.nll(real, mask)

@@ -246,6 +246,21 @@ class ObjectiveScorer:
         self.seconds += time.perf_counter() - t0
         return scores
 
+    def per_molecule_total(self, smiles: Sequence[str]) -> np.ndarray:
+        """Each molecule's own score: the aggregate of the per-molecule terms alone, their weights
+        normalised over them (terms that score a molecule against its batch, such as diversity, have
+        no value for one molecule). Ranks molecules, e.g. the real ones an RL anchor draws from."""
+        if not self.per_mol:
+            raise ValueError("no per-molecule objective among " + ", ".join(self.names))
+        smiles = list(smiles)
+        distinct = list(dict.fromkeys(smiles))
+        where = {s: i for i, s in enumerate(distinct)}
+        raw = np.zeros((len(smiles), len(self.objs)))
+        raw[:, self.per_mol] = self._per_molecule(distinct)[[where[s] for s in smiles]]
+        values = self._transform(raw)[:, self.per_mol]
+        weights = self.weights[self.per_mol]
+        return AGGREGATORS[self.aggregate](values, weights / weights.sum())
+
     def score(self, smiles: Sequence[str], groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Each term's transformed values and their aggregate (key ``"objective"``); see :meth:`evaluate`."""
         return self.evaluate(smiles, groups).as_dict()

@@ -216,3 +216,21 @@ def test_scorer_pool_follows_molgen_mp_start(monkeypatch):
     finally:
         scorer.close()
     assert all(local[k].tobytes() == pooled[k].tobytes() for k in local)
+
+
+def test_per_molecule_total_is_the_aggregate_of_the_per_molecule_terms_alone():
+    """A molecule's own score leaves out the terms that need a batch (batch_diversity) and weighs
+    the rest as the objective does, their weights normalised over them."""
+    ctx = ObjectiveContext.from_training(["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC"], 4, seed=0)
+    specs = [ObjectiveSpec("qed", 0.5, params={"low": 0.3, "high": 0.8}), ObjectiveSpec("diversity", 0.2),
+             ObjectiveSpec("batch_diversity", 0.3)]
+    smiles = ["c1ccccc1", "CC(=O)Nc1ccc(O)cc1", "not a smiles", "CCOC(=O)c1ccccc1N"]
+    scorer = ObjectiveScorer(specs, ctx)
+    total = scorer.per_molecule_total(smiles)
+    terms = scorer.score(smiles)
+    assert total == pytest.approx((0.5 * terms["qed"] + 0.2 * terms["diversity"]) / 0.7)
+    assert total[2] == 0.0 and (total[[0, 1, 3]] > 0).all()
+    # the same molecules in another order score the same (per molecule, not per batch)
+    assert scorer.per_molecule_total(smiles[::-1]) == pytest.approx(total[::-1])
+    with pytest.raises(ValueError, match="no per-molecule objective"):
+        ObjectiveScorer([ObjectiveSpec("batch_diversity")], ctx).per_molecule_total(smiles)
