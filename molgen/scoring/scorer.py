@@ -226,12 +226,7 @@ class ObjectiveScorer:
         (all one batch when ``groups`` is None)."""
         t0 = time.perf_counter()
         smiles = list(smiles)
-        raw = np.zeros((len(smiles), len(self.objs)))
-        if self.per_mol:
-            distinct = list(dict.fromkeys(smiles))
-            where = {s: i for i, s in enumerate(distinct)}
-            table = self._per_molecule(distinct)
-            raw[:, self.per_mol] = table[[where[s] for s in smiles]]
+        raw = self._raw_per_molecule(smiles)
         if self.batch_level:
             groups = np.zeros(len(smiles), dtype=np.int64) if groups is None else np.asarray(groups)
             distinct = list(dict.fromkeys(smiles))
@@ -246,18 +241,24 @@ class ObjectiveScorer:
         self.seconds += time.perf_counter() - t0
         return scores
 
+    def _raw_per_molecule(self, smiles: list[str]) -> np.ndarray:
+        """``(len(smiles), n_terms)`` raw values with the per-molecule columns filled (cached per
+        distinct SMILES), the batch-level ones 0."""
+        raw = np.zeros((len(smiles), len(self.objs)))
+        if self.per_mol:
+            distinct = list(dict.fromkeys(smiles))
+            where = {s: i for i, s in enumerate(distinct)}
+            raw[:, self.per_mol] = self._per_molecule(distinct)[[where[s] for s in smiles]]
+        return raw
+
     def per_molecule_total(self, smiles: Sequence[str]) -> np.ndarray:
         """Each molecule's own score: the aggregate of the per-molecule terms alone, their weights
-        normalised over them (terms that score a molecule against its batch, such as diversity, have
-        no value for one molecule). Ranks molecules, e.g. the real ones an RL anchor draws from."""
+        normalised over them (a term that scores a molecule against its batch, such as
+        batch_diversity, has no value for one molecule). Ranks molecules, e.g. the real ones an RL
+        anchor draws from."""
         if not self.per_mol:
             raise ValueError("no per-molecule objective among " + ", ".join(self.names))
-        smiles = list(smiles)
-        distinct = list(dict.fromkeys(smiles))
-        where = {s: i for i, s in enumerate(distinct)}
-        raw = np.zeros((len(smiles), len(self.objs)))
-        raw[:, self.per_mol] = self._per_molecule(distinct)[[where[s] for s in smiles]]
-        values = self._transform(raw)[:, self.per_mol]
+        values = self._transform(self._raw_per_molecule(list(smiles)))[:, self.per_mol]
         weights = self.weights[self.per_mol]
         return AGGREGATORS[self.aggregate](values, weights / weights.sum())
 
