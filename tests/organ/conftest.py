@@ -38,6 +38,40 @@ def interrupt_at():
     return StopAt
 
 
+#: log columns that measure time, which a resumed run cannot reproduce
+TIMING_COLUMNS = {"seconds", "t_policy", "t_reward"}
+
+
+@pytest.fixture
+def whole_and_resumed(tmp_path, tiny_organ, monkeypatch, read_log):
+    """``whole_and_resumed(at, **settings)``: the tiny run of ``settings`` uninterrupted (in ``whole``),
+    and stopped at its ``at``-th poll (exit 130) then resumed (in ``parts``). Returns their last
+    checkpoints (``.whole``, ``.resumed``), their logs without the timing columns (``.whole_log``,
+    ``.resumed_log``) and the checkpoint the interrupted run left (``.stopped``)."""
+    from types import SimpleNamespace
+
+    from molgen.checkpoint import load_checkpoint
+    from molgen.organ import trainer
+
+    def last(out: str) -> dict:
+        return load_checkpoint(tmp_path / out / "checkpoints" / "last.pt")
+
+    def log(out: str) -> list[dict[str, str]]:
+        return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in read_log(tmp_path / out / "log.csv")]
+
+    def run(at: int, **settings) -> SimpleNamespace:
+        assert trainer.train_from_options(tiny_organ("whole", **settings)) == 0
+        with monkeypatch.context() as m:
+            m.setattr(trainer, "GracefulInterrupt", lambda: StopAt(at))
+            assert trainer.train_from_options(tiny_organ("parts", **settings)) == 130
+        stopped = last("parts")
+        assert trainer.train_from_options(tiny_organ("parts", resume=True, **settings)) == 0
+        return SimpleNamespace(whole=last("whole"), resumed=last("parts"), whole_log=log("whole"),
+                               resumed_log=log("parts"), stopped=stopped)
+
+    return run
+
+
 @pytest.fixture
 def tiny_organ(tmp_path, train_smiles, organ_toml):
     """``tiny_organ(out, resume=False, **settings) -> TrainOptions``: a tiny ORGAN run on 300 MOSES

@@ -11,7 +11,6 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import QED
 
-from molgen.checkpoint import load_checkpoint
 from molgen.organ import trainer
 
 #: a quarter of the training molecules, the best by QED (TINY_ORGAN's one objective), weighted 0.5
@@ -68,20 +67,12 @@ def test_the_anchor_pool_is_a_seeded_subset_and_the_default_draws_from_all(tiny_
     assert "rows" not in spy and spy["draws"] == []  # mle_mix_top = 1: any training molecule
 
 
-def test_an_anchored_run_resumed_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at, read_log):
-    settings = {**ANCHOR, "adversarial__mle_mix_pool": 150}
-    assert trainer.train_from_options(tiny_organ("whole", **settings)) == 0
-    with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(9))  # after the first adversarial step
-        assert trainer.train_from_options(tiny_organ("parts", **settings)) == 130
-    assert trainer.train_from_options(tiny_organ("parts", resume=True, **settings)) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
-    for name, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][name]), name
-    timing = {"seconds", "t_policy", "t_reward"}
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
-    assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
+def test_an_anchored_run_resumed_equals_uninterrupted(whole_and_resumed):
+    r = whole_and_resumed(9, **{**ANCHOR, "adversarial__mle_mix_pool": 150})  # after the first adversarial step
+    assert r.stopped["stage"] == "adversarial"
+    for name, tensor in r.whole["model"].items():
+        assert torch.equal(tensor, r.resumed["model"][name]), name
+    assert r.whole_log == r.resumed_log
 
 
 def test_an_anchor_by_the_objectives_needs_the_mix_and_objectives(tmp_path, organ_toml):

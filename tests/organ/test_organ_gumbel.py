@@ -12,7 +12,6 @@ import torch
 from rdkit import Chem
 
 from molgen.api import load_model
-from molgen.checkpoint import load_checkpoint
 from molgen.config import load_config
 from molgen.errors import ConfigError
 from molgen.organ import trainer
@@ -153,23 +152,16 @@ def test_gumbel_run_logs_and_samples(tmp_path, tiny_organ, read_log):
     assert a == model.sample(20, seed=5, batch_size=7) and a != model.sample(20, seed=6, batch_size=7)
 
 
-def test_gumbel_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at, read_log):
+def test_gumbel_resume_equals_uninterrupted(whole_and_resumed):
     settings = {**GUMBEL, "reward__memory": {"kind": "molecule", "bucket_size": 1, "min_score": 0.0}}
-    assert trainer.train_from_options(tiny_organ("whole", **settings)) == 0
-    with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(11))  # inside the adversarial stage
-        assert trainer.train_from_options(tiny_organ("parts", **settings)) == 130
-    assert load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")["stage"] == "adversarial"
-    assert trainer.train_from_options(tiny_organ("parts", resume=True, **settings)) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
+    r = whole_and_resumed(11, **settings)  # inside the adversarial stage
+    assert r.stopped["stage"] == "adversarial"
+    a, b = r.whole, r.resumed
     for key in ("model", "discriminator"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), (key, name)
     assert a["extra"]["baseline"] == b["extra"]["baseline"] and a["extra"]["memory"] == b["extra"]["memory"]
-    timing = {"seconds", "t_policy", "t_reward"}
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
-    assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
+    assert r.whole_log == r.resumed_log
 
 
 def test_both_methods_over_rules_train_and_sample_only_molecules(tmp_path, tiny_organ, read_log):

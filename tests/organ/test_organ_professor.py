@@ -161,23 +161,17 @@ def test_professor_run_logs_checkpoints_and_samples(tmp_path, tiny_organ, read_l
     assert "pf_d_accuracy" in groups["Validity, uniqueness, diversity"]
 
 
-def test_professor_resume_equals_uninterrupted(tmp_path, tiny_organ, monkeypatch, interrupt_at, read_log):
+def test_professor_resume_equals_uninterrupted(whole_and_resumed):
     settings = {"professor__enabled": True, "professor__g_threshold": 0.0, "dpretrain__steps": 1, "adversarial__steps": 0}
-    assert trainer.train_from_options(tiny_organ("whole", **settings)) == 0
-    with monkeypatch.context() as m:
-        m.setattr(trainer, "GracefulInterrupt", lambda: interrupt_at(4))  # inside MLE
-        assert trainer.train_from_options(tiny_organ("parts", **settings)) == 130
-    assert trainer.train_from_options(tiny_organ("parts", resume=True, **settings)) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
+    r = whole_and_resumed(4, **settings)  # inside MLE
+    a, b = r.whole, r.resumed
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
     for name, tensor in a["professor"]["discriminator"].items():
         assert torch.equal(tensor, b["professor"]["discriminator"][name]), name
     sa, sb = a["professor"]["optimizer"]["state"], b["professor"]["optimizer"]["state"]
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(read_log(tmp_path / "whole" / "log.csv")) == strip(read_log(tmp_path / "parts" / "log.csv"))
+    assert r.whole_log == r.resumed_log
 
 
 def test_the_recipe_is_organ_mle_with_professor_forcing(tmp_path):
