@@ -14,7 +14,9 @@ Same model, same run, batch 512 (default). Printed in one run:
 4. for a Kekulé-grammar model: the same weights decoded end to end under the semantic machine
    (rings, valence, length) and under the context-free mask alone, with the valid fraction of
    each (the semantic machine's cost, and what it buys), and the semantic decode one molecule per
-   call (what vectorising the machine over the batch buys).
+   call (what vectorising the machine over the batch buys). The two decodes alternate, and the
+   cost is the median of back-to-back pairs' ratios (with their range): this machine's speed
+   drifts by 10-20 % between runs, and two runs back to back see the same machine.
 
 The batched path is bound by the GRU's matrix products (about 0.5 MFLOP per molecule and step
 for the shipped model), the per-molecule one by per-step overhead, so the ratio grows with the
@@ -158,26 +160,39 @@ def load(name: str) -> tuple[VAEModel, str]:
 def compare_constraints(model, z: torch.Tensor, args, timed, t_mol: float) -> tuple[float, float]:
     """Section 4: the model's weights decoded under semantic and under context-free constraints, at
     the batch size of ``z``; ``t_mol`` is the per-molecule loop's time for that many molecules.
-    Returns the semantic / context-free time ratio and the semantic decode's time."""
+
+    The two decodes alternate (semantic, context-free, semantic, ...) for ``--repeat`` pairs, and
+    the cost is the median of the pairs' ratios: on a shared machine whose speed drifts by 10-20 %
+    from one run to the next, a pair run back to back sees the same machine, where two blocks of
+    runs may not. Returns that ratio and the semantic decode's median time."""
     from molgen.chem.mol import to_mol
 
     batch = len(z)
-    rates = {}
-    for constraints in ("semantic", "grammar"):
-        codec = GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=constraints)
-        twin = VAEModel(model.net, codec, model.model_config, {})
+    codecs = {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
+    for codec in codecs.values():
         decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(0))  # warm-up
-        t, res = timed(lambda: decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed)))
+    times: dict[str, list[float]] = {c: [] for c in codecs}
+    results = {}
+    for _ in range(args.repeat):
+        for constraints, codec in codecs.items():
+            t, results[constraints] = timed(lambda: decode(model.net, codec, z, greedy=False,
+                                                           generator=torch.Generator().manual_seed(args.seed)), repeat=1)
+            times[constraints].append(t)
+    for constraints, codec in codecs.items():
+        res = results[constraints]
+        twin = VAEModel(model.net, codec, model.model_config, {})
         ids = res.ids.cpu().numpy()
         smiles = [twin.codec.to_smiles(row) if ok else "" for row, ok in zip(ids, res.complete.cpu().numpy())]
         valid = np.mean([bool(s) and to_mol(s) is not None for s in smiles])
-        rates[constraints] = t
+        t = float(np.median(times[constraints]))
         print(f"  {constraints:>8} constraints, batch {batch}: {batch / t:8.1f} mol/s ({t:.2f} s, median of "
               f"{args.repeat}); valid {valid:.1%}, complete {res.complete.float().mean():.1%}")
-    ratio = rates["semantic"] / rates["grammar"]
-    print(f"  -> the semantic machine costs {ratio:.2f}x the context-free decode end to end; "
-          f"semantic decoding is {t_mol / rates['semantic']:.1f}x the per-molecule context-free loop above")
-    return ratio, rates["semantic"]
+    pairs = np.array(times["semantic"]) / np.array(times["grammar"])
+    ratio, t_sem = float(np.median(pairs)), float(np.median(times["semantic"]))
+    print(f"  -> the semantic machine costs {ratio:.2f}x the context-free decode end to end (median of {args.repeat} "
+          f"back-to-back pairs; {pairs.min():.2f}-{pairs.max():.2f}x); semantic decoding is {t_mol / t_sem:.1f}x "
+          f"the per-molecule context-free loop above")
+    return ratio, t_sem
 
 
 def semantic_one_at_a_time(model, z: torch.Tensor, args, t_batched: float) -> None:
@@ -236,10 +251,10 @@ def main() -> None:
     model = VAEModel(model.net, codec, model.model_config, {}) if semantic else model
     per_molecule_decode(model, z_warm[:4], np.random.default_rng(args.seed + 1))
 
-    def timed(fn):
-        """Median wall time of ``--repeat`` runs of ``fn``, and what its last run returned."""
+    def timed(fn, repeat: int | None = None):
+        """Median wall time of ``repeat`` (default ``--repeat``) runs of ``fn``, and what its last run returned."""
         times = []
-        for _ in range(args.repeat):
+        for _ in range(repeat or args.repeat):
             t0 = time.perf_counter()
             out = fn()
             times.append(time.perf_counter() - t0)
