@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from molgen.config import from_dict
+from molgen.config import from_dict, quiet_renames
 from molgen.organ.config import GeneratorConfig
 from molgen.organ.generator import GeneratorNet
 from molgen.organ.symbols import symbols_from_checkpoint
@@ -26,7 +26,8 @@ class OrganSampler:
     def __init__(self, checkpoint: dict, device: str = "cpu") -> None:
         self.checkpoint = checkpoint
         self.device = device
-        cfg = from_dict(GeneratorConfig, checkpoint["config"]["generator"], where="checkpoint config.generator")
+        with quiet_renames():  # keys renamed since the checkpoint was written: the user cannot edit it
+            cfg = from_dict(GeneratorConfig, checkpoint["config"]["generator"], where="checkpoint config.generator")
         self.symbols = symbols_from_checkpoint(checkpoint, cfg)
         self.codec = getattr(self.symbols, "codec", None)  # over rules: the grammar and its constraints
         s = self.symbols
