@@ -36,10 +36,19 @@ class CliProcess:
 
     def __init__(self, args: list[str], cwd: Path):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "molgen.cli", *args], cwd=cwd, env=env, start_new_session=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+        # a suite started in the background (nohup, `cmd &` without job control) has SIGINT
+        # ignored, and exec keeps an ignored signal ignored, so the CLI would rightly ignore the
+        # tests' Ctrl-C; a handled signal is reset to the default at exec: the terminal's SIGINT
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "molgen.cli", *args], cwd=cwd, env=env, start_new_session=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Poll ``condition`` until it holds, the process ends, or ``timeout`` seconds pass."""
