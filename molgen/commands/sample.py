@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", type=precision, default="fp32",
                    help="fp32 (default: the same molecules for a seed on every machine), bf16 (faster on CPUs "
                         "with AMX/AVX-512 BF16 and on GPUs) or auto (bf16 where the hardware runs it natively)")
+    p.add_argument("--compile", action="store_true",
+                   help="CUDA, grammar VAE only: run the decoding machine's step under torch.compile (semantic "
+                        "sampling 1.8-3.7x faster on an H200, the same molecules; compiling takes ~40 s once)")
     p.add_argument("--valid-only", action="store_true", help="keep only RDKit-valid molecules (samples until N are found)")
     p.add_argument("--unique", action="store_true", help="drop repeated molecules (by canonical SMILES)")
     p.add_argument("--no-props", action="store_true", help="do not compute RDKit properties")
@@ -72,6 +75,8 @@ def _run_on_cluster(args: argparse.Namespace, scheduler: str) -> int:
     from molgen.runtime import pick_device
     from molgen.sampling import partition_sizes, provenance, sample_partition
 
+    if args.compile:
+        raise UsageError("--compile applies to sampling in this process on a GPU, not to --scheduler tasks")
     if args.valid_only or args.unique:
         raise UsageError("--scheduler samples fixed-size chunks independently; --valid-only and --unique make "
                          "each chunk depend on the ones before: filter the result instead (molgen filter)")
@@ -103,6 +108,17 @@ def _run_on_cluster(args: argparse.Namespace, scheduler: str) -> int:
     return 0
 
 
+def _compile(model, device) -> None:
+    """``--compile``: a grammar VAE sampling on CUDA decodes with its machine's step compiled."""
+    from molgen.errors import UsageError
+
+    if getattr(model, "kind", None) != "gvae":
+        raise UsageError(f"--compile is for grammar VAE models (gvae); {model.kind} models sample without it")
+    if str(device).split(":")[0] != "cuda":
+        raise UsageError(f"--compile needs --device cuda (on {device}, the compiled step measured slower than eager)")
+    model.compiled = True
+
+
 def run(args: argparse.Namespace) -> int:
     from molgen.cluster import resolve_scheduler
 
@@ -120,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     model = load_model(args.model, device=device, precision=args.precision)
+    if args.compile:
+        _compile(model, device)
     log.info("sampling %d molecules from %s (%s) with seed %d%s", args.n, args.model, model.kind, seed,
              "" if model.precision == "fp32" else f" in {model.precision}")
     origin = provenance(args.model, seed, args.temperature)

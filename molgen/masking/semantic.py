@@ -36,13 +36,17 @@ model learns among the choices it will have when decoding).
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from molgen.masking import tables as T
 from molgen.masking.stack import GrammarMachine
+
+
+class _View:
+    """What the mask, the finishing policy and ``advance`` read of one state (a plain class, not a
+    ``SimpleNamespace``, so that ``torch.compile`` can trace it)."""
 
 
 class SemanticMachine:
@@ -85,7 +89,7 @@ class SemanticMachine:
         self.weight = torch.full((B,), int(tables.nt_weight[start]), dtype=torch.long, device=dev)
         self.hosts = torch.full((B,), int(tables.nt_host[start]), dtype=torch.long, device=dev)
         self.rows = torch.arange(B, device=dev)
-        self._fresh: SimpleNamespace | None = None  # what allowed() read of the current state
+        self._fresh: _View | None = None  # what allowed() read of the current state
 
     # ------------------------------------------------------------------ reading the state
     # Every operation below is one small tensor op on (B, …) tensors; at the batch sizes of
@@ -136,9 +140,9 @@ class SemanticMachine:
         closable = is_open & (self.ring_atom != cur) & ~adjacent
         return is_open, closable, is_open.sum(1)
 
-    def _view(self) -> SimpleNamespace:
+    def _view(self) -> _View:
         """What the mask and the finishing policy read, computed once per state."""
-        v = SimpleNamespace()
+        v = _View()
         v.top, s1, s2 = self._top3()
         v.s1 = s1
         v.rem = self._rem_cur()
@@ -242,7 +246,7 @@ class SemanticMachine:
         """Π: the rule that finishes each row soonest while closing its open rings (see the module docstring)."""
         return self._policy(self._view())
 
-    def _policy(self, v: SimpleNamespace) -> torch.Tensor:
+    def _policy(self, v: _View) -> torch.Tensor:
         tb = self.tb
         r = tb.rule
         # the closable ring of lowest order (lowest label on ties), -1 where none
@@ -280,7 +284,8 @@ class SemanticMachine:
         tb = self.tb
         v, self._fresh = self._fresh, None
         if v is None:  # not read by allowed() since the last change
-            v = SimpleNamespace(needs=self._atom_needs(), is_open=self.ring_atom >= 0)
+            v = _View()
+            v.needs, v.is_open = self._atom_needs(), self.ring_atom >= 0
         kind, order, label, capacity, wdelta, hdelta, extra0 = tb.rule_info.index_select(0, rules).unbind(1)
         cur = self.cur
         self.stack.advance(rules)

@@ -46,9 +46,12 @@ class VAEModel:
     """A trained Grammar VAE (``kind="gvae"``) or character VAE (``kind="cvae"``).
 
     ``precision`` (``fp32`` or ``bf16``, set by :func:`molgen.api.load_model`) is the precision of
-    the decoder's products when sampling and decoding; fp32 by default (see the README)."""
+    the decoder's products when sampling and decoding; fp32 by default (see the README).
+    ``compiled`` (CUDA only, set by ``molgen sample --compile``) runs the decoding machine's step
+    under ``torch.compile`` (:func:`molgen.vae.decoding.compiled_step`)."""
 
     precision = "fp32"
+    compiled = False
 
     def __init__(self, net: SequenceVAE, codec: Codec, model_config: ModelConfig, checkpoint: dict,
                  device: str = "cpu") -> None:
@@ -71,7 +74,8 @@ class VAEModel:
         """Decode ``z`` (n, latent_size) and say which rows were complete / out of length."""
         z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
         with autocast(self.device, self.precision):
-            res = decode(self.net, self.codec, z, greedy=greedy, temperature=temperature, generator=generator)
+            res = decode(self.net, self.codec, z, greedy=greedy, temperature=temperature, generator=generator,
+                         compiled=self.compiled)
         ids = res.ids.cpu().numpy()
         complete = res.complete.cpu().numpy()
         smiles = [self.codec.to_smiles(row) if ok else "" for row, ok in zip(ids, complete)]

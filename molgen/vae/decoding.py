@@ -31,10 +31,37 @@ class DecodeResult:
 MIN_ROWS = 32  # decode never compacts its batch below this many rows
 
 
+def _choose_and_advance(machine, logits: torch.Tensor, u: torch.Tensor | None, temperature: float) -> torch.Tensor:
+    """One step of the machine: the mask, one symbol per row, and the machine's update."""
+    symbols = choose(logits, machine.penalty(), u, temperature)
+    machine.advance(symbols)
+    return symbols
+
+
+_compiled_step = None
+
+
+def compiled_step():
+    """:func:`_choose_and_advance` under ``torch.compile`` (built once per process; dynamic batch size).
+
+    The semantic machine's step is some 150 small tensor operations, each a kernel launch on a
+    GPU: a decoding step of the shipped ``gvae`` ran 334 GPU kernels eager and 61 compiled (the
+    context-free decode 27), and semantic sampling measured 1.8-3.7x faster on an H200
+    (``benchmarks/bench_vae_sampling.py --device cuda --compile``), with the same molecules.
+    CUDA only: on CPU, inductor's C++ code for this step measured slower than eager (3.4 vs 2.1 ms
+    a step at batch 512, torch 2.13). (``mode="reduce-overhead"`` was tried: inductor skips CUDA
+    graphs for a step that updates its inputs in place, as the machine does.)
+    """
+    global _compiled_step
+    if _compiled_step is None:
+        _compiled_step = torch.compile(_choose_and_advance, dynamic=True)
+    return _compiled_step
+
+
 @torch.no_grad()
 def decode(
     net, codec, z: torch.Tensor, greedy: bool = True, temperature: float = 1.0,
-    generator: torch.Generator | None = None, compact: bool = True, check_every: int = 4,
+    generator: torch.Generator | None = None, compact: bool = True, check_every: int = 4, compiled: bool = False,
 ) -> DecodeResult:
     """Decode latent vectors ``z`` step by step under ``codec``'s constraints.
 
@@ -45,12 +72,18 @@ def decode(
     but never below ``MIN_ROWS`` rows: for fewer rows, CPU BLAS may switch to kernels that round
     differently, and a row's result must not depend on when the others finish. On CPU the result
     is the same with and without ``compact``; on a GPU, whose matrix-product kernels may change
-    with the number of rows at any size, the two can differ by rounding.
+    with the number of rows at any size, the two can differ by rounding. ``compiled`` (CUDA only)
+    runs the machine's step under ``torch.compile`` (:func:`compiled_step`); its fused softmax may
+    round differently from the eager one, so a sample could differ where two symbols' cumulative
+    probabilities meet (512 of 512 rows were identical in the measurement).
     """
     if not greedy and temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     batch = z.shape[0]
     device = z.device
+    if compiled and device.type != "cuda":
+        raise ValueError(f"compiled decoding is for CUDA (on CPU the compiled step is slower than eager); z is on {device}")
+    step = compiled_step() if compiled else _choose_and_advance
     machine = codec.machine(batch, device)
     out = torch.full((batch, codec.max_len), codec.pad, dtype=torch.long, device=device)
     complete = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -72,8 +105,7 @@ def decode(
         u = None if greedy else uniform(batch, generator, device)
         if u is not None and len(rows) < batch:
             u = u.index_select(0, rows)
-        prev = choose(logits, machine.penalty(), u, temperature)
-        machine.advance(prev)
+        prev = step(machine, logits, u, temperature)
         symbols.append(prev)
         if (t + 1) % check_every:
             continue
