@@ -29,8 +29,10 @@ figure; each end-to-end figure is the median of ``--repeat`` runs after a full-s
 ``--precision fp32|bf16|both`` first times batched prior sampling (z ~ N(0, I), decoded under the
 model's own machine, as ``molgen sample --precision`` runs it) in that precision, ``both`` in the
 same run with the ratio and the fraction of molecules that are the same in both; with
-``--device cuda`` it runs on the GPU (synchronised before the clock is read) and the CPU-only
-comparisons 1-4 are skipped.
+``--device cuda`` it runs on the GPU (synchronised before the clock is read), section 4 runs on
+the GPU too (``device_constraints``: eager and, with ``--compile``, with the machine's step under
+``torch.compile``; ``--profile`` lists the GPU kernels of one decode) and the CPU-only
+comparisons 1-3 are skipped.
 
 ``--semantic-batches 1024 2048 4096`` repeats section 4 at those batch sizes: the semantic
 machine's cost is a fixed number of small tensor operations per step (Python dispatch, not
@@ -38,6 +40,7 @@ arithmetic), the GRU's grows with the batch, so the ratio falls as the batch gro
 
 Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--threads 2] [--precision both] [--device cpu]
        [--semantic-batches 1024 2048 4096]
+       python benchmarks/bench_vae_sampling.py --device cuda --compile [--profile] --semantic-batches 512 2048 8192 32768
 """
 
 from __future__ import annotations
@@ -89,23 +92,23 @@ def vectorised_machine(codec, logits: torch.Tensor, gumbel: torch.Tensor) -> tor
 
 
 def per_molecule_decode(model: VAEModel, z: torch.Tensor, rng: np.random.Generator) -> None:
-    """End-to-end decoding of one molecule at a time with a Python list stack."""
+    """End-to-end decoding of one molecule at a time with a Python list stack (on ``z``'s device)."""
     g, dec = model.codec.grammar, model.net.decoder
     mask = np.asarray(g.mask, dtype=bool)
     with torch.no_grad():
         for i in range(len(z)):
             stack = [g.start]
             state = dec.init_state(z[i : i + 1])
-            prev = torch.tensor([dec.start_id])
+            prev = torch.tensor([dec.start_id], device=z.device)
             for _ in range(model.codec.max_len):
                 if not stack:
                     break
                 logits, state = dec.step(prev, state)
                 top = stack.pop()
-                row = np.where(mask[top], logits[0].numpy(), -np.inf)
+                row = np.where(mask[top], logits[0].cpu().numpy(), -np.inf)
                 r = int(np.argmax(row - np.log(-np.log(rng.random(row.shape[0])))))
                 stack.extend(reversed(g.rhs_nonterminals[r]))
-                prev = torch.tensor([r])
+                prev = torch.tensor([r], device=z.device)
 
 
 def compare_precisions(model: VAEModel, args) -> None:
@@ -142,6 +145,109 @@ def compare_precisions(model: VAEModel, args) -> None:
               f"{rates['bf16'][1] / rates['fp32'][1]:.2f}x per CPU second (same run, batch {args.batch}); "
               f"{same:.1%} of the molecules identical in both")
     model.net.to("cpu")
+
+
+def device_constraints(model, args) -> None:
+    """``--device cuda``: section 4 on the GPU. At each of ``--semantic-batches`` (default
+    ``--batch``), the semantic and the context-free decode alternate for ``--repeat`` pairs, eager
+    and, with ``--compile``, with the machine's step compiled (``decode(compiled=True)``, the
+    same for both); the cost is the median of the pairs' ratios. The per-molecule loop (context-free,
+    Python stack, batch 1) is timed on the GPU and on this machine's CPU at one thread, and each
+    speed-up is taken against its faster figure. ``--save-ids DIR`` writes the decoded rule ids of
+    the first batch size (``ids.npz``) so that their validity can be checked with RDKit elsewhere."""
+    device = torch.device(args.device)
+
+    def clock() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    net = model.net.to(device)
+    twin = VAEModel(net, GrammarCodec(model.codec.grammar, model.codec.max_len), model.model_config, {})
+    k = min(args.per_molecule, 16)
+    t_mol = {}
+    for where in dict.fromkeys([args.device, "cpu"]):
+        twin.net.to(where)
+        torch.set_num_threads(1)
+        zk = torch.randn((k, model.latent_size), generator=torch.Generator().manual_seed(args.seed)).to(where)
+        per_molecule_decode(twin, zk[:2], np.random.default_rng(args.seed + 1))  # warm-up
+        t0 = clock()
+        per_molecule_decode(twin, zk, np.random.default_rng(args.seed))
+        t_mol[where] = (clock() - t0) / k
+        print(f"  per-molecule context-free loop on {where}: {1 / t_mol[where]:8.1f} mol/s (from {k})")
+    torch.set_num_threads(args.threads)
+    net.to(device)
+    best = min(t_mol.values())
+    codecs = {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
+    modes = [False, True] if args.compile else [False]
+    saved = {}
+    summary = []
+    for batch in args.semantic_batches or [args.batch]:
+        z = torch.randn((batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed)).to(device)
+        for compiled in modes:
+            label = "compiled" if compiled else "eager"
+
+            def run(codec):
+                return decode(net, codec, z, greedy=False, compiled=compiled,
+                              generator=torch.Generator(device=device).manual_seed(args.seed))
+            try:
+                t0 = clock()
+                for codec in codecs.values():
+                    run(codec)  # warm-up (and, compiled, the compilation)
+                warm = clock() - t0
+                times: dict[str, list[float]] = {c: [] for c in codecs}
+                for _ in range(args.repeat):
+                    for c, codec in codecs.items():
+                        t0 = clock()
+                        res = run(codec)
+                        times[c].append(clock() - t0)
+                        if batch == (args.semantic_batches or [args.batch])[0]:
+                            saved[f"{c}_{label}_ids"] = res.ids.cpu().numpy()
+                            saved[f"{c}_{label}_complete"] = res.complete.cpu().numpy()
+            except Exception as exc:  # noqa: BLE001 - report and go on with the other settings
+                print(f"  {label}, batch {batch}: failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+                continue
+            t_sem, t_cf = float(np.median(times["semantic"])), float(np.median(times["grammar"]))
+            pairs = np.array(times["semantic"]) / np.array(times["grammar"])
+            ratio = float(np.median(pairs))
+            print(f"  {label:>8}, batch {batch:6d}: semantic {batch / t_sem:9.1f} mol/s, context-free {batch / t_cf:9.1f} "
+                  f"mol/s (medians of {args.repeat}; first runs {warm:.1f} s) -> semantic costs {ratio:.2f}x "
+                  f"({pairs.min():.2f}-{pairs.max():.2f}x); {best * batch / t_sem:.0f}x the per-molecule loop")
+            summary.append((batch, label, ratio, best * batch / t_sem))
+    print("  summary (batch, mode, semantic / context-free, semantic / per-molecule loop): "
+          + "; ".join(f"{b} {m} {r:.2f}x {s:.0f}x" for b, m, r, s in summary))
+    if args.profile:
+        profile_step(net, codecs, args, device)
+    if args.save_ids and saved:
+        os.makedirs(args.save_ids, exist_ok=True)
+        np.savez_compressed(os.path.join(args.save_ids, "ids.npz"), **saved)
+    model.net.to("cpu")
+
+
+def profile_step(net, codecs, args, device) -> None:
+    """The GPU kernels of one decode per constraints and mode at the first batch size (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    batch = (args.semantic_batches or [args.batch])[0]
+    z = torch.randn((batch, net.decoder.h0.in_features), generator=torch.Generator().manual_seed(args.seed)).to(device)
+    for compiled in [False, True] if args.compile else [False]:
+        for c, codec in codecs.items():
+            try:
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    res = decode(net, codec, z, greedy=False, compiled=compiled,
+                                 generator=torch.Generator(device=device).manual_seed(args.seed))
+                    torch.cuda.synchronize(device)
+            except Exception as exc:  # noqa: BLE001
+                print(f"  profile {c}, compiled {compiled}: failed ({type(exc).__name__})")
+                continue
+            steps = int((res.ids != codec.pad).sum(1).max())
+            events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" and e.self_device_time_total > 0]
+            n = sum(e.count for e in events)
+            total = sum(e.self_device_time_total for e in events)
+            print(f"  profile {c}, {'compiled' if compiled else 'eager'}, batch {batch}: {n} GPU kernels ({n / steps:.0f} a step over "
+                  f"{steps} steps), {total / 1e3:.1f} ms of GPU time")
+            for e in sorted(events, key=lambda e: -e.self_device_time_total)[:6]:
+                print(f"    {e.self_device_time_total / 1e3:7.2f} ms  x{e.count:5d}  {e.key[:90]}")
 
 
 def load(name: str) -> tuple[VAEModel, str]:
@@ -224,7 +330,12 @@ def main() -> None:
                         "is per step, the GRU's per molecule, so the ratio falls as the batch grows)")
     p.add_argument("--precision", choices=("fp32", "bf16", "both"), default=None,
                    help="time prior sampling in this precision first (both: fp32 and bf16, with the ratio)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the precision comparison")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: the precision comparison and the semantic vs context-free decodes on the GPU")
+    p.add_argument("--compile", action="store_true",
+                   help="with --device cuda, also time both decodes with the machine's step compiled")
+    p.add_argument("--profile", action="store_true", help="with --device cuda, list the GPU kernels of one decode")
+    p.add_argument("--save-ids", default=None, help="with --device cuda, write the first batch size's rule ids here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model, what = load(args.model)
@@ -234,6 +345,9 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         compare_precisions(model, args)
         if args.device == "cuda":
+            if getattr(model.codec, "semantic_tables", None) is not None:
+                print("semantic vs context-free constraints, same weights, on the GPU:")
+                device_constraints(model, args)
             return
     semantic = getattr(model.codec, "constraints", "grammar") == "semantic"
     # sections 1-3 compare like with like (the per-molecule loops are context-free): a semantic
