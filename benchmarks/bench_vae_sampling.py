@@ -147,6 +147,36 @@ def compare_precisions(model: VAEModel, args) -> None:
     model.net.to("cpu")
 
 
+def constraint_codecs(model) -> dict[str, GrammarCodec]:
+    """The model's grammar under semantic and under context-free constraints (same weights, same max_len)."""
+    return {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
+
+
+def alternate(codecs: dict, run, repeat: int, clock=time.perf_counter) -> tuple[dict[str, list[float]], dict, float]:
+    """``run(codec)`` once per codec (warm-up), then alternately (semantic, context-free, semantic, ...)
+    for ``repeat`` pairs: on a shared machine whose speed drifts by 10-20 % from one run to the next,
+    a pair run back to back sees the same machine, where two blocks of runs may not. Returns each
+    codec's times, its last result, and the warm-up's time."""
+    t0 = clock()
+    for codec in codecs.values():
+        run(codec)
+    warm = clock() - t0
+    times: dict[str, list[float]] = {c: [] for c in codecs}
+    results = {}
+    for _ in range(repeat):
+        for c, codec in codecs.items():
+            t0 = clock()
+            results[c] = run(codec)
+            times[c].append(clock() - t0)
+    return times, results, warm
+
+
+def pair_ratio(times: dict[str, list[float]]) -> tuple[float, np.ndarray]:
+    """The semantic / context-free ratio of each back-to-back pair, and their median."""
+    pairs = np.array(times["semantic"]) / np.array(times["grammar"])
+    return float(np.median(pairs)), pairs
+
+
 def device_constraints(model, args) -> None:
     """``--device cuda``: section 4 on the GPU. At each of ``--semantic-batches`` (default
     ``--batch``), the semantic and the context-free decode alternate for ``--repeat`` pairs, eager
@@ -178,7 +208,7 @@ def device_constraints(model, args) -> None:
     torch.set_num_threads(args.threads)
     net.to(device)
     best = min(t_mol.values())
-    codecs = {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
+    codecs = constraint_codecs(model)
     modes = [False, True] if args.compile else [False]
     saved = {}
     summary = []
@@ -190,26 +220,17 @@ def device_constraints(model, args) -> None:
             def run(codec):
                 return decode(net, codec, z, greedy=False, compiled=compiled,
                               generator=torch.Generator(device=device).manual_seed(args.seed))
-            try:
-                t0 = clock()
-                for codec in codecs.values():
-                    run(codec)  # warm-up (and, compiled, the compilation)
-                warm = clock() - t0
-                times: dict[str, list[float]] = {c: [] for c in codecs}
-                for _ in range(args.repeat):
-                    for c, codec in codecs.items():
-                        t0 = clock()
-                        res = run(codec)
-                        times[c].append(clock() - t0)
-                        if batch == (args.semantic_batches or [args.batch])[0]:
-                            saved[f"{c}_{label}_ids"] = res.ids.cpu().numpy()
-                            saved[f"{c}_{label}_complete"] = res.complete.cpu().numpy()
+            try:  # the warm-up compiles, when compiled
+                times, results, warm = alternate(codecs, run, args.repeat, clock)
             except Exception as exc:  # noqa: BLE001 - report and go on with the other settings
                 print(f"  {label}, batch {batch}: failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
                 continue
+            if batch == (args.semantic_batches or [args.batch])[0]:
+                for c, res in results.items():
+                    saved[f"{c}_{label}_ids"] = res.ids.cpu().numpy()
+                    saved[f"{c}_{label}_complete"] = res.complete.cpu().numpy()
             t_sem, t_cf = float(np.median(times["semantic"])), float(np.median(times["grammar"]))
-            pairs = np.array(times["semantic"]) / np.array(times["grammar"])
-            ratio = float(np.median(pairs))
+            ratio, pairs = pair_ratio(times)
             print(f"  {label:>8}, batch {batch:6d}: semantic {batch / t_sem:9.1f} mol/s, context-free {batch / t_cf:9.1f} "
                   f"mol/s (medians of {args.repeat}; first runs {warm:.1f} s) -> semantic costs {ratio:.2f}x "
                   f"({pairs.min():.2f}-{pairs.max():.2f}x); {best * batch / t_sem:.0f}x the per-molecule loop")
@@ -263,27 +284,18 @@ def load(name: str) -> tuple[VAEModel, str]:
         return VAEModel(build_net(cfg.model, codec), codec, cfg.model, {}), f"untrained default-config model ({type(exc).__name__})"
 
 
-def compare_constraints(model, z: torch.Tensor, args, timed, t_mol: float) -> tuple[float, float]:
+def compare_constraints(model, z: torch.Tensor, args, t_mol: float) -> tuple[float, float]:
     """Section 4: the model's weights decoded under semantic and under context-free constraints, at
     the batch size of ``z``; ``t_mol`` is the per-molecule loop's time for that many molecules.
 
-    The two decodes alternate (semantic, context-free, semantic, ...) for ``--repeat`` pairs, and
-    the cost is the median of the pairs' ratios: on a shared machine whose speed drifts by 10-20 %
-    from one run to the next, a pair run back to back sees the same machine, where two blocks of
-    runs may not. Returns that ratio and the semantic decode's median time."""
+    The two decodes alternate for ``--repeat`` pairs (:func:`alternate`), and the cost is the
+    median of the pairs' ratios. Returns that ratio and the semantic decode's median time."""
     from molgen.chem.mol import to_mol
 
     batch = len(z)
-    codecs = {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
-    for codec in codecs.values():
-        decode(model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(0))  # warm-up
-    times: dict[str, list[float]] = {c: [] for c in codecs}
-    results = {}
-    for _ in range(args.repeat):
-        for constraints, codec in codecs.items():
-            t, results[constraints] = timed(lambda: decode(model.net, codec, z, greedy=False,
-                                                           generator=torch.Generator().manual_seed(args.seed)), repeat=1)
-            times[constraints].append(t)
+    codecs = constraint_codecs(model)
+    times, results, _ = alternate(codecs, lambda codec: decode(
+        model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed)), args.repeat)
     for constraints, codec in codecs.items():
         res = results[constraints]
         twin = VAEModel(model.net, codec, model.model_config, {})
@@ -293,8 +305,8 @@ def compare_constraints(model, z: torch.Tensor, args, timed, t_mol: float) -> tu
         t = float(np.median(times[constraints]))
         print(f"  {constraints:>8} constraints, batch {batch}: {batch / t:8.1f} mol/s ({t:.2f} s, median of "
               f"{args.repeat}); valid {valid:.1%}, complete {res.complete.float().mean():.1%}")
-    pairs = np.array(times["semantic"]) / np.array(times["grammar"])
-    ratio, t_sem = float(np.median(pairs)), float(np.median(times["semantic"]))
+    ratio, pairs = pair_ratio(times)
+    t_sem = float(np.median(times["semantic"]))
     print(f"  -> the semantic machine costs {ratio:.2f}x the context-free decode end to end (median of {args.repeat} "
           f"back-to-back pairs; {pairs.min():.2f}-{pairs.max():.2f}x); semantic decoding is {t_mol / t_sem:.1f}x "
           f"the per-molecule context-free loop above")
@@ -365,10 +377,10 @@ def main() -> None:
     model = VAEModel(model.net, codec, model.model_config, {}) if semantic else model
     per_molecule_decode(model, z_warm[:4], np.random.default_rng(args.seed + 1))
 
-    def timed(fn, repeat: int | None = None):
-        """Median wall time of ``repeat`` (default ``--repeat``) runs of ``fn``, and what its last run returned."""
+    def timed(fn):
+        """Median wall time of ``--repeat`` runs of ``fn``, and what its last run returned."""
         times = []
-        for _ in range(repeat or args.repeat):
+        for _ in range(args.repeat):
             t0 = time.perf_counter()
             out = fn()
             times.append(time.perf_counter() - t0)
@@ -395,14 +407,14 @@ def main() -> None:
 
     if getattr(codec, "semantic_tables", None) is not None:
         print("semantic vs context-free constraints, same weights:")
-        ratio, t_sem = compare_constraints(model, z, args, timed, t_mol)
+        ratio, t_sem = compare_constraints(model, z, args, t_mol)
         semantic_one_at_a_time(model, z, args, t_sem)
         ratios = {args.batch: ratio}
         for batch in args.semantic_batches:
             if batch == args.batch:
                 continue
             zb = torch.randn((batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed))
-            ratios[batch] = compare_constraints(model, zb, args, timed, t_mol * batch / args.batch)[0]
+            ratios[batch] = compare_constraints(model, zb, args, t_mol * batch / args.batch)[0]
         if len(ratios) > 1:
             print("  semantic / context-free by batch size: "
                   + ", ".join(f"{b}: {r:.2f}x" for b, r in sorted(ratios.items())))
