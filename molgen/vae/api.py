@@ -18,7 +18,7 @@ from molgen.errors import MolgenError
 from molgen.masking.codec import Codec, codec_from_checkpoint
 from molgen.precision import autocast
 from molgen.vae.config import ModelConfig, model_config_from_checkpoint
-from molgen.vae.decoding import decode
+from molgen.vae.decoding import check_compilable, decode
 from molgen.vae.model import SequenceVAE
 
 
@@ -47,8 +47,8 @@ class VAEModel:
 
     ``precision`` (``fp32`` or ``bf16``, set by :func:`molgen.api.load_model`) is the precision of
     the decoder's products when sampling and decoding; fp32 by default (see the README).
-    ``compiled`` (CUDA only, set by ``molgen sample --compile``) runs the decoding machine's step
-    under ``torch.compile`` (:func:`molgen.vae.decoding.compiled_step`)."""
+    ``compiled`` (set by :meth:`compile_decoding`) runs the decoding machine's step under
+    ``torch.compile`` (:func:`molgen.vae.decoding.compiled_step`)."""
 
     precision = "fp32"
     compiled = False
@@ -66,6 +66,16 @@ class VAEModel:
 
     def __repr__(self) -> str:
         return f"VAEModel(kind={self.kind!r}, latent_size={self.latent_size}, max_len={self.codec.max_len})"
+
+    def compile_decoding(self) -> None:
+        """Decode with the semantic machine's step compiled (``molgen sample --compile``): CUDA and
+        semantic constraints only, the settings where it was measured to pay; ``ValueError`` otherwise."""
+        if getattr(self.codec, "constraints", None) != "semantic":
+            raise ValueError("compiling speeds up the semantic machine; this model decodes under "
+                             f"{'context-free' if self.kind == 'gvae' else 'character'} constraints, "
+                             "whose compiled step measured no faster than eager")
+        check_compilable(self.device)
+        self.compiled = True
 
     def decode_details(
         self, z: torch.Tensor, *, greedy: bool = True, temperature: float = 1.0,

@@ -58,6 +58,12 @@ def compiled_step():
     return _compiled_step
 
 
+def check_compilable(device: torch.device | str) -> None:
+    """Raise ``ValueError`` unless compiled decoding may run on ``device`` (CUDA only, see :func:`compiled_step`)."""
+    if torch.device(device).type != "cuda":
+        raise ValueError(f"compiled decoding is for CUDA (on {device} the compiled step measured slower than eager)")
+
+
 @torch.no_grad()
 def decode(
     net, codec, z: torch.Tensor, greedy: bool = True, temperature: float = 1.0,
@@ -81,8 +87,8 @@ def decode(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     batch = z.shape[0]
     device = z.device
-    if compiled and device.type != "cuda":
-        raise ValueError(f"compiled decoding is for CUDA (on CPU the compiled step is slower than eager); z is on {device}")
+    if compiled:
+        check_compilable(device)
     step = compiled_step() if compiled else _choose_and_advance
     machine = codec.machine(batch, device)
     out = torch.full((batch, codec.max_len), codec.pad, dtype=torch.long, device=device)

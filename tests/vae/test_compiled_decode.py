@@ -57,9 +57,9 @@ def test_the_model_passes_compiled_to_decode(gvae, monkeypatch):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--model", "gvae", "--device", "cpu"], "--compile needs --device cuda"),
+    (["--model", "gvae", "--device", "cpu"], "--compile: compiled decoding is for CUDA (on cpu the compiled step"),
     (["--model", "organ-mle", "--device", "cpu"], "--compile is for grammar VAE models (gvae); organ models"),
-    (["--model", "gvae-cf", "--device", "cpu"], "--compile speeds up the semantic machine; this model decodes under"),
+    (["--model", "gvae-cf", "--device", "cpu"], "--compile: compiling speeds up the semantic machine; this model decodes under context-free"),
     (["--model", "gvae", "--scheduler", "127.0.0.1:1", "--out", "x.csv"], "--compile applies to sampling in this process"),
 ])
 def test_sample_compile_misuse_is_one_usage_line(extra, message, capsys, tmp_path, monkeypatch):
