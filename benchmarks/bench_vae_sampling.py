@@ -111,15 +111,19 @@ def per_molecule_decode(model: VAEModel, z: torch.Tensor, rng: np.random.Generat
                 prev = torch.tensor([r], device=z.device)
 
 
-def compare_precisions(model: VAEModel, args) -> None:
-    """Batched prior sampling in fp32 and/or bf16 on ``--device``: mol/s (median of ``--repeat``) and agreement."""
-    device = torch.device(args.device)
-
+def clock_for(device: torch.device):
+    """A wall clock that first waits for ``device``'s queued work (a GPU runs asynchronously)."""
     def clock() -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter()
+    return clock
 
+
+def compare_precisions(model: VAEModel, args) -> None:
+    """Batched prior sampling in fp32 and/or bf16 on ``--device``: mol/s (median of ``--repeat``) and agreement."""
+    device = torch.device(args.device)
+    clock = clock_for(device)
     z = torch.randn((args.batch, model.latent_size), generator=torch.Generator().manual_seed(args.seed)).to(device)
     net = model.net.to(device)
     chosen = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
@@ -186,12 +190,7 @@ def device_constraints(model, args) -> None:
     speed-up is taken against its faster figure. ``--save-ids DIR`` writes the decoded rule ids of
     the first batch size (``ids.npz``) so that their validity can be checked with RDKit elsewhere."""
     device = torch.device(args.device)
-
-    def clock() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
+    clock = clock_for(device)
     net = model.net.to(device)
     twin = VAEModel(net, GrammarCodec(model.codec.grammar, model.codec.max_len), model.model_config, {})
     k = min(args.per_molecule, 16)
