@@ -246,9 +246,11 @@ class GrammarCodec:
             machine.advance(targets[:, t])
         return torch.stack(masks, dim=1)
 
-    def machine(self, batch_size: int, device: torch.device | str, semantic: bool | None = None):
+    def machine(self, batch_size: int, device: torch.device | str, semantic: bool | None = None,
+                fused: bool | None = None):
         """A fresh vectorised machine for decoding ``batch_size`` sequences: the stack machine, or the
-        semantic machine when the codec's constraints are semantic."""
+        semantic machine when the codec's constraints are semantic (``fused``: its step as the compiled
+        loop of :mod:`molgen.masking.fused`; by default on CPU where numba is installed)."""
         if semantic if semantic is not None else self.constraints == "semantic":
             from molgen.masking.semantic import DeviceTables, SemanticMachine
 
@@ -257,7 +259,7 @@ class GrammarCodec:
                 self._device_tables[key] = DeviceTables(self.semantic_tables, device)
             return SemanticMachine(
                 batch_size, self._device_tables[key], self.mask_table, self.rhs_table, self.rhs_len, self.start,
-                self.pad_nonterminal, self.pad, self.max_len, device=device,
+                self.pad_nonterminal, self.pad, self.max_len, device=device, fused=fused,
             )
         return GrammarMachine(
             batch_size, self.mask_table, self.rhs_table, self.rhs_len, self.start, self.pad_nonterminal,

@@ -25,9 +25,10 @@ MODES = {
 }
 
 
-def digest(mode: str, max_len: int) -> str:
+def digest(mode: str, max_len: int, fused: bool | None = None) -> str:
     """SHA-256 over every step's mask, policy rule and drawn rule, and the final state, of one trajectory
-    (``ROWS`` rows, logits drawn from a seeded generator, biased towards ``MODES[mode]``)."""
+    (``ROWS`` rows, logits drawn from a seeded generator, biased towards ``MODES[mode]``), under the
+    fused or the tensor machine (``fused``, default: the one this machine would use)."""
     import torch
 
     from grammar import load_grammar
@@ -41,7 +42,7 @@ def digest(mode: str, max_len: int) -> str:
     for name in MODES[mode]:
         bias[kinds == getattr(T, name)] = 6.0
     gen = torch.Generator().manual_seed(SEED + max_len)
-    machine = codec.machine(ROWS, "cpu")
+    machine = codec.machine(ROWS, "cpu", fused=fused)
     h = hashlib.sha256()
     for _ in range(max_len):
         allowed = machine.allowed()
