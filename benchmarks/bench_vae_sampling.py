@@ -14,9 +14,9 @@ Same model, same run, batch 512 (default). Printed in one run:
 4. for a Kekulé-grammar model: the same weights decoded end to end under the semantic machine
    (rings, valence, length) and under the context-free mask alone, with the valid fraction of
    each (the semantic machine's cost, and what it buys), and the semantic decode one molecule per
-   call (what vectorising the machine over the batch buys). The two decodes alternate, and the
-   cost is the median of back-to-back pairs' ratios (with their range): this machine's speed
-   drifts by 10-20 % between runs, and two runs back to back see the same machine.
+   call (what vectorising the machine over the batch buys). The decodes alternate, and the
+   cost is the median of back-to-back rounds' ratios (with their range): this machine's speed
+   drifts by 10-20 % between runs, and runs back to back see the same machine.
 
 The batched path is bound by the GRU's matrix products (about 0.5 MFLOP per molecule and step
 for the shipped model), the per-molecule one by per-step overhead, so the ratio grows with the
@@ -34,9 +34,13 @@ the GPU too (``device_constraints``: eager and, with ``--compile``, with the mac
 ``torch.compile``; ``--profile`` lists the GPU kernels of one decode) and the CPU-only
 comparisons 1-3 are skipped.
 
-``--semantic-batches 1024 2048 4096`` repeats section 4 at those batch sizes: the semantic
+On CPU, section 4 times the semantic machine twice: with its step fused into one compiled loop
+over rows (``molgen.masking.fused``, numba; the default on CPU) and as tensor operations (the GPU
+path, and the CPU path before the fused step), alternating with the context-free decode.
+
+``--semantic-batches 1024 2048 4096`` repeats section 4 at those batch sizes: the tensor
 machine's cost is a fixed number of small tensor operations per step (Python dispatch, not
-arithmetic), the GRU's grows with the batch, so the ratio falls as the batch grows.
+arithmetic), the GRU's grows with the batch, so that ratio falls as the batch grows.
 
 Usage: python benchmarks/bench_vae_sampling.py [--model gvae] [--batch 512] [--threads 2] [--precision both] [--device cpu]
        [--semantic-batches 1024 2048 4096]
@@ -151,9 +155,27 @@ def compare_precisions(model: VAEModel, args) -> None:
     model.net.to("cpu")
 
 
-def constraint_codecs(model) -> dict[str, GrammarCodec]:
-    """The model's grammar under semantic and under context-free constraints (same weights, same max_len)."""
-    return {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
+class TensorMachineCodec:
+    """A semantic codec whose machine runs its step as tensor operations (as on a GPU) instead of
+    the fused CPU loop of ``molgen.masking.fused``: what the fused step buys, in the same run."""
+
+    def __init__(self, codec: GrammarCodec) -> None:
+        self.codec = codec
+
+    def __getattr__(self, name):
+        return getattr(self.codec, name)
+
+    def machine(self, batch_size, device, semantic=None):
+        return self.codec.machine(batch_size, device, semantic=semantic, fused=False)
+
+
+def constraint_codecs(model, tensor_machine: bool = False) -> dict[str, GrammarCodec]:
+    """The model's grammar under semantic and under context-free constraints (same weights, same
+    max_len); with ``tensor_machine`` also the semantic machine without its fused CPU step."""
+    codecs = {c: GrammarCodec(model.codec.grammar, model.codec.max_len, constraints=c) for c in ("semantic", "grammar")}
+    if tensor_machine:
+        codecs["semantic, tensor ops"] = TensorMachineCodec(codecs["semantic"])
+    return codecs
 
 
 def alternate(codecs: dict, run, repeat: int, clock=time.perf_counter) -> tuple[dict[str, list[float]], dict, float]:
@@ -175,9 +197,9 @@ def alternate(codecs: dict, run, repeat: int, clock=time.perf_counter) -> tuple[
     return times, results, warm
 
 
-def pair_ratio(times: dict[str, list[float]]) -> tuple[float, np.ndarray]:
-    """The semantic / context-free ratio of each back-to-back pair, and their median."""
-    pairs = np.array(times["semantic"]) / np.array(times["grammar"])
+def pair_ratio(times: dict[str, list[float]], of: str = "semantic", to: str = "grammar") -> tuple[float, np.ndarray]:
+    """The ``of`` / ``to`` (default semantic / context-free) ratio of each back-to-back pair, and their median."""
+    pairs = np.array(times[of]) / np.array(times[to])
     return float(np.median(pairs)), pairs
 
 
@@ -287,12 +309,15 @@ def compare_constraints(model, z: torch.Tensor, args, t_mol: float) -> tuple[flo
     """Section 4: the model's weights decoded under semantic and under context-free constraints, at
     the batch size of ``z``; ``t_mol`` is the per-molecule loop's time for that many molecules.
 
-    The two decodes alternate for ``--repeat`` pairs (:func:`alternate`), and the cost is the
-    median of the pairs' ratios. Returns that ratio and the semantic decode's median time."""
+    The decodes alternate for ``--repeat`` rounds (:func:`alternate`), and the cost is the median
+    of the rounds' ratios. The semantic machine runs its fused CPU step (``molgen.masking.fused``, the
+    default on CPU) and, for comparison, its tensor operations (the GPU path, and this machine's path
+    before the fused step). Returns the fused semantic / context-free ratio and the fused semantic
+    decode's median time."""
     from molgen.chem.mol import to_mol
 
     batch = len(z)
-    codecs = constraint_codecs(model)
+    codecs = constraint_codecs(model, tensor_machine=True)
     times, results, _ = alternate(codecs, lambda codec: decode(
         model.net, codec, z, greedy=False, generator=torch.Generator().manual_seed(args.seed)), args.repeat)
     for constraints, codec in codecs.items():
@@ -302,21 +327,26 @@ def compare_constraints(model, z: torch.Tensor, args, t_mol: float) -> tuple[flo
         smiles = [twin.codec.to_smiles(row) if ok else "" for row, ok in zip(ids, res.complete.cpu().numpy())]
         valid = np.mean([bool(s) and to_mol(s) is not None for s in smiles])
         t = float(np.median(times[constraints]))
-        print(f"  {constraints:>8} constraints, batch {batch}: {batch / t:8.1f} mol/s ({t:.2f} s, median of "
+        print(f"  {constraints:>20} constraints, batch {batch}: {batch / t:8.1f} mol/s ({t:.2f} s, median of "
               f"{args.repeat}); valid {valid:.1%}, complete {res.complete.float().mean():.1%}")
+    same = bool((results["semantic"].ids == results["semantic, tensor ops"].ids).all())
     ratio, pairs = pair_ratio(times)
+    tensor_ratio, tensor_pairs = pair_ratio(times, of="semantic, tensor ops")
+    gain, gains = pair_ratio(times, of="semantic, tensor ops", to="semantic")
     t_sem = float(np.median(times["semantic"]))
     print(f"  -> the semantic machine costs {ratio:.2f}x the context-free decode end to end (median of {args.repeat} "
-          f"back-to-back pairs; {pairs.min():.2f}-{pairs.max():.2f}x); semantic decoding is {t_mol / t_sem:.1f}x "
-          f"the per-molecule context-free loop above")
+          f"back-to-back rounds; {pairs.min():.2f}-{pairs.max():.2f}x); with its step as tensor operations "
+          f"{tensor_ratio:.2f}x ({tensor_pairs.min():.2f}-{tensor_pairs.max():.2f}x): the fused step makes semantic "
+          f"decoding {gain:.2f}x faster ({gains.min():.2f}-{gains.max():.2f}x), same molecules: {same}")
+    print(f"  -> semantic decoding is {t_mol / t_sem:.1f}x the per-molecule context-free loop above")
     return ratio, t_sem
 
 
 def semantic_one_at_a_time(model, z: torch.Tensor, args, t_batched: float) -> None:
     """The same semantic decode with one molecule per call (batch 1, as a per-molecule decoder runs
     it): what vectorising the machine over the batch buys; ``t_batched`` is the batched decode's
-    time for ``--batch`` molecules. Per-step cost is the machine's fixed number of
-    tensor operations, so this is a bound for a tensor machine, not for a hand-written Python one."""
+    time for ``--batch`` molecules. At batch 1 a step's cost is the GRU's and the machine's fixed
+    per-call overheads, which the batch shares out."""
     codec = GrammarCodec(model.codec.grammar, model.codec.max_len, constraints="semantic")
     k = min(args.per_molecule, 16)
     decode(model.net, codec, z[:1], greedy=False, generator=torch.Generator().manual_seed(0))  # warm-up
