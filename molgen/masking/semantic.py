@@ -34,7 +34,7 @@ model learns among the choices it will have when decoding).
 
 Two implementations of one step: the tensor operations below (the reference, and the path on a
 GPU, where ``torch.compile`` can fuse them) and, on CPU, the same step written per row and compiled
-by numba (:mod:`molgen.masking.fused`; about 20x cheaper a step at batch 512, where the tensor
+by numba (:mod:`molgen.masking.fused`; about 10x cheaper a step at batch 512, where the tensor
 operations cost their dispatch, not their arithmetic). Both read and write the same state tensors;
 ``tests/semantic/test_fused_machine.py`` and the golden-mask digests hold them equal.
 """
