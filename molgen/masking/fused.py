@@ -48,7 +48,12 @@ _NO_KEY = 1 << 62  # above every ring's (order, label) key
 
 
 def _jit(fn):
-    return njit(cache=True, nogil=True)(fn) if AVAILABLE else fn
+    if not AVAILABLE:
+        return fn
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # no writable cache folder ("no locator available"): compile in each process
+        return njit(nogil=True)(fn)
 
 
 @_jit
