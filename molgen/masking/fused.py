@@ -29,11 +29,10 @@ import os
 import numpy as np
 
 from molgen.masking import tables as T
+from molgen.paths import cache_dir
 
-try:  # numba reads its cache folder when it is imported
-    from molgen.paths import cache_dir
-
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))  # numba reads it when it is imported
+try:
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a dependency; the machine falls back to tensors
     njit = None
