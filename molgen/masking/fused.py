@@ -40,8 +40,9 @@ except ImportError:  # pragma: no cover - numba is a dependency; the machine fal
 AVAILABLE = njit is not None
 
 # slots of the scalar table ``sc``
-(_N, _RING_BASE, _SHARED, _MAX_LEN, _MAX_CAP, _ATOM_MAX, _NO_FLOOR, _DUMMY, _DEPTH, _R_TR, _R_TRM, _R_RB,
- _R_RBB, _R_BA_TAIL, _R_BA_ATOM, _R_DOT, _R_TBM, _R_TB, _WD_TR, _WD_TRM, _WD_RB, _WD_RBB, _HD_TR, _N_SLOTS) = range(24)
+(_N, _R, _RING_BASE, _SHARED, _MAX_LEN, _MAX_CAP, _ATOM_MAX, _NO_FLOOR, _DUMMY, _DEPTH, _R_TR, _R_TRM, _R_RB,
+ _R_RBB, _R_BA_TAIL, _R_BA_ATOM, _R_DOT, _R_TBM, _R_TB, _WD_TR, _WD_TRM, _WD_RB, _WD_RBB, _HD_TR,
+ _N_SLOTS) = range(25)
 _ALLOWED, _PENALTY, _POLICY = 0, 1, 2  # what _masks writes
 _NO_KEY = 1 << 62  # above every ring's (order, label) key
 
@@ -57,7 +58,7 @@ def _jit(fn):
 
 @_jit
 def _masks(mode, out_bool, out_float, out_policy, stack, ptr, rem, adj, cur_a, pending, ring_atom, ring_order, rpend,
-           weight, hosts, t, mask_table, needs_extra, is_cont, weight_delta, host_checked, ring_cost, new_ring_cost,
+           weight, hosts, t, needs_extra, is_cont, weight_delta, host_checked, ring_cost, new_ring_cost,
            label_rules, rbond_rules, bond_rules, atom_rules, atom_capacity, wd_label, hd_label, wd_rbond, atom_by_needs,
            policy_fixed, policy_case, nt_rule_start, nt_rules, sc):
     """Every row's mask into ``out_bool`` (``mode`` _ALLOWED), its 0 / -inf form into ``out_float``
@@ -66,7 +67,7 @@ def _masks(mode, out_bool, out_float, out_policy, stack, ptr, rem, adj, cur_a, p
     L = ring_atom.shape[1]
     N = sc[_N]
     ring_base = sc[_RING_BASE]
-    R = mask_table.shape[1]
+    R = sc[_R]
     ok = np.empty(R, dtype=np.bool_)
     is_open = np.empty(L, dtype=np.bool_)
     close_plain = np.empty(L, dtype=np.bool_)
@@ -348,7 +349,6 @@ class FusedStep:
             return arr(c)
 
         r = tb.rule
-        self.mask_table = np.ascontiguousarray(mask_table.cpu().numpy().astype(np.bool_))
         self.rhs_table, self.rhs_len = arr(rhs_table), arr(rhs_len)
         self.needs_extra, self.is_cont = arr(tb.needs_extra), arr(tb.is_cont)
         self.weight_delta = arr(tb.weight_delta)
@@ -363,11 +363,11 @@ class FusedStep:
         self.policy_fixed, self.policy_case = arr(tb.policy_fixed), arr(tb.policy_case)
         self.rule_info = arr(tb.rule_info)
         # each non-terminal's rules (the context-free mask's rows as lists): nt_rules[start[n]:start[n + 1]]
-        rows = [np.flatnonzero(row) for row in self.mask_table]
+        rows = [np.flatnonzero(row) for row in mask_table.cpu().numpy()]
         self.nt_rule_start = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
         self.nt_rules = np.concatenate(rows).astype(np.int64)
         sc = np.zeros(_N_SLOTS, dtype=np.int64)
-        sc[_N], sc[_RING_BASE], sc[_SHARED] = tb.n_nt, tb.ring_base, T.SHARED_OPENER_COST
+        sc[_N], sc[_R], sc[_RING_BASE], sc[_SHARED] = tb.n_nt, mask_table.shape[1], tb.ring_base, T.SHARED_OPENER_COST
         sc[_MAX_LEN], sc[_MAX_CAP], sc[_ATOM_MAX] = max_len, tb.max_capacity, tb.atom_max_capacity
         sc[_NO_FLOOR], sc[_DUMMY], sc[_DEPTH] = tb.no_floor, dummy, depth
         for slot, kind in ((_R_TR, T.TAIL_RING), (_R_TRM, T.TAIL_RING_MORE), (_R_RB, T.RINGBOND),
@@ -387,7 +387,7 @@ class FusedStep:
                 m.hosts.numpy(), m.t.numpy())
 
     def _tables(self) -> tuple:
-        return (self.mask_table, self.needs_extra, self.is_cont, self.weight_delta, self.host_checked,
+        return (self.needs_extra, self.is_cont, self.weight_delta, self.host_checked,
                 self.ring_cost, self.new_ring_cost, self.label_rules, self.rbond_rules, self.bond_rules,
                 self.atom_rules, self.atom_capacity, self.wd_label, self.hd_label, self.wd_rbond, self.atom_by_needs,
                 self.policy_fixed, self.policy_case, self.nt_rule_start, self.nt_rules, self.sc)
