@@ -25,6 +25,19 @@ MODES = {
 }
 
 
+def bias_towards(codec, mode: str):
+    """Logit bias (n_rules,): +6 on the rules of the kinds ``MODES[mode]`` names."""
+    import torch
+
+    from molgen.masking import tables as T
+
+    kinds = torch.as_tensor(codec.semantic_tables.kind)
+    bias = torch.zeros(codec.n_symbols)
+    for name in MODES[mode]:
+        bias[kinds == getattr(T, name)] = 6.0
+    return bias
+
+
 def digest(mode: str, max_len: int, fused: bool | None = None) -> str:
     """SHA-256 over every step's mask, policy rule and drawn rule, and the final state, of one trajectory
     (``ROWS`` rows, logits drawn from a seeded generator, biased towards ``MODES[mode]``), under the
@@ -32,15 +45,11 @@ def digest(mode: str, max_len: int, fused: bool | None = None) -> str:
     import torch
 
     from grammar import load_grammar
-    from molgen.masking import tables as T
     from molgen.vae.codec import GrammarCodec
 
     torch.set_num_threads(1)
     codec = GrammarCodec(load_grammar("kekule"), max_len=max_len, constraints="semantic")
-    kinds = torch.as_tensor(codec.semantic_tables.kind)
-    bias = torch.zeros(codec.n_symbols)
-    for name in MODES[mode]:
-        bias[kinds == getattr(T, name)] = 6.0
+    bias = bias_towards(codec, mode)
     gen = torch.Generator().manual_seed(SEED + max_len)
     machine = codec.machine(ROWS, "cpu", fused=fused)
     h = hashlib.sha256()

@@ -10,24 +10,15 @@ import gzip
 import pytest
 import torch
 
+from golden_masks import MODES, bias_towards
 from grammar import load_grammar
 from molgen.api import load_model
 from molgen.masking import fused as fused_mod
-from molgen.masking import tables as T
 from molgen.masking.semantic import SemanticMachine
 from molgen.paths import MOSES_DIR
 from molgen.vae.codec import GrammarCodec
 
 GRAMMAR = load_grammar("kekule")
-STATE = ("rem", "adj", "n_atoms", "cur", "pending", "anchors", "n_anchor", "ring_atom", "ring_order", "rpend",
-         "weight", "hosts", "t")
-#: rule kinds each trajectory pushes its logits towards (the corners of rings, valence, length)
-MODES = {
-    "random": (),
-    "rings": ("LABEL", "TAIL_RING_MORE", "BA_TAIL", "RINGBOND_BOND"),
-    "growing": ("CHAIN_MORE", "TAIL_BRANCH_MORE", "BA_TAIL", "CHAIN_BOND", "BRANCH_BOND"),
-    "bonds": ("BOND", "RBOND", "RINGBOND_BOND", "TAIL_RING"),
-}
 
 pytestmark = pytest.mark.skipif(not fused_mod.AVAILABLE, reason="numba is not installed")
 
@@ -40,7 +31,7 @@ def pair(c: GrammarCodec, rows: int):
 
 
 def assert_same_state(a, b, where: str) -> None:
-    for name in STATE:
+    for name in SemanticMachine._ROW_STATE:
         assert torch.equal(getattr(a, name), getattr(b, name)), f"{name} differs {where}"
     for name in ("stack", "ptr", "overflow"):
         assert torch.equal(getattr(a.stack, name), getattr(b.stack, name)), f"stack.{name} differs {where}"
@@ -61,20 +52,12 @@ def lockstep(a, b, c: GrammarCodec, steps: int, gen: torch.Generator, bias: torc
         assert_same_state(a, b, f"after step {step}")
 
 
-def bias_towards(c: GrammarCodec, kinds) -> torch.Tensor:
-    kind = torch.as_tensor(c.semantic_tables.kind)
-    bias = torch.zeros(c.n_symbols)
-    for name in kinds:
-        bias[kind == getattr(T, name)] = 6.0
-    return bias
-
-
 @pytest.mark.parametrize("max_len", [30, 80, 169])
 @pytest.mark.parametrize("mode", list(MODES))
 def test_every_step_is_the_tensor_machines_step(mode, max_len):
     c = GrammarCodec(GRAMMAR, max_len=max_len, constraints="semantic")
     a, b = pair(c, 160)
-    lockstep(a, b, c, max_len, torch.Generator().manual_seed(max_len), bias_towards(c, MODES[mode]))
+    lockstep(a, b, c, max_len, torch.Generator().manual_seed(max_len), bias_towards(c, mode))
     assert bool(a.finished.all())
 
 
@@ -83,7 +66,7 @@ def test_rows_copied_compacted_and_joined_stay_the_same():
     (``select``): the fused step then works on the new tensors exactly as the tensor step does."""
     c = GrammarCodec(GRAMMAR, max_len=120, constraints="semantic")
     gen = torch.Generator().manual_seed(7)
-    bias = bias_towards(c, MODES["rings"])
+    bias = bias_towards(c, "rings")
     a, b = pair(c, 48)
     lockstep(a, b, c, 20, gen, bias)
     rows = torch.tensor([0, 0, 5, 7, 7, 7, 12, 47, 30, 3])
