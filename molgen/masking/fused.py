@@ -248,8 +248,8 @@ def _masks(mode, out_bool, out_float, out_policy, stack, ptr, rem, adj, cur_a, p
 
 
 @_jit
-def _advance_rows(rules, stack, ptr, overflow, rhs_table, rhs_len, rem, adj, cur_a, pending, anchors, n_anchor, n_atoms,
-                  ring_atom, ring_order, rpend, weight, hosts, t, needs_extra, rule_info, sc):
+def _advance_rows(rules, stack, ptr, rem, adj, cur_a, pending, ring_atom, ring_order, rpend, weight, hosts, t,
+                  overflow, anchors, n_anchor, n_atoms, rhs_table, rhs_len, needs_extra, rule_info, sc):
     """Apply one rule per row to the stack and the semantic state: per row, statement by statement
     :meth:`SemanticMachine.advance` (and :meth:`GrammarMachine.advance` for the stack)."""
     N = sc[_N]
@@ -381,7 +381,7 @@ class FusedStep:
         self.sc = sc
 
     def _read(self, m) -> tuple:
-        """The machine's state tensors as NumPy views, in the kernels' argument order (up to ``t``)."""
+        """The state tensors both kernels read, as NumPy views, in their argument order (up to ``t``)."""
         return (m.stack.stack.numpy(), m.stack.ptr.numpy(), m.rem.numpy(), m.adj.numpy(), m.cur.numpy(),
                 m.pending.numpy(), m.ring_atom.numpy(), m.ring_order.numpy(), m.rpend.numpy(), m.weight.numpy(),
                 m.hosts.numpy(), m.t.numpy())
@@ -406,12 +406,8 @@ class FusedStep:
 
     def advance(self, m, rules: np.ndarray) -> None:
         """Apply one rule per row to the machine's tensors, in place."""
-        s = m.stack
-        _advance_rows(rules, s.stack.numpy(), s.ptr.numpy(), s.overflow.numpy(), self.rhs_table, self.rhs_len,
-                      m.rem.numpy(), m.adj.numpy(), m.cur.numpy(), m.pending.numpy(), m.anchors.numpy(),
-                      m.n_anchor.numpy(), m.n_atoms.numpy(), m.ring_atom.numpy(), m.ring_order.numpy(),
-                      m.rpend.numpy(), m.weight.numpy(), m.hosts.numpy(), m.t.numpy(), self.needs_extra,
-                      self.rule_info, self.sc)
+        _advance_rows(rules, *self._read(m), m.stack.overflow.numpy(), m.anchors.numpy(), m.n_anchor.numpy(),
+                      m.n_atoms.numpy(), self.rhs_table, self.rhs_len, self.needs_extra, self.rule_info, self.sc)
 
 
 _NO_FLOAT = np.zeros((0, 0), dtype=np.float32)
